@@ -1,0 +1,53 @@
+# Two commands do all the set-up on a fresh Debian machine: `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+DEB_TEST_PKGS := prometheus prometheus-alertmanager chromium chromium-driver
+DEB_BENCH_PKGS := prometheus-blackbox-exporter nginx-light
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+ARGS ?=
+
+.PHONY: run test lint bench deb-test deb-bench install install-test clean dashboards
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+install-test: $(TEST_STAMP)
+
+run: $(STAMP)
+	$(BIN)/llm-heartbeat run $(ARGS)
+
+# Debian packages the tests use (promtool, amtool, Alertmanager, Chromium); installed when missing.
+deb-test:
+	@missing=""; for p in $(DEB_TEST_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+
+deb-bench:
+	@missing=""; for p in $(DEB_BENCH_PKGS) prometheus; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check exporter tests bench grafana
+	$(BIN)/ruff format --check exporter tests bench grafana
+
+test: deb-test $(TEST_STAMP)
+	$(BIN)/ruff check exporter tests bench grafana
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(ARGS)
+
+bench: deb-bench $(TEST_STAMP)
+	$(BIN)/python -m bench.scale $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,85 @@
+"""The exporter's HTTP side: /metrics, health endpoints, the status API, reload.
+
+Built by a factory from the objects it shows, so tests drive it without a network."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from exporter.monitor import Monitor
+from exporter.views import target_view, targets_view
+
+__all__ = ["create_app", "is_loopback"]
+
+ReloadFn = Callable[[], Awaitable[tuple[bool, str]]]
+
+
+def is_loopback(request: Request) -> bool:
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host in ("testclient", "localhost")
+
+
+def create_app(
+    monitor: Monitor,
+    registry: CollectorRegistry,
+    *,
+    ready: Callable[[], bool] = lambda: True,
+    reload: ReloadFn | None = None,
+    reload_allowed: Callable[[Request], bool] = is_loopback,
+    extra_routes: Sequence[BaseRoute] = (),
+) -> Starlette:
+    """The Starlette app; `extra_routes` come from the recovery receiver and the status page."""
+
+    async def metrics(request: Request) -> Response:
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encoder(registry), media_type=content_type)
+
+    async def healthy(request: Request) -> Response:
+        return PlainTextResponse("llm-heartbeat is healthy.\n")
+
+    async def is_ready(request: Request) -> Response:
+        if ready():
+            return PlainTextResponse("llm-heartbeat is ready.\n")
+        return PlainTextResponse("llm-heartbeat is not ready.\n", status_code=503)
+
+    async def targets(request: Request) -> Response:
+        return JSONResponse(targets_view(monitor, time.time()))
+
+    async def one_target(request: Request) -> Response:
+        rt = monitor.targets.get(request.path_params["name"])
+        if rt is None:
+            return JSONResponse({"error": "no such target"}, status_code=404)
+        return JSONResponse(target_view(rt, list(monitor.transitions)))
+
+    async def do_reload(request: Request) -> Response:
+        if reload is None:
+            return JSONResponse({"error": "reload is not available"}, status_code=404)
+        if not reload_allowed(request):
+            return JSONResponse({"error": "reload is allowed from loopback only"}, status_code=403)
+        ok, message = await reload()
+        body: dict[str, Any] = {"status": "ok" if ok else "error", "message": message}
+        return JSONResponse(body, status_code=200 if ok else 400)
+
+    routes: list[BaseRoute] = [
+        Route("/metrics", metrics),
+        Route("/-/healthy", healthy),
+        Route("/-/ready", is_ready),
+        Route("/-/reload", do_reload, methods=["POST"]),
+        Route("/api/v1/targets", targets),
+        Route("/api/v1/targets/{name}", one_target),
+        *extra_routes,
+    ]
+    return Starlette(routes=routes)

@@ -1,0 +1,240 @@
+"""`llm-heartbeat`: run the exporter, check a config, probe one URL, or simulate a server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from exporter import __version__
+from exporter.config import DEFAULT_MODEL_URL, ConfigError, Settings, TargetConfig, load_config
+
+__all__ = ["main"]
+
+log = logging.getLogger("llm-heartbeat")
+
+EXIT_OK, EXIT_UNHEALTHY, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="llm-heartbeat",
+        description="Prometheus exporter that proves LLM inference servers really answer.",
+    )
+    p.add_argument("--version", action="version", version=f"llm-heartbeat {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="probe the configured targets and serve /metrics")
+    run.add_argument("--config", "-c", type=Path, help="YAML config (or LLM_HEARTBEAT_CONFIG)")
+    run.add_argument("--listen", help="HOST:PORT to serve on (default 0.0.0.0:8001)")
+    run.add_argument(
+        "--simulate-if-missing",
+        action="store_true",
+        help="with no target configured and nothing on localhost:8000, start the simulator there",
+    )
+
+    chk = sub.add_parser("check-config", help="validate a config file and exit")
+    chk.add_argument("file", type=Path)
+
+    probe = sub.add_parser("probe", help="one round of all checks against one URL")
+    probe.add_argument("url")
+    probe.add_argument("--model", help="model the server must serve (default: the first listed)")
+    probe.add_argument("--api-key-file", type=Path, help="file holding the API key")
+    probe.add_argument("--timeout", type=float, default=30.0, help="seconds per check (default 30)")
+    probe.add_argument("--no-chat", action="store_true", help="skip the chat completion")
+    probe.add_argument("--no-stream", action="store_true", help="non-streaming chat completion")
+    probe.add_argument("--expect", help="text the answer must contain")
+    probe.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    sub.add_parser("simulate", help="run a simulated vLLM server (see `simulate --help`)", add_help=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "simulate":
+        from exporter.simulate import main as simulate_main
+
+        return simulate_main(argv[1:])
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0) and EXIT_USAGE
+    if args.command == "check-config":
+        return _check_config(args.file)
+    if args.command == "probe":
+        return asyncio.run(_probe(args))
+    return _run(args)
+
+
+def _check_config(path: Path) -> int:
+    try:
+        settings = load_config(path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{path}: OK ({len(settings.targets)} target(s))")
+    return EXIT_OK
+
+
+# ---- probe ---------------------------------------------------------------------------------
+async def _probe(args: argparse.Namespace) -> int:
+    from exporter.probes import PROBES, ProbeContext, make_client
+    from exporter.results import Check
+    from exporter.views import result_view
+
+    try:
+        checks: dict[str, Any] = {"chat": {"enabled": not args.no_chat, "stream": not args.no_stream}}
+        if args.expect:
+            checks["chat"]["expect_contains"] = args.expect
+        target = TargetConfig(
+            name="probe", url=args.url, model=args.model, api_key_file=args.api_key_file, checks=checks
+        )
+    except Exception as exc:
+        print(f"llm-heartbeat probe: {_first_error(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.api_key_file is not None and not args.api_key_file.is_file():
+        print(f"llm-heartbeat probe: cannot read {args.api_key_file}", file=sys.stderr)
+        return EXIT_USAGE
+    results = []
+    model = args.model
+    async with make_client() as client:
+        for check in Check:
+            if not getattr(target.checks, check.value).enabled:
+                continue
+            ctx = ProbeContext(client, target, args.timeout, model)
+            result = await PROBES[check](ctx)
+            if check is Check.MODELS and model is None and result.models:
+                model = result.models[0]
+            results.append(result)
+    healthy = all(r.success for r in results)
+    if args.json:
+        out = {"url": target.safe_url, "model": model, "healthy": healthy}
+        out["checks"] = {r.check.value: result_view(r) for r in results}
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"{target.safe_url}  model={model or '-'}")
+        print(f"{'CHECK':<8} {'RESULT':<6} {'HTTP':>4} {'TIME':>8} {'TTFT':>8}  DETAIL")
+        for r in results:
+            ttft = f"{r.ttft * 1000:.0f}ms" if r.ttft is not None else "-"
+            word = "ok" if r.success else "FAIL"
+            detail = r.detail if not r.success else (f"answer={r.content!r}" if r.content else "")
+            if not r.success and r.reason:
+                detail = f"{r.reason.value}: {detail}"
+            print(
+                f"{r.check.value:<8} {word:<6} {r.status_code or '-':>4} "
+                f"{r.duration * 1000:>6.0f}ms {ttft:>8}  {detail}"
+            )
+        print("healthy" if healthy else "UNHEALTHY")
+    return EXIT_OK if healthy else EXIT_UNHEALTHY
+
+
+def _first_error(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        loc = ".".join(str(p) for p in first.get("loc", ()))
+        return f"{loc}: {first['msg'].removeprefix('Value error, ')}".lstrip(": ")
+    return str(exc)
+
+
+# ---- run -----------------------------------------------------------------------------------
+def _run(args: argparse.Namespace) -> int:
+    try:
+        settings = load_config(args.config)
+        if args.listen:
+            settings = Settings(**{**settings.model_dump(exclude_unset=True), "listen": args.listen})
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:
+        print(f"invalid --listen: {_first_error(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    from exporter.logs import setup_logging
+
+    setup_logging(settings.log_format, settings.log_level, settings.log_file)
+    try:
+        return asyncio.run(_serve(settings, args))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _listening(url: str, timeout: float = 1.0) -> bool:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    with contextlib.suppress(OSError), socket.create_connection((parts.hostname, port), timeout):
+        return True
+    return False
+
+
+async def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from exporter.runtime import Exporter
+
+    simulator = None
+    if not settings.targets:
+        settings = settings.with_default_target()
+        if not _listening(DEFAULT_MODEL_URL):
+            if args.simulate_if_missing:
+                simulator = await _start_simulator()
+            else:
+                log.warning(
+                    "no target configured and nothing listens on %s (vLLM's default address): "
+                    "the target will be reported DOWN. Configure targets with --config, or run "
+                    "`make run` / --simulate-if-missing to try it against the built-in simulator.",
+                    DEFAULT_MODEL_URL,
+                )
+    exporter = Exporter(settings, args.config)
+    await exporter.start()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            exporter.app,
+            host=settings.listen_host,
+            port=settings.listen_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+    )
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(exporter.reload()))
+    log.info("serving metrics on http://%s:%d/metrics", settings.listen_host, settings.listen_port)
+    try:
+        await server.serve()
+    finally:
+        await exporter.stop()
+        if simulator is not None:
+            await simulator.stop()
+    return EXIT_OK if server.started else EXIT_USAGE
+
+
+async def _start_simulator() -> Any:
+    from exporter.simulate import Simulator, SimulatorConfig
+
+    parts = urlsplit(DEFAULT_MODEL_URL)
+    sim = Simulator(SimulatorConfig(host="127.0.0.1", port=parts.port or 8000))
+    await sim.start()
+    log.warning(
+        "nothing listened on %s, so the built-in SIMULATED vLLM server was started there "
+        "(model %s). It is not a real model server: configure your targets with --config.",
+        DEFAULT_MODEL_URL,
+        sim.config.model,
+    )
+    return sim
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,167 @@
+"""The /metrics view of the monitor: a custom collector that builds fresh metric families from
+the runtime store at scrape time (no global registry, no per-sample objects kept around)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from exporter import __version__
+from exporter.monitor import Monitor
+from exporter.results import Check
+from exporter.state import State
+
+__all__ = ["ExporterCollector", "MonitorCollector"]
+
+_STATES = tuple(State)
+
+
+class MonitorCollector(Collector):
+    """Per-target metrics (names documented in docs/metrics.md)."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        self.monitor = monitor
+
+    def collect(self) -> Iterator[Metric]:
+        t = ["target"]
+        tc = ["target", "check"]
+        up = GaugeMetricFamily(
+            "llm_target_up", "1 when every enabled check passes (state up).", labels=t
+        )
+        state = GaugeMetricFamily(
+            "llm_target_state", "Current state, one-hot.", labels=[*t, "state"]
+        )
+        since = GaugeMetricFamily(
+            "llm_target_state_since_timestamp_seconds", "When the current state began.", labels=t
+        )
+        trans = CounterMetricFamily(
+            "llm_target_transitions", "State transitions, by new state.", labels=[*t, "to"]
+        )
+        info = GaugeMetricFamily(
+            "llm_target_info",
+            "Target URL (without credentials) and model.",
+            labels=["target", "url", "model"],
+        )
+        success = GaugeMetricFamily("llm_probe_success", "1 when the last probe passed.", labels=tc)
+        status = GaugeMetricFamily(
+            "llm_probe_http_status_code", "HTTP status of the last probe, 0 when none.", labels=tc
+        )
+        duration = HistogramMetricFamily("llm_probe_duration_seconds", "Probe duration.", labels=tc)
+        last_duration = GaugeMetricFamily(
+            "llm_probe_last_duration_seconds", "Duration of the last probe.", labels=tc
+        )
+        ttft = HistogramMetricFamily(
+            "llm_probe_ttft_seconds",
+            "Time to first content token of passing chat probes.",
+            labels=t,
+        )
+        last_ttft = GaugeMetricFamily(
+            "llm_probe_last_ttft_seconds",
+            "Time to first content token of the last chat probe.",
+            labels=t,
+        )
+        stall = GaugeMetricFamily(
+            "llm_probe_max_stall_seconds",
+            "Longest gap between stream chunks in the last chat probe.",
+            labels=t,
+        )
+        tps = GaugeMetricFamily(
+            "llm_probe_output_tokens_per_second", "Decode speed of the last chat probe.", labels=t
+        )
+        probes = CounterMetricFamily("llm_probes", "Probes run.", labels=tc)
+        failures = CounterMetricFamily(
+            "llm_probe_failures", "Failed probes by reason.", labels=[*tc, "reason"]
+        )
+        consecutive = GaugeMetricFamily(
+            "llm_probe_consecutive_failures", "Failures since the last success.", labels=tc
+        )
+        last_success = GaugeMetricFamily(
+            "llm_probe_last_success_timestamp_seconds",
+            "Unix time of the last passing probe.",
+            labels=tc,
+        )
+        last_run = GaugeMetricFamily(
+            "llm_probe_last_run_timestamp_seconds", "Unix time the last probe completed.", labels=tc
+        )
+        tokens = CounterMetricFamily(
+            "llm_probe_tokens", "Tokens spent by probing.", labels=["target", "kind"]
+        )
+        for name, rt in self.monitor.targets.items():
+            st = rt.status
+            up.add_metric([name], 1.0 if st.state is State.UP else 0.0)
+            for s in _STATES:
+                state.add_metric([name, s.value], 1.0 if st.state is s else 0.0)
+            since.add_metric([name], st.since)
+            for s in _STATES:
+                if rt.transitions_to[s]:
+                    trans.add_metric([name, s.value], rt.transitions_to[s])
+            info.add_metric([name, rt.config.safe_url, rt.model or ""], 1.0)
+            for check in rt.policy.checks:
+                labels = [name, check.value]
+                probes.add_metric(labels, rt.probes[check])
+                consecutive.add_metric(labels, st.consecutive_failures(check))
+                result = st.latest.get(check)
+                if result is not None:
+                    success.add_metric(labels, 1.0 if result.success else 0.0)
+                    status.add_metric(labels, float(result.status_code or 0))
+                    last_duration.add_metric(labels, result.duration)
+                hist = rt.durations.get(check)
+                if hist is not None:
+                    duration.add_metric(labels, hist.cumulative(), hist.sum)
+                if check in rt.last_success:
+                    last_success.add_metric(labels, rt.last_success[check])
+                if check in rt.last_run:
+                    last_run.add_metric(labels, rt.last_run[check])
+            for (check, reason), n in rt.failures.items():
+                failures.add_metric([name, check.value, reason], n)
+            if Check.CHAT in rt.policy.checks:
+                ttft.add_metric([name], rt.ttft.cumulative(), rt.ttft.sum)
+                for kind in ("prompt", "completion"):
+                    tokens.add_metric([name, kind], rt.tokens[kind])
+                chat = st.latest.get(Check.CHAT)
+                if rt.last_ttft is not None:
+                    last_ttft.add_metric([name], rt.last_ttft)
+                if chat is not None and chat.max_stall is not None:
+                    stall.add_metric([name], chat.max_stall)
+                if chat is not None and chat.tokens_per_second is not None:
+                    tps.add_metric([name], chat.tokens_per_second)
+        yield from (
+            up, state, since, trans, info, success, status, duration, last_duration, ttft,
+            last_ttft, stall, tps, probes, failures, consecutive, last_success, last_run, tokens,
+        )  # fmt: skip
+
+
+class ExporterCollector(Collector):
+    """The exporter's own facts: version, target count, reload status."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        self.monitor = monitor
+        self.reload_ok = True
+        self.reload_success_time = 0.0
+
+    def collect(self) -> Iterator[Metric]:
+        build = GaugeMetricFamily(
+            "llm_exporter_build_info", "Exporter version.", labels=["version"]
+        )
+        build.add_metric([__version__], 1.0)
+        yield build
+        yield GaugeMetricFamily(
+            "llm_exporter_targets", "Configured targets.", value=len(self.monitor.targets)
+        )
+        yield GaugeMetricFamily(
+            "llm_exporter_config_last_reload_successful",
+            "0 when the last reload was rejected (the old config is still in use).",
+            value=1.0 if self.reload_ok else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "llm_exporter_config_last_reload_success_timestamp_seconds",
+            "When the config was last loaded successfully.",
+            value=self.reload_success_time,
+        )

@@ -1,0 +1,303 @@
+"""Configuration: a YAML file plus `LLM_HEARTBEAT_*` environment variables, validated strictly.
+
+Unknown keys are errors. `load_config` turns pydantic's errors into one `ConfigError` that names
+the file, the field path and what is wrong, and never echoes a secret's value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from exporter.durations import Duration
+from exporter.recovery.config import RecoveryConfig
+
+__all__ = [
+    "DEFAULT_MODEL_URL",
+    "DEFAULT_PROMPT",
+    "ChatCheck",
+    "Checks",
+    "ConfigError",
+    "HealthCheck",
+    "ModelsCheck",
+    "Settings",
+    "TargetConfig",
+    "Thresholds",
+    "load_config",
+    "redact_url",
+]
+
+DEFAULT_MODEL_URL = "http://localhost:8000"
+DEFAULT_PROMPT = "Reply with exactly one word: the capital of France."
+DEFAULT_EXPECT = "Paris"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HealthCheck(_Strict):
+    """GET /health: 200 is healthy, 503 means loading."""
+
+    enabled: bool = True
+    path: str = "/health"
+    interval: Duration | None = None
+    timeout: Duration = Field(default=5.0, gt=0)
+
+
+class ModelsCheck(_Strict):
+    """GET /v1/models: the expected model must be listed."""
+
+    enabled: bool = True
+    path: str = "/v1/models"
+    interval: Duration | None = None
+    timeout: Duration = Field(default=10.0, gt=0)
+
+
+class ChatCheck(_Strict):
+    """POST /v1/chat/completions: real tokens are the only proof that inference works."""
+
+    enabled: bool = True
+    path: str = "/v1/chat/completions"
+    interval: Duration | None = None
+    timeout: Duration = Field(default=30.0, gt=0)
+    prompt: str = Field(default=DEFAULT_PROMPT, min_length=1)
+    system_prompt: str | None = None
+    max_tokens: int = Field(default=8, ge=1, le=4096)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    seed: int | None = 0
+    stream: bool = True
+    expect_contains: str | None = None
+    expect_regex: str | None = None
+    json_mode: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> ChatCheck:
+        if self.expect_regex is not None:
+            try:
+                re.compile(self.expect_regex)
+            except re.error as exc:
+                raise ValueError(f"expect_regex is not a valid regular expression: {exc}") from None
+        if (
+            self.prompt == DEFAULT_PROMPT
+            and self.expect_contains is None
+            and self.expect_regex is None
+            and not self.json_mode
+        ):
+            object.__setattr__(self, "expect_contains", DEFAULT_EXPECT)
+        return self
+
+
+class Checks(_Strict):
+    health: HealthCheck = HealthCheck()
+    models: ModelsCheck = ModelsCheck()
+    chat: ChatCheck = ChatCheck()
+
+
+class Thresholds(_Strict):
+    """When failures change the state; the seed's 3 strikes, confirmed fast by re-probing."""
+
+    failures_to_down: int = Field(default=3, ge=1)
+    successes_to_up: int = Field(default=1, ge=1)
+    retry_interval: Duration = Field(default=1.0, gt=0)
+    startup_grace: Duration = Field(default=600.0, ge=0)
+    latency_warning: Duration | None = None
+
+
+class TargetConfig(_Strict):
+    """One monitored model server."""
+
+    name: str
+    url: str
+    model: str | None = None
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    interval: Duration | None = None
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)
+    checks: Checks = Checks()
+    thresholds: Thresholds = Thresholds()
+
+    @model_validator(mode="after")
+    def _check(self) -> TargetConfig:
+        if not _NAME.match(self.name):
+            raise ValueError(
+                f"name {self.name!r} must be 1-128 characters of letters, digits, '_', '.', ':' or '-'"
+            )
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("url must be an absolute http:// or https:// URL with a host")
+        if parts.query or parts.fragment:
+            raise ValueError("url must not have a query or fragment: give the server's base URL")
+        object.__setattr__(self, "url", self.url.rstrip("/"))
+        if self.api_key is not None and self.api_key_file is not None:
+            raise ValueError("set api_key or api_key_file, not both")
+        for key, value in self.headers.items():
+            if not _HEADER_NAME.match(key) or "\n" in value or "\r" in value:
+                raise ValueError(f"headers: {key!r} is not a valid HTTP header")
+        if not any(c.enabled for c in (self.checks.health, self.checks.models, self.checks.chat)):
+            raise ValueError("checks: at least one check must be enabled")
+        return self
+
+    @property
+    def safe_url(self) -> str:
+        return redact_url(self.url)
+
+    def resolve_api_key(self) -> str | None:
+        """The API key, from the config or its file (read each time, so rotation works)."""
+        if self.api_key is not None:
+            return self.api_key.get_secret_value()
+        if self.api_key_file is not None:
+            return self.api_key_file.read_text(encoding="utf-8").strip()
+        return None
+
+
+def redact_url(url: str) -> str:
+    """The URL without user:password, safe for labels and logs."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Environment variables (`LLM_HEARTBEAT_*`) override the file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LLM_HEARTBEAT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    listen: str = "0.0.0.0:8001"
+    default_interval: Duration = Field(default=15.0, gt=0)
+    max_concurrency: int = Field(default=64, ge=1, le=10000)
+    jitter: float = Field(default=0.1, ge=0.0, le=1.0)
+    history_file: Path | None = Path("llm-heartbeat-history.jsonl")
+    history_keep: int = Field(default=50, ge=1, le=10000)
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_file: Path | None = None
+    targets: list[TargetConfig] = Field(default_factory=list)
+    recovery: RecoveryConfig = Field(default_factory=RecoveryConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML file's content arrives as init kwargs; the environment wins over it.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        _host, sep, port = self.listen.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("listen must be HOST:PORT, e.g. 0.0.0.0:8001")
+        seen: set[str] = set()
+        for target in self.targets:
+            if target.name in seen:
+                raise ValueError(f"targets: name {target.name!r} is used twice")
+            seen.add(target.name)
+        return self
+
+    @property
+    def listen_host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]") or "0.0.0.0"
+
+    @property
+    def listen_port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    def with_default_target(self) -> Settings:
+        """With no targets configured, monitor vLLM's default address, as the seed does."""
+        if self.targets:
+            return self
+        return self.model_copy(
+            update={"targets": [TargetConfig(name="default", url=DEFAULT_MODEL_URL)]}
+        )
+
+    def target(self, name: str) -> TargetConfig | None:
+        return next((t for t in self.targets if t.name == name), None)
+
+    def interval_for(self, target: TargetConfig, check: str) -> float:
+        spec = getattr(target.checks, check)
+        return spec.interval or target.interval or self.default_interval
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; the message names the file and the field."""
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _format_errors(source: str, exc: ValidationError) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for err in exc.errors(include_url=False, include_input=False):
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (not a setting; check the spelling)"
+        lines.append(f"  {_loc(tuple(err['loc']))}: {msg}")
+    return "\n".join(lines)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """The file's top-level mapping, or a ConfigError naming the file and the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ConfigError(f"invalid YAML in {path}{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"invalid configuration in {path}: the top level must be a mapping")
+    return data
+
+
+def load_config(path: Path | str | None = None) -> Settings:
+    """Load the YAML file (if any) and the environment; raise ConfigError on any problem."""
+    if path is None and os.environ.get("LLM_HEARTBEAT_CONFIG"):
+        path = os.environ["LLM_HEARTBEAT_CONFIG"]
+    data: dict[str, Any] = {}
+    source = "the environment (LLM_HEARTBEAT_*)"
+    if path is not None:
+        path = Path(path)
+        data = read_yaml(path)
+        source = f"{path} (or LLM_HEARTBEAT_* environment variables)"
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(source, exc)) from None

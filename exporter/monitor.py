@@ -1,0 +1,176 @@
+"""The runtime store: per target, the state machine's status plus the counters the metrics and
+the status API show. Probes write into it through `record`; views only read."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from exporter.config import Settings, TargetConfig
+from exporter.histogram import DURATION_BUCKETS, TTFT_BUCKETS, Histogram
+from exporter.history import HistoryWriter, read_history
+from exporter.results import Check, ProbeResult
+from exporter.state import Policy, State, TargetStatus, Transition, begin_grace, end_grace, observe
+
+__all__ = ["Monitor", "TargetRuntime", "policy_for"]
+
+log = logging.getLogger("exporter.state")
+
+RECENT = 60
+
+
+def policy_for(target: TargetConfig) -> Policy:
+    checks = tuple(c for c in Check if getattr(target.checks, c.value).enabled)
+    t = target.thresholds
+    return Policy(
+        checks=checks,
+        failures_to_down=t.failures_to_down,
+        successes_to_up=t.successes_to_up,
+        retry_interval=t.retry_interval,
+        startup_grace=t.startup_grace,
+    )
+
+
+@dataclass
+class TargetRuntime:
+    """One target's live numbers."""
+
+    config: TargetConfig
+    policy: Policy
+    status: TargetStatus = field(default_factory=TargetStatus)
+    discovered_model: str | None = None
+    probes: Counter[Check] = field(default_factory=Counter)
+    failures: Counter[tuple[Check, str]] = field(default_factory=Counter)
+    last_success: dict[Check, float] = field(default_factory=dict)
+    last_run: dict[Check, float] = field(default_factory=dict)
+    durations: dict[Check, Histogram] = field(default_factory=dict)
+    ttft: Histogram = field(default_factory=lambda: Histogram(TTFT_BUCKETS))
+    last_ttft: float | None = None
+    tokens: Counter[str] = field(default_factory=Counter)
+    transitions_to: Counter[State] = field(default_factory=Counter)
+    recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT))
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def model(self) -> str | None:
+        return self.config.model or self.discovered_model
+
+    def duration_histogram(self, check: Check) -> Histogram:
+        hist = self.durations.get(check)
+        if hist is None:
+            hist = self.durations[check] = Histogram(DURATION_BUCKETS)
+        return hist
+
+
+class Monitor:
+    """All targets' runtimes, the transition history, and the hooks that react to transitions."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        history: HistoryWriter | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.history = history or HistoryWriter(settings.history_file)
+        self.transitions: deque[dict[str, Any]] = deque(
+            read_history(settings.history_file, settings.history_keep), maxlen=settings.history_keep
+        )
+        self.targets: dict[str, TargetRuntime] = {}
+        self.listeners: list[Callable[[Transition], None]] = []
+        self.apply(settings)
+
+    def apply(self, settings: Settings) -> tuple[set[str], set[str]]:
+        """Take a new config; unchanged targets keep their state. Returns (added, removed)."""
+        self.settings = settings
+        wanted = {t.name: t for t in settings.targets}
+        removed = {n for n, rt in self.targets.items() if wanted.get(n) != rt.config}
+        for name in removed:
+            del self.targets[name]
+        added = set()
+        for name, cfg in wanted.items():
+            if name not in self.targets:
+                self.targets[name] = TargetRuntime(
+                    cfg, policy_for(cfg), TargetStatus(since=self.clock())
+                )
+                added.add(name)
+        return added, removed
+
+    def record(self, name: str, result: ProbeResult) -> Transition | None:
+        """Fold a probe result into the target's numbers and state."""
+        rt = self.targets.get(name)
+        if rt is None:  # removed by a reload while its probe ran
+            return None
+        now = self.clock()
+        check = result.check
+        rt.probes[check] += 1
+        rt.last_run[check] = now
+        rt.duration_histogram(check).observe(result.duration)
+        if result.success:
+            rt.last_success[check] = now
+        elif result.reason is not None:
+            rt.failures[(check, result.reason.value)] += 1
+        if check is Check.MODELS and result.models and rt.config.model is None:
+            rt.discovered_model = result.models[0]
+        if check is Check.CHAT:
+            if result.ttft is not None:
+                rt.last_ttft = result.ttft
+                if result.success:
+                    rt.ttft.observe(result.ttft)
+            if result.prompt_tokens:
+                rt.tokens["prompt"] += result.prompt_tokens
+            if result.completion_tokens:
+                rt.tokens["completion"] += result.completion_tokens
+        rt.recent.append(
+            {
+                "time": now,
+                "check": check.value,
+                "success": result.success,
+                "duration": round(result.duration, 4),
+                "ttft": None if result.ttft is None else round(result.ttft, 4),
+            }
+        )
+        rt.status, transition = observe(rt.status, name, result, now, rt.policy)
+        if transition is not None:
+            self._transitioned(rt, transition)
+        return transition
+
+    def begin_grace(self, name: str, seconds: float, reason: str) -> None:
+        rt = self.targets.get(name)
+        if rt is None:
+            return
+        rt.status, transition = begin_grace(rt.status, name, self.clock(), seconds, reason)
+        if transition is not None:
+            self._transitioned(rt, transition)
+
+    def end_grace(self, name: str) -> None:
+        rt = self.targets.get(name)
+        if rt is not None:
+            rt.status = end_grace(rt.status)
+
+    def _transitioned(self, rt: TargetRuntime, t: Transition) -> None:
+        rt.transitions_to[t.to_state] += 1
+        record = t.as_dict()
+        self.transitions.append(record)
+        self.history.append(t)
+        level = logging.WARNING if t.to_state in (State.DOWN, State.DEGRADED) else logging.INFO
+        log.log(
+            level,
+            "target %s: %s -> %s (%s) %s",
+            t.target,
+            t.from_state.value,
+            t.to_state.value,
+            t.reason,
+            t.detail,
+            extra={"event": "transition", **{f"t_{k}": v for k, v in record.items()}},
+        )
+        for listener in self.listeners:
+            listener(t)

@@ -1,0 +1,81 @@
+"""The frame every probe runs in: one hard deadline, timing, and failures as values."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from exporter.probes._http import ProbeContext, map_exception
+from exporter.results import Check, ProbeResult, Reason
+
+__all__ = ["Attempt", "guarded", "reason_for_status"]
+
+
+class Attempt:
+    """Collects what a probe learns as it goes, so a failure half-way still reports it."""
+
+    def __init__(self, check: Check) -> None:
+        self.check = check
+        self.timestamp = time.time()
+        self.t0 = time.perf_counter()
+        self.status_code: int | None = None
+        self.phases: dict[str, float] = {}
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def mark(self, phase: str) -> float:
+        """Record the time since the start under `phase` and return it."""
+        value = self.elapsed()
+        self.phases[phase] = value
+        return value
+
+    def ok(self, detail: str = "", **extra: Any) -> ProbeResult:
+        return self._result(True, None, detail, extra)
+
+    def fail(self, reason: Reason, detail: str, **extra: Any) -> ProbeResult:
+        return self._result(False, reason, detail, extra)
+
+    def _result(
+        self, success: bool, reason: Reason | None, detail: str, extra: dict[str, Any]
+    ) -> ProbeResult:
+        return ProbeResult(
+            check=self.check,
+            success=success,
+            duration=self.elapsed(),
+            timestamp=self.timestamp,
+            status_code=self.status_code,
+            reason=reason,
+            detail=detail[:300],
+            phases=dict(self.phases),
+            **extra,
+        )
+
+
+async def guarded(
+    check: Check,
+    ctx: ProbeContext,
+    body: Callable[[Attempt], Awaitable[ProbeResult]],
+    *,
+    streaming: bool = False,
+) -> ProbeResult:
+    """Run `body` under the probe's total deadline; any exception becomes a failed result."""
+    attempt = Attempt(check)
+    try:
+        async with asyncio.timeout(ctx.timeout):
+            return await body(attempt)
+    except Exception as exc:
+        reason, detail = map_exception(exc, streaming=streaming and attempt.status_code == 200)
+        if reason is Reason.TIMEOUT:
+            detail = f"no complete answer within {ctx.timeout:g}s"
+        return attempt.fail(reason, detail)
+
+
+def reason_for_status(status: int) -> Reason:
+    if status in (401, 403):
+        return Reason.UNAUTHORIZED
+    if status >= 500:
+        return Reason.SERVER_ERROR
+    return Reason.HTTP_STATUS

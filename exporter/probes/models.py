@@ -1,0 +1,61 @@
+"""GET /v1/models: the server must serve the model we expect (a healthy server can serve the
+wrong one)."""
+
+from __future__ import annotations
+
+import json
+
+from exporter.probes._base import Attempt, guarded, reason_for_status
+from exporter.probes._http import ProbeContext, read_bounded, request_headers, timeouts
+from exporter.probes.errors import error_message
+from exporter.results import Check, ProbeResult, Reason
+
+__all__ = ["parse_model_ids", "probe_models"]
+
+
+def parse_model_ids(payload: bytes) -> tuple[str, ...] | None:
+    """Model ids from an OpenAI list body ({"object": "list", "data": [{"id": ...}]}), or None."""
+    try:
+        obj = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(obj, dict) or not isinstance(obj.get("data"), list):
+        return None
+    ids = [m.get("id") for m in obj["data"] if isinstance(m, dict)]
+    if not all(isinstance(i, str) for i in ids):
+        return None
+    return tuple(ids)  # type: ignore[arg-type]
+
+
+async def probe_models(ctx: ProbeContext) -> ProbeResult:
+    spec = ctx.target.checks.models
+
+    async def body(attempt: Attempt) -> ProbeResult:
+        async with ctx.client.stream(
+            "GET",
+            ctx.target.url + spec.path,
+            headers=request_headers(ctx.target, auth=True),
+            timeout=timeouts(ctx.timeout),
+        ) as response:
+            attempt.status_code = response.status_code
+            attempt.mark("response_headers")
+            payload = await read_bounded(response, ctx.target.max_body_bytes)
+        if response.status_code != 200:
+            message = error_message(payload) or ""
+            return attempt.fail(
+                reason_for_status(response.status_code),
+                f"HTTP {response.status_code} {message}".strip(),
+            )
+        ids = parse_model_ids(payload)
+        if ids is None:
+            return attempt.fail(Reason.INVALID_RESPONSE, "not an OpenAI model list")
+        if ctx.model is not None and ctx.model not in ids:
+            shown = ", ".join(ids[:5]) or "none"
+            return attempt.fail(
+                Reason.MODEL_MISSING, f"{ctx.model!r} not served (serving: {shown})", models=ids
+            )
+        if not ids:
+            return attempt.fail(Reason.MODEL_MISSING, "the server lists no model", models=ids)
+        return attempt.ok(models=ids)
+
+    return await guarded(Check.MODELS, ctx, body)

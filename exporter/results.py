@@ -1,0 +1,66 @@
+"""The one result shape every probe returns, and the closed sets of checks and failure reasons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+__all__ = ["Check", "ProbeResult", "Reason"]
+
+
+class Check(StrEnum):
+    """A kind of probe; the `check` label value."""
+
+    HEALTH = "health"
+    MODELS = "models"
+    CHAT = "chat"
+
+
+class Reason(StrEnum):
+    """Why a probe failed; the `reason` label value. A closed set, so alerts can rely on it."""
+
+    CONNECT_ERROR = "connect_error"
+    TIMEOUT = "timeout"
+    HTTP_STATUS = "http_status"
+    LOADING = "loading"
+    UNAUTHORIZED = "unauthorized"
+    SERVER_ERROR = "server_error"
+    INVALID_RESPONSE = "invalid_response"
+    VALIDATION_FAILED = "validation_failed"
+    MODEL_MISSING = "model_missing"
+    BODY_TOO_LARGE = "body_too_large"
+    STREAM_INCOMPLETE = "stream_incomplete"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """What one probe saw. Values only: the state machine and the metrics are views of it."""
+
+    check: Check
+    success: bool
+    duration: float
+    timestamp: float
+    status_code: int | None = None
+    reason: Reason | None = None
+    detail: str = ""
+    phases: dict[str, float] = field(default_factory=dict)
+    # chat probe
+    ttft: float | None = None
+    max_stall: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    tokens_per_second: float | None = None
+    content: str | None = None
+    finish_reason: str | None = None
+    # models probe
+    models: tuple[str, ...] = ()
+
+    @property
+    def answered(self) -> bool:
+        """The server sent an HTTP response (it is alive, whatever it said)."""
+        return self.status_code is not None
+
+    @property
+    def loading(self) -> bool:
+        """The server said it is still starting (e.g. /health 503 while loading weights)."""
+        return self.reason is Reason.LOADING

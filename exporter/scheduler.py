@@ -1,0 +1,130 @@
+"""The collector loop: one asyncio task per target and check, with jitter, a global bound on
+concurrent probes, and a lock so a check never overlaps itself. A slow target only delays
+itself."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Iterable
+
+import httpx
+
+from exporter.monitor import Monitor
+from exporter.probes import PROBES, ProbeContext
+from exporter.results import Check, ProbeResult
+from exporter.state import next_delay
+
+__all__ = ["Scheduler"]
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    """Runs the probes of every target on their own cadence and feeds the results to the monitor."""
+
+    def __init__(
+        self, monitor: Monitor, client: httpx.AsyncClient, max_concurrency: int = 64
+    ) -> None:
+        self.monitor = monitor
+        self.client = client
+        self._sem = asyncio.Semaphore(max_concurrency)
+        self._tasks: dict[tuple[str, Check], asyncio.Task[None]] = {}
+        self._locks: dict[tuple[str, Check], asyncio.Lock] = {}
+        self._wake: dict[tuple[str, Check], asyncio.Event] = {}
+        self._rng = random.Random()
+        self.started = False
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self.started = True
+        self.sync()
+
+    def sync(self) -> None:
+        """Start loops for targets without one; stop loops of targets that are gone or changed."""
+        wanted = {
+            (name, check) for name, rt in self.monitor.targets.items() for check in rt.policy.checks
+        }
+        for key in list(self._tasks):
+            task = self._tasks[key]
+            rt = self.monitor.targets.get(key[0])
+            stale = key not in wanted or getattr(task, "config", None) is not (rt and rt.config)
+            if stale or task.done():
+                task.cancel()
+                del self._tasks[key]
+        for key in sorted(wanted):
+            if key not in self._tasks:
+                task = asyncio.create_task(self._loop(*key), name=f"probe:{key[0]}:{key[1]}")
+                task.config = self.monitor.targets[key[0]].config  # type: ignore[attr-defined]
+                self._tasks[key] = task
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        self.started = False
+
+    # ---- probing ---------------------------------------------------------------------------
+    async def probe(self, name: str, check: Check) -> ProbeResult | None:
+        """One probe of one check, never overlapping another of the same target and check;
+        the result is recorded. None when the target is gone."""
+        rt = self.monitor.targets.get(name)
+        if rt is None:
+            return None
+        lock = self._locks.setdefault((name, check), asyncio.Lock())
+        async with lock, self._sem:
+            cfg = rt.config
+            spec = getattr(cfg.checks, check.value)
+            ctx = ProbeContext(self.client, cfg, spec.timeout, rt.model)
+            result = await PROBES[check](ctx)
+        self.monitor.record(name, result)
+        return result
+
+    async def probe_now(
+        self, name: str, checks: Iterable[Check] | None = None
+    ) -> list[ProbeResult]:
+        """A fresh round of checks now (for the recovery receiver and `probe`), in order, so the
+        models check can name the model the chat check asks for."""
+        rt = self.monitor.targets.get(name)
+        if rt is None:
+            return []
+        results = []
+        for check in checks or rt.policy.checks:
+            result = await self.probe(name, check)
+            if result is not None:
+                results.append(result)
+        return results
+
+    def wake(self, name: str) -> None:
+        """Probe every check of a target soon (e.g. after a recovery action)."""
+        for (target, _), event in self._wake.items():
+            if target == name:
+                event.set()
+
+    async def _loop(self, name: str, check: Check) -> None:
+        key = (name, check)
+        wake = self._wake.setdefault(key, asyncio.Event())
+        settings = self.monitor.settings
+        rt = self.monitor.targets[name]
+        interval = settings.interval_for(rt.config, check.value)
+        # spread the first probes so a thousand targets do not fire at once
+        await asyncio.sleep(self._rng.uniform(0, min(interval, 5.0)))
+        while True:
+            try:
+                await self.probe(name, check)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug must not kill the loop
+                log.exception("probe %s/%s raised", name, check.value)
+            rt = self.monitor.targets.get(name)
+            if rt is None:
+                return
+            delay = next_delay(rt.status, check, interval, rt.policy)
+            delay *= 1 + self._rng.uniform(-settings.jitter, settings.jitter) / 2
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=max(delay, 0.05))
