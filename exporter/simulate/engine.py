@@ -1,0 +1,63 @@
+"""The simulated engine's scheduler: who runs, who waits, how full the KV cache is.
+
+Real requests take a slot out of `max_num_seqs`; the rest wait. The `overloaded` fault adds
+phantom load on top so `vllm:num_requests_waiting` rises even when only a probe is talking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+
+from exporter.simulate.metrics import EngineGauges
+
+__all__ = ["Scheduler"]
+
+_PREFIX_CACHE_ENTRIES = 1024
+
+
+class Scheduler:
+    def __init__(self, max_num_seqs: int, kv_cache_tokens: int) -> None:
+        self.max_num_seqs = max_num_seqs
+        self.kv_cache_tokens = kv_cache_tokens
+        self._slots = asyncio.Semaphore(max_num_seqs)
+        self.running = 0
+        self.waiting = 0
+        self.kv_tokens = 0
+        self.phantom_waiting = 0
+        self._prefixes: OrderedDict[int, None] = OrderedDict()
+
+    async def admit(self, queue_delay: float) -> None:
+        """Wait for a slot (and for `queue_delay` while overloaded), counted as waiting."""
+        self.waiting += 1
+        try:
+            if queue_delay > 0:
+                await asyncio.sleep(queue_delay)
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+
+    def release(self) -> None:
+        self.running -= 1
+        self._slots.release()
+
+    def cached_tokens(self, prompt_key: int, prompt_tokens: int) -> int:
+        """Prefix-cache hits: a prompt seen recently is served from cache."""
+        if prompt_key in self._prefixes:
+            self._prefixes.move_to_end(prompt_key)
+            return prompt_tokens
+        self._prefixes[prompt_key] = None
+        if len(self._prefixes) > _PREFIX_CACHE_ENTRIES:
+            self._prefixes.popitem(last=False)
+        return 0
+
+    def gauges(self, overloaded: bool) -> EngineGauges:
+        if overloaded:
+            running = max(self.running, self.max_num_seqs)
+            waiting = self.waiting + self.phantom_waiting
+            usage = max(0.97, min(1.0, self.kv_tokens / self.kv_cache_tokens))
+        else:
+            running, waiting = self.running, self.waiting
+            usage = min(1.0, self.kv_tokens / self.kv_cache_tokens)
+        return EngineGauges(running, waiting, round(usage, 6))
