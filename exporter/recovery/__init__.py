@@ -1,0 +1,16 @@
+"""The recovery receiver: Alertmanager webhook -> guarded restart -> verification -> humans."""
+
+from __future__ import annotations
+
+from exporter.recovery.config import RecoveryConfig
+from exporter.recovery.ports import TargetCheck, TargetControl
+from exporter.recovery.secrets import RecoveryConfigError
+from exporter.recovery.service import RecoveryService
+
+__all__ = [
+    "RecoveryConfig",
+    "RecoveryConfigError",
+    "RecoveryService",
+    "TargetCheck",
+    "TargetControl",
+]

@@ -1,0 +1,42 @@
+"""The `docker` action: POST /containers/{name}/restart on the Engine API's unix socket."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import httpx
+
+from exporter.recovery.actions.base import ActionContext, ActionResult
+from exporter.recovery.config import DockerAction
+
+__all__ = ["run_docker"]
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+        if isinstance(body, dict) and isinstance(body.get("message"), str):
+            return body["message"][:300]
+    except ValueError:
+        pass
+    return response.reason_phrase
+
+
+async def run_docker(cfg: DockerAction, ctx: ActionContext) -> ActionResult:
+    prefix = f"/{cfg.api_version}" if cfg.api_version else ""
+    path = f"{prefix}/containers/{quote(cfg.container, safe='')}/restart"
+    # The daemon waits up to t seconds for the container to stop before killing it.
+    timeout = cfg.timeout if cfg.timeout is not None else cfg.stop_timeout + 30.0
+    transport = httpx.AsyncHTTPTransport(uds=str(cfg.socket))
+    try:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://docker", timeout=timeout
+        ) as client:
+            response = await client.post(path, params={"t": str(cfg.stop_timeout)})
+    except httpx.HTTPError as exc:
+        return ActionResult(False, f"docker API at {cfg.socket}: {type(exc).__name__}")
+    if response.status_code == 204:
+        return ActionResult(True, f"container {cfg.container} restarted")
+    if response.status_code == 404:
+        return ActionResult(False, f"no such container {cfg.container!r}")
+    return ActionResult(False, f"docker API answered {response.status_code}: {_message(response)}")

@@ -1,0 +1,33 @@
+"""The `http` action: call an orchestrator's restart endpoint; secret headers come from files."""
+
+from __future__ import annotations
+
+import httpx
+
+from exporter.recovery.actions.base import ActionContext, ActionResult
+from exporter.recovery.config import HttpAction
+from exporter.recovery.secrets import header_values
+
+__all__ = ["run_http"]
+
+
+async def run_http(cfg: HttpAction, ctx: ActionContext) -> ActionResult:
+    try:
+        headers = header_values(cfg.headers, cfg.header_files)
+    except OSError as exc:
+        return ActionResult(
+            False, f"cannot read a header file: {exc.strerror or type(exc).__name__}"
+        )
+    try:
+        async with httpx.AsyncClient(timeout=cfg.timeout) as client:
+            response = await client.request(
+                cfg.method,
+                cfg.url,
+                headers=headers,
+                content=cfg.body.encode() if cfg.body is not None else None,
+            )
+    except httpx.HTTPError as exc:
+        return ActionResult(False, f"{cfg.method} failed: {type(exc).__name__}")
+    if 200 <= response.status_code < 300:
+        return ActionResult(True, f"{cfg.method} answered {response.status_code}")
+    return ActionResult(False, f"{cfg.method} answered {response.status_code}")

@@ -1,0 +1,115 @@
+"""HTTP endpoints of the recovery receiver: parse, authenticate, answer fast.
+
+Bad input is always a 4xx with a plain message; a 5xx only means "not accepted, retry" (the
+receiver is not started yet). The body is read with a size cap while it streams.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from exporter.recovery.payload import WebhookMessage
+from exporter.recovery.secrets import bearer_ok
+
+if TYPE_CHECKING:
+    from exporter.recovery.service import RecoveryService
+
+__all__ = ["BodyTooLarge", "build_routes", "read_capped"]
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_capped(request: Request, cap: int) -> bytes:
+    """The request body, refusing more than `cap` bytes as soon as they arrive."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > cap:
+                raise BodyTooLarge
+        except ValueError:
+            pass
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > cap:
+            raise BodyTooLarge
+    return bytes(body)
+
+
+def _error(status: int, message: str, **headers: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers or None)
+
+
+def _validation_message(exc: ValidationError) -> str:
+    """loc + msg of the first few errors; never the input (it may be large or odd)."""
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False)[:3]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "body"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return ("invalid Alertmanager webhook payload: " + "; ".join(parts))[:500]
+
+
+def build_routes(svc: RecoveryService) -> list[Route]:
+    def authorized(request: Request) -> bool:
+        return svc.token is None or bearer_ok(request.headers.get("authorization"), svc.token)
+
+    def unauthorized() -> JSONResponse:
+        return _error(401, "missing or wrong bearer token", **{"WWW-Authenticate": "Bearer"})
+
+    async def alertmanager_hook(request: Request) -> JSONResponse:
+        stats = svc.stats
+        if not svc.config.enabled:
+            stats.count_webhook("disabled")
+            return _error(404, "the recovery receiver is disabled (recovery.enabled: false)")
+        if not authorized(request):
+            stats.count_webhook("unauthorized")
+            return unauthorized()
+        if not svc.started:
+            return _error(503, "recovery receiver is starting; retry")
+        try:
+            body = await read_capped(request, svc.config.max_body_bytes)
+        except BodyTooLarge:
+            stats.count_webhook("too_large")
+            return _error(413, f"body larger than {svc.config.max_body_bytes} bytes")
+        except ClientDisconnect:
+            stats.count_webhook("invalid")
+            return _error(400, "client disconnected before the body was complete")
+        try:
+            message = WebhookMessage.model_validate_json(body)
+        except ValidationError as exc:
+            stats.count_webhook("invalid")
+            return _error(400, _validation_message(exc))
+        except (ValueError, RecursionError):
+            stats.count_webhook("invalid")
+            return _error(400, "invalid Alertmanager webhook payload")
+        summary = svc.accept(message)
+        only_repeats = summary["duplicate"] and not summary["accepted"]
+        stats.count_webhook("duplicate" if only_repeats else "accepted")
+        return JSONResponse({"status": "ok", **summary})
+
+    async def reset(request: Request) -> JSONResponse:
+        if not authorized(request):
+            return unauthorized()
+        target = request.path_params["target"]
+        if not svc.targets.has_target(target):
+            return _error(404, "no such target")
+        svc.reset(target, by="operator")
+        return JSONResponse({"target": target, "reset": True})
+
+    async def status(request: Request) -> JSONResponse:
+        if not authorized(request):
+            return unauthorized()
+        return JSONResponse(svc.status())
+
+    return [
+        Route("/hooks/alertmanager", alertmanager_hook, methods=["POST"]),
+        Route("/api/v1/recovery/{target}/reset", reset, methods=["POST"]),
+        Route("/api/v1/recovery", status, methods=["GET"]),
+    ]

@@ -1,0 +1,353 @@
+"""The `recovery:` section of the exporter's config: receiver, rules, actions, rails, notifications.
+
+Strict like the rest of the config: unknown keys are errors, durations accept seconds or "30s"/"5m".
+Action names, units, containers and URLs come only from here, never from alert labels.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from exporter.durations import Duration
+
+__all__ = [
+    "ActionConfig",
+    "AuthConfig",
+    "CommandAction",
+    "DockerAction",
+    "EmailChannel",
+    "HttpAction",
+    "KubernetesAction",
+    "Match",
+    "NotificationsConfig",
+    "OverloadConfig",
+    "RailsConfig",
+    "RecoveryConfig",
+    "RuleConfig",
+    "SystemdAction",
+    "WebhookChannel",
+]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+_HEADER = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_UNIT = re.compile(r"^[A-Za-z0-9:_.@\\-]+$")
+_CONTAINER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_headers(headers: dict[str, str]) -> dict[str, str]:
+    for name in headers:
+        if not _HEADER.match(name):
+            raise ValueError(f"invalid HTTP header name {name!r}")
+    return headers
+
+
+class CommandAction(_Strict):
+    """Run an argv list without a shell; alert data arrives only as LLMHB_* environment variables."""
+
+    type: Literal["command"] = "command"
+    argv: list[str] = Field(min_length=1)
+    timeout: Duration = Field(default=120.0, gt=0)
+    env: dict[str, str] = Field(default_factory=dict)
+    inherit_env: list[str] = Field(default_factory=lambda: ["PATH", "HOME", "LANG", "TZ"])
+    max_output_bytes: int = Field(default=16384, ge=0, le=10 * 1024 * 1024)
+    cwd: Path | None = None
+
+    @field_validator("argv")
+    @classmethod
+    def _argv(cls, value: list[str]) -> list[str]:
+        if not value[0]:
+            raise ValueError("argv[0] must name a program")
+        if any("\x00" in part for part in value):
+            raise ValueError("argv must not contain NUL characters")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"invalid environment variable name {name!r}")
+            if name.upper().startswith("LLMHB_"):
+                raise ValueError(f"{name!r}: the LLMHB_ prefix is reserved for alert data")
+        return value
+
+
+class SystemdAction(_Strict):
+    """`systemctl restart UNIT` (optionally `--user`)."""
+
+    type: Literal["systemd"] = "systemd"
+    unit: str
+    user: bool = False
+    systemctl: str = "systemctl"
+    timeout: Duration = Field(default=120.0, gt=0)
+
+    @field_validator("unit")
+    @classmethod
+    def _unit(cls, value: str) -> str:
+        if not _UNIT.match(value) or value.startswith("-"):
+            raise ValueError(f"invalid systemd unit name {value!r}")
+        return value
+
+
+class DockerAction(_Strict):
+    """Restart a container through the Docker Engine API on its unix socket."""
+
+    type: Literal["docker"] = "docker"
+    container: str
+    socket: Path = Path("/var/run/docker.sock")
+    api_version: str | None = "v1.43"
+    stop_timeout: int = Field(default=30, ge=0, le=3600)
+    timeout: Duration | None = Field(default=None, gt=0)
+
+    @field_validator("container")
+    @classmethod
+    def _container(cls, value: str) -> str:
+        if not _CONTAINER.match(value):
+            raise ValueError(f"invalid container name or id {value!r}")
+        return value
+
+    @field_validator("api_version")
+    @classmethod
+    def _version(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^v\d+\.\d+$", value):
+            raise ValueError("api_version must look like 'v1.43' (or null for unversioned)")
+        return value
+
+
+class KubernetesAction(_Strict):
+    """Rollout-restart a Deployment: patch its pod template's restartedAt annotation."""
+
+    type: Literal["kubernetes"] = "kubernetes"
+    deployment: str
+    namespace: str | None = None
+    api_url: str | None = None
+    token_file: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+    ca_file: Path | None = Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
+    namespace_file: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    timeout: Duration = Field(default=30.0, gt=0)
+
+    @field_validator("deployment", "namespace")
+    @classmethod
+    def _k8s_name(cls, value: str | None) -> str | None:
+        if value is not None and (not _K8S_NAME.match(value) or len(value) > 253):
+            raise ValueError(f"invalid Kubernetes object name {value!r}")
+        return value
+
+
+class HttpAction(_Strict):
+    """Call an orchestrator's restart endpoint."""
+
+    type: Literal["http"] = "http"
+    url: str
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    headers: dict[str, str] = Field(default_factory=dict)
+    header_files: dict[str, Path] = Field(default_factory=dict)
+    body: str | None = None
+    timeout: Duration = Field(default=30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("url must be an http:// or https:// URL")
+        return value
+
+    @field_validator("headers", "header_files")
+    @classmethod
+    def _headers(cls, value: dict) -> dict:
+        return _check_headers(value)
+
+
+ActionConfig = Annotated[
+    CommandAction | SystemdAction | DockerAction | KubernetesAction | HttpAction,
+    Field(discriminator="type"),
+]
+
+
+class Match(_Strict):
+    """Which alerts a rule takes: all listed conditions must hold; empty lists match anything."""
+
+    alertnames: list[str] = Field(default_factory=list)
+    targets: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class RuleConfig(_Strict):
+    """An alert pattern and the one action it triggers; the first matching rule wins."""
+
+    name: str
+    match: Match = Field(default_factory=Match)
+    action: ActionConfig
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"invalid rule name {value!r}")
+        return value
+
+
+class OverloadConfig(_Strict):
+    """When a live server counts as busy rather than broken (a restart would make it worse)."""
+
+    queue_threshold: float = Field(default=32, ge=0)
+    metric: str = "vllm:num_requests_waiting"
+    metrics_path: str = "/metrics"
+    metrics_timeout: Duration = Field(default=5.0, gt=0)
+    metrics_max_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    slow_chat_seconds: Duration | None = Field(default=20.0, gt=0)
+
+    @field_validator("metrics_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("metrics_path must start with '/'")
+        return value
+
+
+class RailsConfig(_Strict):
+    """Guards that keep recovery from becoming a restart storm."""
+
+    cooldown: Duration = 300.0
+    max_attempts: int = Field(default=3, ge=1)
+    window: Duration = Field(default=3600.0, gt=0)
+    backoff_base: Duration = 300.0
+    backoff_max: Duration = 3600.0
+    grace: Duration = 600.0
+    verify_timeout: Duration = Field(default=900.0, gt=0)
+    verify_interval: Duration = Field(default=15.0, gt=0)
+    exhausted_check_interval: Duration = Field(default=30.0, gt=0)
+    overload: OverloadConfig = Field(default_factory=OverloadConfig)
+
+
+class AuthConfig(_Strict):
+    """Bearer token for the receiver and the reset API, read from a file or an env variable."""
+
+    token_file: Path | None = None
+    token_env: str | None = None
+    allow_unauthenticated_loopback: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AuthConfig:
+        if self.token_file is not None and self.token_env is not None:
+            raise ValueError("set either token_file or token_env, not both")
+        return self
+
+
+class EmailChannel(_Strict):
+    """SMTP delivery (SSL, STARTTLS or plain), optional login; password from a file or env."""
+
+    name: str
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["ssl", "starttls", "none"] = "starttls"
+    username: str | None = None
+    password_file: Path | None = None
+    password_env: str | None = None
+    from_addr: str = Field(alias="from")
+    to: list[str] = Field(min_length=1)
+    ca_file: Path | None = None
+    timeout: Duration = Field(default=15.0, gt=0)
+    subject_prefix: str = "[llm-heartbeat]"
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _password(self) -> EmailChannel:
+        if self.password_file is not None and self.password_env is not None:
+            raise ValueError("set either password_file or password_env, not both")
+        if (self.password_file or self.password_env) and not self.username:
+            raise ValueError("a password needs a username")
+        return self
+
+
+class WebhookChannel(_Strict):
+    """JSON POST: `json` sends the event object, `slack` sends {"text": ...}."""
+
+    name: str
+    url: str
+    format: Literal["json", "slack"] = "json"
+    headers: dict[str, str] = Field(default_factory=dict)
+    header_files: dict[str, Path] = Field(default_factory=dict)
+    timeout: Duration = Field(default=10.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("url must be an http:// or https:// URL")
+        return value
+
+    @field_validator("headers", "header_files")
+    @classmethod
+    def _headers(cls, value: dict) -> dict:
+        return _check_headers(value)
+
+
+Event = Literal["started", "succeeded", "failed", "exhausted"]
+
+
+class NotificationsConfig(_Strict):
+    """Where recovery events go. Routine alerting to humans stays with Alertmanager's receivers."""
+
+    events: list[Event] = Field(
+        default_factory=lambda: ["started", "succeeded", "failed", "exhausted"]
+    )
+    retries: int = Field(default=2, ge=0, le=10)
+    retry_delay: Duration = 2.0
+    email: list[EmailChannel] = Field(default_factory=list)
+    webhooks: list[WebhookChannel] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> NotificationsConfig:
+        names = [c.name for c in self.email] + [c.name for c in self.webhooks]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"notification channel names must be unique: {', '.join(dupes)}")
+        for name in names:
+            if not _NAME.match(name):
+                raise ValueError(f"invalid channel name {name!r}")
+        return self
+
+
+class RecoveryConfig(_Strict):
+    """The whole `recovery:` section. Disabled by default: restarting a model server is risky."""
+
+    enabled: bool = False
+    dry_run: bool = False
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    target_label: str = "target"
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0, le=64 * 1024 * 1024)
+    dedup_size: int = Field(default=10000, ge=1)
+    history_file: Path | None = None
+    rules: list[RuleConfig] = Field(default_factory=list)
+    rails: RailsConfig = Field(default_factory=RailsConfig)
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+
+    @model_validator(mode="after")
+    def _unique_rules(self) -> RecoveryConfig:
+        names = [r.name for r in self.rules]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"rule names must be unique: {', '.join(dupes)}")
+        return self
+
+    def unknown_targets(self, configured: set[str] | frozenset[str]) -> list[str]:
+        """Targets named in rules that are not configured (for the core's cross-check)."""
+        named = {t for r in self.rules for t in r.match.targets}
+        label = {
+            r.match.labels[self.target_label]
+            for r in self.rules
+            if self.target_label in r.match.labels
+        }
+        return sorted((named | label) - set(configured))

@@ -1,0 +1,52 @@
+"""Secrets from files or environment variables. Values are never logged or put in errors."""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+__all__ = ["RecoveryConfigError", "bearer_ok", "header_values", "read_secret"]
+
+
+class RecoveryConfigError(ValueError):
+    """A recovery setting that cannot work; the CLI prints it and exits."""
+
+
+def read_secret(file: Path | None, env: str | None, what: str) -> str | None:
+    """The secret from `file` (stripped) or env variable `env`; None if neither is set."""
+    if file is not None:
+        try:
+            value = file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise RecoveryConfigError(
+                f"{what}: cannot read {file}: {exc.strerror or type(exc).__name__}"
+            ) from None
+        if not value:
+            raise RecoveryConfigError(f"{what}: {file} is empty")
+        return value
+    if env is not None:
+        value = os.environ.get(env, "").strip()
+        if not value:
+            raise RecoveryConfigError(f"{what}: environment variable {env} is unset or empty")
+        return value
+    return None
+
+
+def header_values(headers: Mapping[str, str], files: Mapping[str, Path]) -> dict[str, str]:
+    """Plain headers plus headers whose values are read from files now (so rotation works)."""
+    out = dict(headers)
+    for name, path in files.items():
+        out[name] = path.read_text(encoding="utf-8").strip()
+    return out
+
+
+def bearer_ok(authorization: str | None, token: str) -> bool:
+    """Constant-time check of an `Authorization: Bearer <token>` header."""
+    if not authorization:
+        return False
+    scheme, _, presented = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(presented.strip().encode(), token.encode())
