@@ -25,7 +25,7 @@ install: $(STAMP)
 install-test: $(TEST_STAMP)
 
 run: $(STAMP)
-	$(BIN)/llm-heartbeat run $(ARGS)
+	$(BIN)/llm-heartbeat run --simulate-if-missing $(ARGS)
 
 # Debian packages the tests use (promtool, amtool, Alertmanager, Chromium); installed when missing.
 deb-test:

@@ -24,6 +24,9 @@ __all__ = ["Exporter"]
 
 log = logging.getLogger(__name__)
 
+# settings bound to open sockets, files or running services: kept until a restart
+_RESTART_ONLY = ("listen", "recovery", "history_file", "log_file", "log_format", "max_concurrency")
+
 
 class Exporter:
     """One running exporter. `start()` in a running event loop, `stop()` to end it cleanly."""
@@ -95,14 +98,15 @@ class Exporter:
         async with self._reload_lock:
             try:
                 new = load_config(self.config_path).with_default_target()
-                if new.listen != self.settings.listen:
-                    raise ConfigError("listen cannot change on reload; restart the exporter")
-                if new.recovery != self.settings.recovery:
-                    raise ConfigError("the recovery section cannot change on reload; restart the exporter")
             except ConfigError as exc:
                 self.exporter_collector.reload_ok = False
                 log.error("reload rejected, keeping the running config: %s", exc)
                 return False, str(exc)
+            fixed = {k: getattr(self.settings, k) for k in _RESTART_ONLY}
+            for key, value in fixed.items():
+                if getattr(new, key) != value:
+                    log.warning("reload: %s changed; it takes effect only after a restart", key)
+            new = new.model_copy(update=fixed)
             added, removed = self.monitor.apply(new)
             self.settings = new
             self.scheduler.sync()

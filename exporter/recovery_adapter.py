@@ -1,0 +1,57 @@
+"""The core side of the recovery receiver's port: its view of targets, backed by the monitor
+and the scheduler."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from exporter.monitor import Monitor
+from exporter.recovery.ports import TargetCheck
+from exporter.results import Check
+from exporter.scheduler import Scheduler
+
+__all__ = ["MonitorControl"]
+
+
+class MonitorControl:
+    """Implements exporter.recovery.ports.TargetControl."""
+
+    def __init__(self, monitor: Monitor, scheduler: Scheduler) -> None:
+        self.monitor = monitor
+        self.scheduler = scheduler
+
+    def target_names(self) -> Sequence[str]:
+        return list(self.monitor.targets)
+
+    def has_target(self, name: str) -> bool:
+        return name in self.monitor.targets
+
+    def target_url(self, name: str) -> str:
+        return self.monitor.targets[name].config.url
+
+    def state(self, name: str) -> str:
+        rt = self.monitor.targets.get(name)
+        return rt.status.state.value if rt else "unknown"
+
+    async def check_now(self, name: str) -> TargetCheck:
+        results = await self.scheduler.probe_now(name)
+        chat = next((r for r in results if r.check is Check.CHAT), None)
+        failing = [
+            f"{r.check.value}: {r.reason.value if r.reason else ''} {r.detail}".strip()
+            for r in results
+            if not r.success
+        ]
+        return TargetCheck(
+            healthy=bool(results) and all(r.success for r in results),
+            answering=any(r.answered for r in results),
+            state=self.state(name),
+            chat_seconds=chat.duration if chat is not None else None,
+            detail="; ".join(failing)[:500],
+        )
+
+    def begin_grace(self, name: str, seconds: float, reason: str) -> None:
+        self.monitor.begin_grace(name, seconds, reason)
+        self.scheduler.wake(name)
+
+    def end_grace(self, name: str) -> None:
+        self.monitor.end_grace(name)
