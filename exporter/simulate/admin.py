@@ -45,11 +45,11 @@ class AdminServer:
     def __init__(
         self, target: Simulator | Callable[[], dict[int, Simulator]], port: int = 0
     ) -> None:
-        if callable(target) and not hasattr(target, "set_fault"):
+        if callable(target):
             self._targets = target
         else:
             sim = target
-            self._targets = lambda: {sim.port: sim}  # type: ignore[union-attr]
+            self._targets = lambda: {sim.port: sim}
         self._requested_port = port
         self.port = 0
         self._server: asyncio.Server | None = None

@@ -21,7 +21,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from exporter.simulate import wire
-from exporter.simulate.answer import WRONG_ANSWER, count_prompt_tokens, plan_answer
+from exporter.simulate.answer import WRONG_ANSWER, Plan, count_prompt_tokens, plan_answer
 from exporter.simulate.config import SimulatorConfig
 from exporter.simulate.engine import Scheduler
 from exporter.simulate.faults import FaultBoard
@@ -305,7 +305,7 @@ class _Generation:
         conn: Conn,
         w: ResponseWriter,
         model: str,
-        plan: Any,
+        plan: Plan,
         prompt_tokens: int,
         max_tokens: int,
         arrived: float,
@@ -475,7 +475,7 @@ class _Generation:
         reset = self._fault("reset")
         if reset is not None and sent >= reset.after_tokens:
             self.api.stats.injected_faults += 1
-            await self.w._writer.drain()
+            await self.w.flush()
             self.conn.close_now()
             return True
         return False

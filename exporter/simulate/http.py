@@ -202,7 +202,5 @@ class ResponseWriter:
         await self._write(b"0\r\n\r\n")
         self.finished = True
 
-    async def send_raw(self, data: bytes) -> None:
-        """Bytes straight to the socket (for answers that are deliberately not HTTP-shaped)."""
-        self.started = True
-        await self._write(data)
+    async def flush(self) -> None:
+        await self._writer.drain()
