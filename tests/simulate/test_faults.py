@@ -43,11 +43,13 @@ async def test_down_with_seconds_comes_back_by_itself(sim: Simulator) -> None:
 
 
 async def test_down_drops_open_connections(sim: Simulator) -> None:
-    async with httpx.AsyncClient(base_url=sim.url, timeout=5.0) as c:
-        async with c.stream("POST", "/v1/chat/completions", json=stream_body()) as r:
-            sim.set_fault(FaultSpec(kind="down"))
-            with pytest.raises(httpx.TransportError):
-                await read_events(r)
+    async with (
+        httpx.AsyncClient(base_url=sim.url, timeout=5.0) as c,
+        c.stream("POST", "/v1/chat/completions", json=stream_body()) as r,
+    ):
+        sim.set_fault(FaultSpec(kind="down"))
+        with pytest.raises(httpx.TransportError):
+            await read_events(r)
 
 
 async def test_crash_in_process_refuses_until_reset(sim: Simulator) -> None:
@@ -115,8 +117,7 @@ async def test_error_rate_always(sim: Simulator, client: httpx.AsyncClient) -> N
     assert r.json()["error"]["type"] == "InternalServerError"
     sim.set_fault(FaultSpec(kind="error_rate", rate=1.0))
     statuses = {
-        (await client.post("/v1/chat/completions", json=PROBE_BODY)).status_code
-        for _ in range(30)
+        (await client.post("/v1/chat/completions", json=PROBE_BODY)).status_code for _ in range(30)
     }
     assert statuses == {500, 503}
     assert (await client.get("/health")).status_code == 200  # only completions fail
@@ -125,8 +126,7 @@ async def test_error_rate_always(sim: Simulator, client: httpx.AsyncClient) -> N
 async def test_error_rate_share(sim: Simulator, client: httpx.AsyncClient) -> None:
     sim.set_fault(FaultSpec(kind="error_rate", rate=0.5))
     statuses = [
-        (await client.post("/v1/chat/completions", json=PROBE_BODY)).status_code
-        for _ in range(40)
+        (await client.post("/v1/chat/completions", json=PROBE_BODY)).status_code for _ in range(40)
     ]
     assert 0 < statuses.count(200) < 40
     sim.set_fault(FaultSpec(kind="error_rate", rate=0.0))
@@ -171,12 +171,14 @@ async def test_wrong_answer(sim: Simulator, client: httpx.AsyncClient) -> None:
 async def test_stall_stops_mid_stream(sim: Simulator) -> None:
     sim.set_fault(FaultSpec(kind="stall", after_tokens=1))
     seen: list[str] = []
-    async with httpx.AsyncClient(base_url=sim.url, timeout=SHORT) as c:
-        async with c.stream("POST", "/v1/chat/completions", json=stream_body()) as r:
-            with pytest.raises(httpx.ReadTimeout):
-                async for line in r.aiter_lines():
-                    if line:
-                        seen.append(line)
+    async with (
+        httpx.AsyncClient(base_url=sim.url, timeout=SHORT) as c,
+        c.stream("POST", "/v1/chat/completions", json=stream_body()) as r,
+    ):
+        with pytest.raises(httpx.ReadTimeout):
+            async for line in r.aiter_lines():
+                if line:
+                    seen.append(line)
     assert len(seen) == 2  # the role chunk and one token, then silence
     assert json.loads(seen[1][6:])["choices"][0]["delta"] == {"content": "Par"}
 
@@ -198,7 +200,9 @@ async def test_drip_trickles_bytes(sim: Simulator) -> None:
     assert len(reads) > 1
 
 
-async def test_reset_truncates_stream_without_done(sim: Simulator, client: httpx.AsyncClient) -> None:
+async def test_reset_truncates_stream_without_done(
+    sim: Simulator, client: httpx.AsyncClient
+) -> None:
     sim.set_fault(FaultSpec(kind="reset", after_tokens=1))
     lines: list[str] = []
     with pytest.raises(httpx.RemoteProtocolError):

@@ -177,7 +177,9 @@ def mismatches(value: Any, schema: Any, where: str = "$") -> list[str]:
     if isinstance(schema, list):
         if not isinstance(value, list):
             return [f"{where}: expected list, got {type(value).__name__}"]
-        return [m for i, item in enumerate(value) for m in mismatches(item, schema[0], f"{where}[{i}]")]
+        return [
+            m for i, item in enumerate(value) for m in mismatches(item, schema[0], f"{where}[{i}]")
+        ]
     types = schema if isinstance(schema, tuple) else (schema,)
     if value is None:
         return [] if None in types else [f"{where}: null not allowed"]
