@@ -1,0 +1,1 @@
+"""Grafana dashboards for llm-heartbeat, generated from code (see `python -m grafana.generate`)."""

@@ -1,0 +1,185 @@
+"""Fleet overview: every target at a glance, its state over time and recovery actions."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import table
+from grafana_foundation_sdk.builders.dashboard import Dashboard, DashboardLink, Row
+from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, DynamicConfigValue
+
+from grafana.dashboards_src.common import (
+    datasource_variable,
+    query,
+    recovery_annotation,
+    state_expr,
+    state_mappings,
+)
+from grafana.dashboards_src.panels import (
+    bars,
+    stat_panel,
+    state_timeline,
+    table_panel,
+    timeseries_panel,
+)
+
+__all__ = ["build"]
+
+UID = "llm-heartbeat-fleet"
+
+
+def _targets_table() -> table.Panel:
+    queries = [
+        query(state_expr(), ref_id="A", instant=True, table=True),
+        query("max by (target, model) (llm_target_info)", ref_id="B", instant=True, table=True),
+        query("target:llm_availability:ratio_rate1h", ref_id="C", instant=True, table=True),
+        query("target:llm_availability:ratio_rate1d", ref_id="D", instant=True, table=True),
+        query("target:llm_probe_ttft_seconds:p50_rate5m", ref_id="E", instant=True, table=True),
+        query("target:llm_probe_ttft_seconds:p95_rate5m", ref_id="F", instant=True, table=True),
+        query(
+            'max by (target) (target_check:llm_probe_duration_seconds:p95_rate5m{check="chat"})',
+            ref_id="G",
+            instant=True,
+            table=True,
+        ),
+        query(
+            "sum by (target) (increase(llm_probe_failures_total[1h]))",
+            ref_id="H",
+            instant=True,
+            table=True,
+        ),
+        query(
+            "topk by (target) (1, sum by (target, reason) (increase(llm_probe_failures_total[1h])) > 0)",
+            ref_id="I",
+            instant=True,
+            table=True,
+        ),
+    ]
+    rename = {
+        "target": "Target",
+        "model": "Model",
+        "reason": "Top failure reason (1h)",
+        "Value #A": "State",
+        "Value #B": "",
+        "Value #C": "Availability 1h",
+        "Value #D": "Availability 1d",
+        "Value #E": "TTFT p50",
+        "Value #F": "TTFT p95",
+        "Value #G": "Chat latency p95",
+        "Value #H": "Failures (1h)",
+        "Value #I": "",
+    }
+    panel = table_panel(
+        "Targets",
+        queries,
+        rename=rename,
+        description=(
+            "One row per target: current state, availability (share of time up), time to "
+            "first token and chat probe latency over 5 minutes, failed probes in the last hour."
+        ),
+    )
+    return (
+        panel.override_by_name("State", [DynamicConfigValue("mappings", state_mappings())])
+        .override_by_name(
+            "State", [DynamicConfigValue("custom.cellOptions", {"type": "color-background"})]
+        )
+        .override_by_regexp("Availability.*", [DynamicConfigValue("unit", "percentunit")])
+        .override_by_regexp("TTFT.*|Chat latency.*", [DynamicConfigValue("unit", "s")])
+        .override_by_regexp("Value #B|Value #I", [DynamicConfigValue("custom.hidden", True)])
+    )
+
+
+def build() -> Dashboard:
+    return (
+        Dashboard("LLM fleet overview")
+        .uid(UID)
+        .tags(["llm-heartbeat", "llm"])
+        .description("Is every LLM inference server really answering? (llm-heartbeat)")
+        .time("now-6h", "now")
+        .refresh("30s")
+        .tooltip(DashboardCursorSync.CROSSHAIR)
+        .with_variable(datasource_variable())
+        .annotation(recovery_annotation())
+        .link(
+            DashboardLink("Target drill-down")
+            .type("dashboards")
+            .tags(["llm-heartbeat"])
+            .include_vars(False)
+            .keep_time(True)
+        )
+        .with_panel(
+            stat_panel(
+                "Targets up",
+                [query("count(llm_target_up == 1) or vector(0)", instant=True)],
+                steps=((None, "green"),),
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Targets not up",
+                [query("count(llm_target_up == 0) or vector(0)", instant=True)],
+                steps=((None, "green"), (1, "red")),
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Recovery exhausted",
+                [query("sum(llm_recovery_exhausted) or vector(0)", instant=True)],
+                description="Targets whose automatic recovery gave up: a human must act.",
+                steps=((None, "green"), (1, "red")),
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Exporters up",
+                [query('sum(up{job="llm-heartbeat"})', instant=True)],
+                steps=((None, "red"), (1, "green")),
+            )
+        )
+        .with_panel(_targets_table())
+        .with_panel(
+            state_timeline(
+                "State timeline",
+                [query(state_expr(), "{{target}}")],
+                description="up, degraded (health OK, inference failing), starting, down.",
+            )
+        )
+        .with_row(Row("Trends"))
+        .with_panel(
+            timeseries_panel(
+                "Availability (1h window)",
+                [query("target:llm_availability:ratio_rate1h", "{{target}}")],
+                unit="percentunit",
+                max_value=1,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Time to first token p95",
+                [query("target:llm_probe_ttft_seconds:p95_rate5m", "{{target}}")],
+                unit="s",
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Chat probe latency p95",
+                [
+                    query(
+                        'target_check:llm_probe_duration_seconds:p95_rate5m{check="chat"}',
+                        "{{target}}",
+                    )
+                ],
+                unit="s",
+            )
+        )
+        .with_panel(
+            bars(
+                "Failed probes by reason",
+                [
+                    query(
+                        "sum by (target, reason) "
+                        "(increase(llm_probe_failures_total[$__rate_interval]))",
+                        "{{target}} {{reason}}",
+                    )
+                ],
+            )
+        )
+    )

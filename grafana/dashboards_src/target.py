@@ -1,0 +1,228 @@
+"""Target drill-down: one target's probes beside its vLLM server's own metrics."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders.dashboard import Dashboard, DashboardLink, QueryVariable, Row
+from grafana_foundation_sdk.builders.prometheus import Dataquery
+from grafana_foundation_sdk.models.dashboard import (
+    DashboardCursorSync,
+    DataSourceRef,
+    VariableHide,
+    VariableRefresh,
+    VariableSort,
+)
+
+from grafana.dashboards_src.common import (
+    datasource_variable,
+    query,
+    recovery_annotation,
+    state_expr,
+)
+from grafana.dashboards_src.panels import bars, stat_panel, state_timeline, timeseries_panel
+
+__all__ = ["build"]
+
+UID = "llm-heartbeat-target"
+T = 'target="$target"'
+# vLLM labels its metrics with model_name; the target's model comes from llm_target_info.
+M = 'model_name="$model"'
+
+
+def _variables() -> list[QueryVariable]:
+    ds = DataSourceRef(type_val="prometheus", uid="${datasource}")
+    target = (
+        QueryVariable("target")
+        .label("Target")
+        .datasource(ds)
+        .query("label_values(llm_target_info, target)")
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+    )
+    model = (
+        QueryVariable("model")
+        .label("Model")
+        .datasource(ds)
+        .query(f"label_values(llm_target_info{{{T}}}, model)")
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .hide(VariableHide.HIDE_VARIABLE)
+    )
+    return [target, model]
+
+
+def _quantiles(metric: str, by: str, selector: str, legend_prefix: str) -> list[Dataquery]:
+    """p50 and p95 from a histogram's buckets over $__rate_interval."""
+    out: list[Dataquery] = []
+    for ref, q in (("A", "0.5"), ("B", "0.95")):
+        group = f"{by}, le" if by else "le"
+        expr = (
+            f"histogram_quantile({q}, sum by ({group}) "
+            f"(rate({metric}_bucket{{{selector}}}[$__rate_interval])))"
+        )
+        label = f"{legend_prefix} p{int(float(q) * 100)}"
+        out.append(query(expr, label, ref_id=ref))
+    return out
+
+
+def build() -> Dashboard:
+    dash = (
+        Dashboard("LLM target drill-down")
+        .uid(UID)
+        .tags(["llm-heartbeat", "llm"])
+        .description("One target: what the probes see beside what its vLLM server reports.")
+        .time("now-3h", "now")
+        .refresh("30s")
+        .tooltip(DashboardCursorSync.CROSSHAIR)
+        .with_variable(datasource_variable())
+        .annotation(recovery_annotation(T))
+        .link(
+            DashboardLink("Fleet overview")
+            .type("dashboards")
+            .tags(["llm-heartbeat"])
+            .keep_time(True)
+        )
+    )
+    for variable in _variables():
+        dash = dash.with_variable(variable)
+    return (
+        dash.with_panel(state_timeline("State", [query(state_expr(T), "{{target}}")], height=4))
+        .with_panel(
+            stat_panel(
+                "Availability 1h",
+                [query(f"target:llm_availability:ratio_rate1h{{{T}}}", instant=True)],
+                unit="percentunit",
+                steps=((None, "red"), (0.99, "orange"), (0.995, "green")),
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Availability 1d",
+                [query(f"target:llm_availability:ratio_rate1d{{{T}}}", instant=True)],
+                unit="percentunit",
+                steps=((None, "red"), (0.99, "orange"), (0.995, "green")),
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Availability 3d",
+                [query(f"target:llm_availability:ratio_rate3d{{{T}}}", instant=True)],
+                unit="percentunit",
+                steps=((None, "red"), (0.99, "orange"), (0.995, "green")),
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Recovery",
+                [
+                    query(f"max(llm_recovery_in_progress{{{T}}})", "in progress", "A"),
+                    query(f"max(llm_recovery_exhausted{{{T}}})", "exhausted", "B"),
+                ],
+                description="1 while a recovery action runs; exhausted = a human must act.",
+                steps=((None, "green"), (1, "red")),
+            )
+        )
+        .with_row(Row("Probes"))
+        .with_panel(
+            timeseries_panel(
+                "Probe latency by check",
+                [
+                    *_quantiles("llm_probe_duration_seconds", "check", T, "{{check}}"),
+                    query(f"llm_probe_last_duration_seconds{{{T}}}", "{{check}} last", "C"),
+                ],
+                unit="s",
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Time to first token and inter-token stall",
+                [
+                    *_quantiles("llm_probe_ttft_seconds", "", T, "TTFT"),
+                    query(f"llm_probe_last_ttft_seconds{{{T}}}", "TTFT last", "C"),
+                    query(f"llm_probe_max_stall_seconds{{{T}}}", "max stall between chunks", "D"),
+                ],
+                unit="s",
+                description="Stall: the longest gap between stream chunks in the last chat probe.",
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Output tokens per second (chat probe)",
+                [query(f"llm_probe_output_tokens_per_second{{{T}}}", "tokens/s")],
+                unit="short",
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Consecutive failures by check",
+                [query(f"llm_probe_consecutive_failures{{{T}}}", "{{check}}")],
+                description="The exporter declares a target down after 3 consecutive failures.",
+                min_value=0,
+            )
+        )
+        .with_panel(
+            bars(
+                "Failed probes by check and reason",
+                [
+                    query(
+                        f"sum by (check, reason) "
+                        f"(increase(llm_probe_failures_total{{{T}}}[$__rate_interval]))",
+                        "{{check}} {{reason}}",
+                    )
+                ],
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "HTTP status of the last probe",
+                [query(f"llm_probe_http_status_code{{{T}}}", "{{check}}")],
+                description="0 means no HTTP answer (refused, timeout).",
+            )
+        )
+        .with_panel(
+            bars(
+                "Recovery attempts",
+                [
+                    query(
+                        f"sum by (action, result) "
+                        f"(increase(llm_recovery_attempts_total{{{T}}}[$__rate_interval]))",
+                        "{{action}} {{result}}",
+                    )
+                ],
+                width=24,
+            )
+        )
+        .with_row(Row("vLLM server (its own /metrics, model_name = $model)"))
+        .with_panel(
+            timeseries_panel(
+                "Requests running and waiting",
+                [
+                    query(f"sum(vllm:num_requests_running{{{M}}})", "running", "A"),
+                    query(f"sum(vllm:num_requests_waiting{{{M}}})", "waiting", "B"),
+                ],
+                min_value=0,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "KV-cache usage",
+                [query(f"max by (instance) (vllm:kv_cache_usage_perc{{{M}}})", "{{instance}}")],
+                unit="percentunit",
+                min_value=0,
+                max_value=1,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "vLLM time to first token",
+                _quantiles("vllm:time_to_first_token_seconds", "", M, "TTFT"),
+                unit="s",
+                description="All requests the server handled, not only the probes.",
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "vLLM end-to-end request latency",
+                _quantiles("vllm:e2e_request_latency_seconds", "", M, "e2e"),
+                unit="s",
+            )
+        )
+    )
