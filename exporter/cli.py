@@ -54,7 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--expect", help="text the answer must contain")
     probe.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    sub.add_parser("simulate", help="run a simulated vLLM server (see `simulate --help`)", add_help=False)
+    sub.add_parser(
+        "simulate", help="run a simulated vLLM server (see `simulate --help`)", add_help=False
+    )
     return p
 
 
@@ -92,11 +94,17 @@ async def _probe(args: argparse.Namespace) -> int:
     from exporter.views import result_view
 
     try:
-        checks: dict[str, Any] = {"chat": {"enabled": not args.no_chat, "stream": not args.no_stream}}
+        checks: dict[str, Any] = {
+            "chat": {"enabled": not args.no_chat, "stream": not args.no_stream}
+        }
         if args.expect:
             checks["chat"]["expect_contains"] = args.expect
         target = TargetConfig(
-            name="probe", url=args.url, model=args.model, api_key_file=args.api_key_file, checks=checks
+            name="probe",
+            url=args.url,
+            model=args.model,
+            api_key_file=args.api_key_file,
+            checks=checks,
         )
     except Exception as exc:
         print(f"llm-heartbeat probe: {_first_error(exc)}", file=sys.stderr)
@@ -151,7 +159,9 @@ def _run(args: argparse.Namespace) -> int:
     try:
         settings = load_config(args.config)
         if args.listen:
-            settings = Settings(**{**settings.model_dump(exclude_unset=True), "listen": args.listen})
+            settings = Settings(
+                **{**settings.model_dump(exclude_unset=True), "listen": args.listen}
+            )
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
@@ -183,6 +193,7 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from exporter.runtime import Exporter
 
+    _Server = _server_class()
     simulator = None
     if not settings.targets:
         settings = settings.with_default_target()
@@ -198,7 +209,7 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
                 )
     exporter = Exporter(settings, args.config)
     await exporter.start()
-    server = uvicorn.Server(
+    server = _Server(
         uvicorn.Config(
             exporter.app,
             host=settings.listen_host,
@@ -211,6 +222,8 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError):
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(exporter.reload()))
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     log.info("serving metrics on http://%s:%d/metrics", settings.listen_host, settings.listen_port)
     try:
         await server.serve()
@@ -219,6 +232,21 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
         if simulator is not None:
             await simulator.stop()
     return EXIT_OK if server.started else EXIT_USAGE
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn re-raises SIGTERM after serving, which would kill the process before the
+        exporter closes its history file and the simulator; the loop's handlers stop it
+        cleanly instead."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):  # type: ignore[no-untyped-def]
+            yield
+
+    return Server
 
 
 async def _start_simulator() -> Any:

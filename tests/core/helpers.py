@@ -32,8 +32,13 @@ def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extr
     }
 
 
-def vllm_stream(words: Iterable[str] = ("Par", "is"), *, usage: bool = True, done: bool = True,
-                finish: str | None = "stop") -> list[bytes]:
+def vllm_stream(
+    words: Iterable[str] = ("Par", "is"),
+    *,
+    usage: bool = True,
+    done: bool = True,
+    finish: str | None = "stop",
+) -> list[bytes]:
     """The events vLLM sends for a streamed chat completion, one bytes object per event."""
     events = [chunk({"role": "assistant", "content": ""})]
     words = list(words)
@@ -44,11 +49,16 @@ def vllm_stream(words: Iterable[str] = ("Par", "is"), *, usage: bool = True, don
         events.append(chunk({"content": ""}, finish))
     if usage:
         n = len(words)
-        events.append({
-            "id": "chatcmpl-0f1e2d", "object": "chat.completion.chunk", "created": 1764000000,
-            "model": MODEL, "choices": [],
-            "usage": {"prompt_tokens": 17, "total_tokens": 17 + n, "completion_tokens": n},
-        })
+        events.append(
+            {
+                "id": "chatcmpl-0f1e2d",
+                "object": "chat.completion.chunk",
+                "created": 1764000000,
+                "model": MODEL,
+                "choices": [],
+                "usage": {"prompt_tokens": 17, "total_tokens": 17 + n, "completion_tokens": n},
+            }
+        )
     out = [f"data: {json.dumps(e, separators=(',', ':'))}\n\n".encode() for e in events]
     if done:
         out.append(b"data: [DONE]\n\n")
@@ -64,12 +74,14 @@ class Chunks(httpx.AsyncByteStream):
             yield p
 
 
-def sse_response(parts: Iterable[bytes], status: int = 200,
-                 ctype: str = "text/event-stream; charset=utf-8") -> httpx.Response:
+def sse_response(
+    parts: Iterable[bytes], status: int = 200, ctype: str = "text/event-stream; charset=utf-8"
+) -> httpx.Response:
     return httpx.Response(status, headers={"content-type": ctype}, stream=Chunks(parts))
 
 
-def context(router: respx.Router, timeout: float = 5.0, model: str | None = MODEL,
-            **target: Any) -> ProbeContext:
+def context(
+    router: respx.Router, timeout: float = 5.0, model: str | None = MODEL, **target: Any
+) -> ProbeContext:
     client = httpx.AsyncClient(transport=httpx.MockTransport(router.async_handler))
     return ProbeContext(client, TargetConfig(name="t", url=URL, **target), timeout, model)

@@ -17,13 +17,23 @@ from tests.conftest import free_port
 
 
 @contextlib.asynccontextmanager
-async def running_exporter(settings: Settings, config_path: Any = None) -> AsyncIterator[tuple[Exporter, str]]:
+async def running_exporter(
+    settings: Settings, config_path: Any = None
+) -> AsyncIterator[tuple[Exporter, str]]:
     port = free_port()
     settings = settings.model_copy(update={"listen": f"127.0.0.1:{port}"})
     exporter = Exporter(settings, config_path)
     await exporter.start()
-    server = uvicorn.Server(uvicorn.Config(exporter.app, host="127.0.0.1", port=port,
-                                           log_config=None, access_log=False, lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            exporter.app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+    )
     task = asyncio.create_task(server.serve())
     try:
         for _ in range(200):
@@ -49,7 +59,9 @@ def value(text: str, name: str, **labels: str) -> float | None:
     return samples(text).get((name, frozenset(labels.items())))
 
 
-async def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1) -> Any:
+async def wait_for(
+    predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1
+) -> Any:
     """Poll an async or sync predicate until it returns something truthy."""
     deadline = asyncio.get_running_loop().time() + timeout
     last = None

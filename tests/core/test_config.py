@@ -28,15 +28,29 @@ def test_minimal_config_and_defaults(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("yaml_text", "field", "words"),
     [
-        ("targets:\n  - name: a\n    url: http://x\n    bogus: 1\n", "targets[0].bogus", "unknown key"),
+        (
+            "targets:\n  - name: a\n    url: http://x\n    bogus: 1\n",
+            "targets[0].bogus",
+            "unknown key",
+        ),
         ("targts: []\n", "targts", "unknown key"),
         ("targets:\n  - name: a\n    url: ftp://x\n", "targets[0]", "http"),
-        ("targets:\n  - name: a\n    url: http://x\n    checks: {chat: {timeout: soon}}\n",
-         "targets[0].checks.chat.timeout", "invalid duration"),
-        ("targets:\n  - {name: a, url: 'http://x'}\n  - {name: a, url: 'http://y'}\n", "", "used twice"),
+        (
+            "targets:\n  - name: a\n    url: http://x\n    checks: {chat: {timeout: soon}}\n",
+            "targets[0].checks.chat.timeout",
+            "invalid duration",
+        ),
+        (
+            "targets:\n  - {name: a, url: 'http://x'}\n  - {name: a, url: 'http://y'}\n",
+            "",
+            "used twice",
+        ),
         ("default_interval: -1\n", "default_interval", ""),
-        ("targets:\n  - name: a\n    url: http://x\n    checks: {chat: {expect_regex: '('}}\n",
-         "targets[0].checks.chat", "regular expression"),
+        (
+            "targets:\n  - name: a\n    url: http://x\n    checks: {chat: {expect_regex: '('}}\n",
+            "targets[0].checks.chat",
+            "regular expression",
+        ),
         ("log_format: xml\n", "log_format", "text"),
     ],
 )
@@ -55,7 +69,10 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
 
 
 def test_secret_never_echoed_in_errors(tmp_path: Path) -> None:
-    path = write(tmp_path, "targets:\n  - name: a\n    url: http://x\n    api_key: sk-topsecret\n    api_key_file: /k\n")
+    path = write(
+        tmp_path,
+        "targets:\n  - name: a\n    url: http://x\n    api_key: sk-topsecret\n    api_key_file: /k\n",
+    )
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert "sk-topsecret" not in str(info.value)
@@ -77,7 +94,12 @@ def test_config_path_from_environment(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_api_key_file_is_read(tmp_path: Path) -> None:
     (tmp_path / "key").write_text("sk-file\n")
-    s = load_config(write(tmp_path, f"targets:\n  - name: a\n    url: http://x\n    api_key_file: {tmp_path / 'key'}\n"))
+    s = load_config(
+        write(
+            tmp_path,
+            f"targets:\n  - name: a\n    url: http://x\n    api_key_file: {tmp_path / 'key'}\n",
+        )
+    )
     assert s.targets[0].resolve_api_key() == "sk-file"
     assert "sk-file" not in repr(s)
 

@@ -29,13 +29,15 @@ async def sim() -> AsyncIterator[Simulator]:
 
 
 def settings_for(tmp_path: Path, *targets: TargetConfig, interval: float = 1.0) -> Settings:
-    return Settings(targets=list(targets), default_interval=interval,
-                    history_file=tmp_path / "history.jsonl")
+    return Settings(
+        targets=list(targets), default_interval=interval, history_file=tmp_path / "history.jsonl"
+    )
 
 
 async def test_healthy_target_then_outage_then_recovery(sim: Simulator, tmp_path: Path) -> None:
     target = TargetConfig(name="qwen", url=sim.url, thresholds=FAST)
     async with running_exporter(settings_for(tmp_path, target)) as (_, base):
+
         async def up() -> bool:
             return value(await scrape(base), "llm_target_up", target="qwen") == 1.0
 
@@ -45,8 +47,16 @@ async def test_healthy_target_then_outage_then_recovery(sim: Simulator, tmp_path
         assert value(text, "llm_target_state", target="qwen", state="up") == 1.0
         assert value(text, "llm_probe_http_status_code", target="qwen", check="health") == 200
         assert (value(text, "llm_probe_ttft_seconds_count", target="qwen") or 0) >= 1
-        assert value(text, "llm_target_info", target="qwen", url=sim.url,
-                     model="Qwen/Qwen3-4B-Instruct-2507") == 1.0  # discovered from /v1/models
+        assert (
+            value(
+                text,
+                "llm_target_info",
+                target="qwen",
+                url=sim.url,
+                model="Qwen/Qwen3-4B-Instruct-2507",
+            )
+            == 1.0
+        )  # discovered from /v1/models
         assert (value(text, "llm_probe_tokens_total", target="qwen", kind="completion") or 0) > 0
 
         sim.set_fault(FaultSpec(kind="hang"))
@@ -56,7 +66,9 @@ async def test_healthy_target_then_outage_then_recovery(sim: Simulator, tmp_path
 
         await wait_for(down, timeout=40)
         text = await scrape(base)
-        assert value(text, "llm_probe_failures_total", target="qwen", check="health", reason="timeout")
+        assert value(
+            text, "llm_probe_failures_total", target="qwen", check="health", reason="timeout"
+        )
         async with httpx.AsyncClient() as c:
             api = (await c.get(base + "/api/v1/targets")).json()
         t = api["targets"][0]
@@ -66,17 +78,26 @@ async def test_healthy_target_then_outage_then_recovery(sim: Simulator, tmp_path
         sim.clear_faults()
         await wait_for(up, timeout=40)
     lines = [json.loads(line) for line in (tmp_path / "history.jsonl").read_text().splitlines()]
-    assert [(r["from"], r["to"]) for r in lines] == [("unknown", "up"), ("up", "down"), ("down", "up")]
+    assert [(r["from"], r["to"]) for r in lines] == [
+        ("unknown", "up"),
+        ("up", "down"),
+        ("down", "up"),
+    ]
     assert all({"time", "target", "reason", "detail"} <= r.keys() for r in lines)
 
 
 async def test_health_lies_is_degraded_not_up(sim: Simulator, tmp_path: Path) -> None:
-    target = TargetConfig(name="liar", url=sim.url, thresholds=FAST,
-                          checks={"chat": {"timeout": 1.0}})
+    target = TargetConfig(
+        name="liar", url=sim.url, thresholds=FAST, checks={"chat": {"timeout": 1.0}}
+    )
     sim.set_fault(FaultSpec(kind="health_lies"))
     async with running_exporter(settings_for(tmp_path, target)) as (_, base):
+
         async def degraded() -> bool:
-            return value(await scrape(base), "llm_target_state", target="liar", state="degraded") == 1.0
+            return (
+                value(await scrape(base), "llm_target_state", target="liar", state="degraded")
+                == 1.0
+            )
 
         await wait_for(degraded, timeout=40)
         text = await scrape(base)
@@ -87,13 +108,15 @@ async def test_health_lies_is_degraded_not_up(sim: Simulator, tmp_path: Path) ->
 async def test_nothing_listening_is_down_not_a_crash(tmp_path: Path) -> None:
     target = TargetConfig(name="void", url=f"http://127.0.0.1:{free_port()}", thresholds=FAST)
     async with running_exporter(settings_for(tmp_path, target)) as (_, base):
+
         async def down() -> bool:
             return value(await scrape(base), "llm_target_state", target="void", state="down") == 1.0
 
         await wait_for(down)
         text = await scrape(base)
-        assert value(text, "llm_probe_failures_total", target="void", check="health",
-                     reason="connect_error")
+        assert value(
+            text, "llm_probe_failures_total", target="void", check="health", reason="connect_error"
+        )
         async with httpx.AsyncClient() as c:
             assert (await c.get(base + "/-/healthy")).status_code == 200
             assert (await c.get(base + "/-/ready")).status_code == 200
@@ -105,7 +128,9 @@ async def test_metrics_pass_promtool(sim: Simulator, tmp_path: Path) -> None:
     async with running_exporter(settings_for(tmp_path, target)) as (_, base):
         await wait_for(lambda: _has_chat(base))
         text = await scrape(base)
-    proc = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+    proc = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -122,8 +147,10 @@ async def test_reload_keeps_state_and_rejects_bad_config(sim: Simulator, tmp_pat
     async with running_exporter(settings, cfg) as (_, base):
         await wait_for(lambda: _probes(base, "a"))
         before = await _probes(base, "a")
-        cfg.write_text(f"default_interval: 1\ntargets:\n  - name: a\n    url: {sim.url}\n"
-                       f"  - name: b\n    url: {sim.url}\n")
+        cfg.write_text(
+            f"default_interval: 1\ntargets:\n  - name: a\n    url: {sim.url}\n"
+            f"  - name: b\n    url: {sim.url}\n"
+        )
         async with httpx.AsyncClient() as c:
             r = await c.post(base + "/-/reload")
             assert r.status_code == 200, r.text
@@ -142,8 +169,12 @@ async def _probes(base: str, name: str) -> float:
 
 
 async def test_api_key_never_appears_in_metrics_or_api(sim: Simulator, tmp_path: Path) -> None:
-    target = TargetConfig(name="k", url=sim.url.replace("http://", "http://user:pw-secret@"),
-                          api_key="sk-very-secret", thresholds=FAST)
+    target = TargetConfig(
+        name="k",
+        url=sim.url.replace("http://", "http://user:pw-secret@"),
+        api_key="sk-very-secret",
+        thresholds=FAST,
+    )
     async with running_exporter(settings_for(tmp_path, target)) as (_, base):
         await wait_for(lambda: _probes(base, "k"))
         text = await scrape(base)

@@ -10,9 +10,9 @@ import httpx
 import pytest
 import respx
 
+from exporter.config import ChatCheck
 from exporter.probes import probe_chat, probe_health, probe_models
 from exporter.probes.chat import build_request
-from exporter.config import ChatCheck
 from exporter.results import Reason
 
 from .helpers import MODEL, URL, Chunks, context, sse_response, vllm_stream
@@ -73,10 +73,18 @@ async def test_unauthorized_is_its_own_reason_and_hides_the_key(router: respx.Ro
 # ---- models ---------------------------------------------------------------------------------
 VLLM_MODELS = {
     "object": "list",
-    "data": [{
-        "id": MODEL, "object": "model", "created": 1764000000, "owned_by": "vllm", "root": MODEL,
-        "parent": None, "max_model_len": 262144, "permission": [],
-    }],
+    "data": [
+        {
+            "id": MODEL,
+            "object": "model",
+            "created": 1764000000,
+            "owned_by": "vllm",
+            "root": MODEL,
+            "parent": None,
+            "max_model_len": 262144,
+            "permission": [],
+        }
+    ],
 }
 
 
@@ -100,13 +108,17 @@ async def test_models_garbage_json(router: respx.Router) -> None:
 
 async def test_models_oversized_body_is_refused(router: respx.Router) -> None:
     big = b"x" * (2 << 20)
-    router.get(f"{URL}/v1/models").mock(return_value=httpx.Response(200, stream=Chunks([big[:1 << 20], big[1 << 20:]])))
+    router.get(f"{URL}/v1/models").mock(
+        return_value=httpx.Response(200, stream=Chunks([big[: 1 << 20], big[1 << 20 :]]))
+    )
     r = await probe_models(context(router))
     assert r.reason is Reason.BODY_TOO_LARGE
 
 
 async def test_models_declared_oversize_is_refused_before_reading(router: respx.Router) -> None:
-    router.get(f"{URL}/v1/models").respond(200, headers={"content-length": str(1 << 30)}, content=b"{}")
+    router.get(f"{URL}/v1/models").respond(
+        200, headers={"content-length": str(1 << 30)}, content=b"{}"
+    )
     r = await probe_models(context(router))
     assert r.reason is Reason.BODY_TOO_LARGE
 
@@ -149,34 +161,55 @@ async def test_chat_crlf_framing_is_accepted(router: respx.Router) -> None:
 
 
 async def test_chat_missing_done_is_incomplete(router: respx.Router) -> None:
-    router.post(f"{URL}/v1/chat/completions").mock(return_value=sse_response(vllm_stream(done=False)))
+    router.post(f"{URL}/v1/chat/completions").mock(
+        return_value=sse_response(vllm_stream(done=False))
+    )
     r = await probe_chat(context(router))
     assert r.reason is Reason.STREAM_INCOMPLETE and r.content == "Paris"
 
 
 async def test_chat_missing_finish_reason_is_incomplete(router: respx.Router) -> None:
-    router.post(f"{URL}/v1/chat/completions").mock(return_value=sse_response(vllm_stream(finish=None)))
+    router.post(f"{URL}/v1/chat/completions").mock(
+        return_value=sse_response(vllm_stream(finish=None))
+    )
     r = await probe_chat(context(router))
     assert r.reason is Reason.STREAM_INCOMPLETE
 
 
 async def test_chat_error_json_with_status(router: respx.Router) -> None:
-    router.post(f"{URL}/v1/chat/completions").respond(404, json={
-        "error": {"message": "The model `x` does not exist.", "type": "NotFoundError",
-                  "param": "model", "code": 404}})
+    router.post(f"{URL}/v1/chat/completions").respond(
+        404,
+        json={
+            "error": {
+                "message": "The model `x` does not exist.",
+                "type": "NotFoundError",
+                "param": "model",
+                "code": 404,
+            }
+        },
+    )
     r = await probe_chat(context(router))
     assert r.reason is Reason.HTTP_STATUS and r.status_code == 404 and "does not exist" in r.detail
 
 
 async def test_chat_old_vllm_error_shape_and_500(router: respx.Router) -> None:
-    router.post(f"{URL}/v1/chat/completions").respond(500, json={
-        "object": "error", "message": "engine dead", "type": "InternalServerError", "param": None, "code": 500})
+    router.post(f"{URL}/v1/chat/completions").respond(
+        500,
+        json={
+            "object": "error",
+            "message": "engine dead",
+            "type": "InternalServerError",
+            "param": None,
+            "code": 500,
+        },
+    )
     r = await probe_chat(context(router))
     assert r.reason is Reason.SERVER_ERROR and "engine dead" in r.detail
 
 
 async def test_chat_error_event_inside_200_stream(router: respx.Router) -> None:
-    parts = vllm_stream(done=False)[:1] + [
+    parts = [
+        *vllm_stream(done=False)[:1],
         b'data: {"error":{"message":"CUDA error","type":"InternalServerError","param":null,"code":500}}\n\n',
         b"data: [DONE]\n\n",
     ]
@@ -192,13 +225,17 @@ async def test_chat_wrong_content_type(router: respx.Router) -> None:
 
 
 async def test_chat_garbage_event(router: respx.Router) -> None:
-    router.post(f"{URL}/v1/chat/completions").mock(return_value=sse_response([b"data: {not json\n\n"]))
+    router.post(f"{URL}/v1/chat/completions").mock(
+        return_value=sse_response([b"data: {not json\n\n"])
+    )
     r = await probe_chat(context(router))
     assert r.reason is Reason.INVALID_RESPONSE
 
 
 async def test_chat_wrong_answer_fails_validation(router: respx.Router) -> None:
-    router.post(f"{URL}/v1/chat/completions").mock(return_value=sse_response(vllm_stream(["Lon", "don"])))
+    router.post(f"{URL}/v1/chat/completions").mock(
+        return_value=sse_response(vllm_stream(["Lon", "don"]))
+    )
     r = await probe_chat(context(router))
     assert r.reason is Reason.VALIDATION_FAILED and "London" in r.detail
 
@@ -213,15 +250,21 @@ async def test_chat_custom_prompt_accepts_any_nonempty_answer(router: respx.Rout
 
 
 async def test_chat_regex_and_json_mode(router: respx.Router) -> None:
-    router.post(f"{URL}/v1/chat/completions").mock(return_value=sse_response(vllm_stream(['{"a":', " 1}"])))
+    router.post(f"{URL}/v1/chat/completions").mock(
+        return_value=sse_response(vllm_stream(['{"a":', " 1}"]))
+    )
     r = await probe_chat(context(router, checks={"chat": {"prompt": "json", "json_mode": True}}))
     assert r.success, r.detail
-    r = await probe_chat(context(router, checks={"chat": {"prompt": "x", "expect_regex": r"^\d+$"}}))
+    r = await probe_chat(
+        context(router, checks={"chat": {"prompt": "x", "expect_regex": r"^\d+$"}})
+    )
     assert r.reason is Reason.VALIDATION_FAILED
 
 
 async def test_chat_stream_over_the_byte_limit(router: respx.Router) -> None:
-    endless = [b'data: {"choices":[{"index":0,"delta":{"content":"' + b"a" * 60000 + b'"}}]}\n\n'] * 40
+    endless = [
+        b'data: {"choices":[{"index":0,"delta":{"content":"' + b"a" * 60000 + b'"}}]}\n\n'
+    ] * 40
     router.post(f"{URL}/v1/chat/completions").mock(return_value=sse_response(endless))
     r = await probe_chat(context(router))
     assert r.reason is Reason.BODY_TOO_LARGE
@@ -235,18 +278,42 @@ async def test_chat_drip_cannot_outlive_the_deadline(router: respx.Router) -> No
                 yield bytes([b])
 
     router.post(f"{URL}/v1/chat/completions").mock(
-        return_value=httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Drip()))
+        return_value=httpx.Response(
+            200, headers={"content-type": "text/event-stream"}, stream=Drip()
+        )
+    )
     r = await probe_chat(context(router, timeout=0.5))
     assert r.reason is Reason.TIMEOUT and r.duration < 3
 
 
 async def test_chat_non_streaming(router: respx.Router) -> None:
-    router.post(f"{URL}/v1/chat/completions").respond(200, json={
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": MODEL,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Paris", "refusal": None,
-                     "tool_calls": [], "reasoning_content": None}, "logprobs": None,
-                     "finish_reason": "stop", "stop_reason": None}],
-        "usage": {"prompt_tokens": 17, "total_tokens": 19, "completion_tokens": 2},
-        "prompt_logprobs": None, "service_tier": None, "system_fingerprint": None})
+    router.post(f"{URL}/v1/chat/completions").respond(
+        200,
+        json={
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": MODEL,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": "Paris",
+                        "refusal": None,
+                        "tool_calls": [],
+                        "reasoning_content": None,
+                    },
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                    "stop_reason": None,
+                }
+            ],
+            "usage": {"prompt_tokens": 17, "total_tokens": 19, "completion_tokens": 2},
+            "prompt_logprobs": None,
+            "service_tier": None,
+            "system_fingerprint": None,
+        },
+    )
     r = await probe_chat(context(router, checks={"chat": {"stream": False}}))
     assert r.success and r.completion_tokens == 2 and r.ttft is None

@@ -22,13 +22,19 @@ def bad(check: Check, reason: Reason = Reason.CONNECT_ERROR) -> tuple[Check, boo
 ALL_OK = [ok(H), ok(M), ok(C)]
 
 
-def run(steps: list[tuple[Check, bool, Reason | None]], policy: Policy = POLICY,
-        status: TargetStatus | None = None, t0: float = 1000.0) -> tuple[list[State], TargetStatus]:
+def run(
+    steps: list[tuple[Check, bool, Reason | None]],
+    policy: Policy = POLICY,
+    status: TargetStatus | None = None,
+    t0: float = 1000.0,
+) -> tuple[list[State], TargetStatus]:
     status = status or TargetStatus()
     states = []
     for i, (check, success, reason) in enumerate(steps):
         now = t0 + i
-        result = ProbeResult(check, success, 0.01, now, 200 if reason in (None, Reason.LOADING) else None, reason)
+        result = ProbeResult(
+            check, success, 0.01, now, 200 if reason in (None, Reason.LOADING) else None, reason
+        )
         status, _ = observe(status, "t", result, now, policy)
         states.append(status.state)
     return states, status
@@ -43,17 +49,42 @@ def run(steps: list[tuple[Check, bool, Reason | None]], policy: Policy = POLICY,
         ("two failures are not down", [*ALL_OK, bad(H), bad(H)], State.UP),
         ("three consecutive failures -> down", [*ALL_OK, bad(H), bad(H), bad(H)], State.DOWN),
         ("failures never confirmed from unknown -> down", [bad(H), bad(H), bad(H)], State.DOWN),
-        ("health ok but chat fails 3x -> degraded",
-         [*ALL_OK, bad(C, Reason.TIMEOUT), ok(H), bad(C, Reason.TIMEOUT), bad(C, Reason.TIMEOUT)], State.DEGRADED),
-        ("wrong answer 3x -> degraded",
-         [*ALL_OK, *[bad(C, Reason.VALIDATION_FAILED)] * 3], State.DEGRADED),
-        ("model missing 3x -> degraded", [*ALL_OK, *[bad(M, Reason.MODEL_MISSING)] * 3], State.DEGRADED),
+        (
+            "health ok but chat fails 3x -> degraded",
+            [
+                *ALL_OK,
+                bad(C, Reason.TIMEOUT),
+                ok(H),
+                bad(C, Reason.TIMEOUT),
+                bad(C, Reason.TIMEOUT),
+            ],
+            State.DEGRADED,
+        ),
+        (
+            "wrong answer 3x -> degraded",
+            [*ALL_OK, *[bad(C, Reason.VALIDATION_FAILED)] * 3],
+            State.DEGRADED,
+        ),
+        (
+            "model missing 3x -> degraded",
+            [*ALL_OK, *[bad(M, Reason.MODEL_MISSING)] * 3],
+            State.DEGRADED,
+        ),
         ("503 loading -> starting at once", [bad(H, Reason.LOADING)], State.STARTING),
         ("loading is never down", [*ALL_OK, *[bad(H, Reason.LOADING)] * 10], State.STARTING),
         ("loaded -> up", [*[bad(H, Reason.LOADING)] * 3, *ALL_OK], State.UP),
         ("down recovers with one good round", [*ALL_OK, *[bad(H)] * 3, *ALL_OK], State.UP),
-        ("health fails but chat answered since -> degraded, not down",
-         [*ALL_OK, bad(H, Reason.TIMEOUT), ok(C), bad(H, Reason.TIMEOUT), bad(H, Reason.TIMEOUT)], State.DEGRADED),
+        (
+            "health fails but chat answered since -> degraded, not down",
+            [
+                *ALL_OK,
+                bad(H, Reason.TIMEOUT),
+                ok(C),
+                bad(H, Reason.TIMEOUT),
+                bad(H, Reason.TIMEOUT),
+            ],
+            State.DEGRADED,
+        ),
     ],
 )
 def test_table(name: str, steps: list, final: State) -> None:
@@ -105,7 +136,9 @@ def test_transitions_carry_reason_and_detail() -> None:
         if tr:
             transitions.append(tr)
     assert [(t.from_state, t.to_state) for t in transitions] == [
-        (State.UNKNOWN, State.UP), (State.UP, State.DOWN)]
+        (State.UNKNOWN, State.UP),
+        (State.UP, State.DOWN),
+    ]
     assert transitions[1].reason == "health_connect_error" and "refused" in transitions[1].detail
 
 

@@ -1,0 +1,133 @@
+"""The command line as a user runs it: real subprocesses, exit codes, what the log says."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from exporter.simulate import SimulatorConfig, run_in_thread
+from tests.conftest import free_port
+
+from .live import value
+
+EXE = [sys.executable, "-m", "exporter.cli"]
+
+
+@pytest.fixture(scope="module")
+def sim_url() -> Iterator[str]:
+    with run_in_thread(
+        SimulatorConfig(port=0, ttft_seconds=0.01, token_interval_seconds=0.002)
+    ) as sim:
+        yield sim.url
+
+
+def test_probe_healthy_prints_a_table_and_exits_0(sim_url: str) -> None:
+    proc = subprocess.run([*EXE, "probe", sim_url], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[-1] == "healthy"
+    assert any(line.startswith("chat") and "Paris" in line for line in lines)
+
+
+def test_probe_json_output(sim_url: str) -> None:
+    proc = subprocess.run(
+        [*EXE, "probe", sim_url, "--json"], capture_output=True, text=True, timeout=60
+    )
+    out = json.loads(proc.stdout)
+    assert out["healthy"] is True and out["checks"]["chat"]["success"] is True
+    assert out["model"] == "Qwen/Qwen3-4B-Instruct-2507"
+
+
+def test_probe_unreachable_exits_1_and_usage_error_exits_2() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    proc = subprocess.run(
+        [*EXE, "probe", url, "--timeout", "2"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 1 and "connect_error" in proc.stdout and "UNHEALTHY" in proc.stdout
+    proc = subprocess.run([*EXE, "probe", "ftp://x"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "url" in proc.stderr
+    proc = subprocess.run([*EXE, "probe"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+
+
+def _run_default(port: int, target_port: int, *extra: str, log: Path) -> subprocess.Popen[bytes]:
+    """`llm-heartbeat run` with no config, with the default target moved to a free port."""
+    code = (
+        "import exporter.config as c, exporter.cli as cli;"
+        f"c.DEFAULT_MODEL_URL = cli.DEFAULT_MODEL_URL = 'http://127.0.0.1:{target_port}';"
+        f"raise SystemExit(cli.main(['run', '--listen', '127.0.0.1:{port}', *{list(extra)!r}]))"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "LLM_HEARTBEAT_HISTORY_FILE": str(log.parent / "h.jsonl"),
+        "LLM_HEARTBEAT_DEFAULT_INTERVAL": "1",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        stderr=log.open("wb"),
+        stdout=subprocess.DEVNULL,
+        env=env,
+        cwd=log.parent,
+    )
+
+
+def _metric(port: int, name: str, **labels: str) -> float | None:
+    try:
+        return value(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text, name, **labels)
+    except httpx.HTTPError:
+        return None
+
+
+def _poll(fn, timeout: float = 40.0):  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if fn():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_run_without_config_reports_down_and_says_why(tmp_path: Path) -> None:
+    port, target = free_port(), free_port()
+    log = tmp_path / "log.txt"
+    proc = _run_default(port, target, log=log)
+    try:
+        assert _poll(
+            lambda: _metric(port, "llm_target_state", target="default", state="down") == 1.0
+        ), log.read_text()
+        assert proc.poll() is None  # still running, not crashed
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    text = log.read_text()
+    assert "nothing listens on" in text and f"127.0.0.1:{target}" in text
+
+
+def test_run_simulates_if_missing_and_goes_up(tmp_path: Path) -> None:
+    port, target = free_port(), free_port()
+    log = tmp_path / "log.txt"
+    proc = _run_default(port, target, "--simulate-if-missing", log=log)
+    try:
+        assert _poll(lambda: _metric(port, "llm_target_up", target="default") == 1.0), (
+            log.read_text()
+        )
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+    assert "SIMULATED" in log.read_text()
+
+
+def test_run_with_bad_config_exits_2_naming_file_and_field(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yml"
+    cfg.write_text("targets:\n  - name: a\n    url: http://x\n    chek: {}\n")
+    proc = subprocess.run(
+        [*EXE, "run", "--config", str(cfg)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2 and str(cfg) in proc.stderr and "targets[0].chek" in proc.stderr
