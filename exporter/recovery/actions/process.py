@@ -17,20 +17,27 @@ _DRAIN_SECONDS = 1.0
 _KILL_GRACE_SECONDS = 3.0
 
 
-class _CappedReader:
-    """Keeps the first `cap` bytes of a stream and discards the rest (so the child never blocks)."""
+class _Capture(asyncio.Protocol):
+    """Keeps the first `cap` bytes of the output and discards the rest until EOF.
+
+    It owns the read end of our own pipe, so a daemon the command started can keep writing
+    after the command exits (no SIGPIPE, no full pipe) without holding up the result.
+    """
 
     def __init__(self, cap: int) -> None:
         self.cap = cap
         self.data = bytearray()
         self.dropped = 0
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    async def consume(self, stream: asyncio.StreamReader) -> None:
-        while chunk := await stream.read(65536):
-            room = self.cap - len(self.data)
-            if room > 0:
-                self.data += chunk[:room]
-            self.dropped += max(0, len(chunk) - max(room, 0))
+    def data_received(self, data: bytes) -> None:
+        room = max(0, self.cap - len(self.data))
+        self.data += data[:room]
+        self.dropped += len(data) - min(room, len(data))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
 
     def text(self) -> str:
         out = self.data.decode("utf-8", errors="replace").strip()
@@ -53,22 +60,27 @@ async def run_argv(
     cwd: Path | None = None,
 ) -> ActionResult:
     """Exit 0 within `timeout` is success; on timeout the whole process group is killed."""
+    loop = asyncio.get_running_loop()
+    read_fd, write_fd = os.pipe()
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
+            stdout=write_fd,
+            stderr=write_fd,
             env=dict(env),
             cwd=cwd,
             start_new_session=True,
         )
     except (OSError, ValueError) as exc:
+        os.close(read_fd)
         return ActionResult(False, f"cannot start {argv[0]!r}: {type(exc).__name__}")
+    finally:
+        os.close(write_fd)
+    _, capture = await loop.connect_read_pipe(
+        lambda: _Capture(max_output_bytes), os.fdopen(read_fd, "rb", buffering=0)
+    )
     pgid = proc.pid  # start_new_session: the child leads its own group
-    reader = _CappedReader(max_output_bytes)
-    assert proc.stdout is not None
-    read_task = asyncio.ensure_future(reader.consume(proc.stdout))
     timed_out = False
     try:
         try:
@@ -86,16 +98,11 @@ async def run_argv(
             _kill_group(pgid, signal.SIGKILL)  # stragglers that ignored SIGTERM
     except asyncio.CancelledError:
         _kill_group(pgid, signal.SIGKILL)
-        read_task.cancel()
         raise
-    # A daemon the command started may keep the pipe open: drain briefly, then let go.
-    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-        await asyncio.wait_for(asyncio.shield(read_task), _DRAIN_SECONDS)
-    if not read_task.done():
-        read_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await read_task
-    output = reader.text()
+    # Output still buffered in the pipe arrives quickly; a daemon's never-ending output does not.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(capture.closed), _DRAIN_SECONDS)
+    output = capture.text()
     if timed_out:
         return ActionResult(False, f"timed out after {timeout:g}s; process group killed. {output}")
     if returncode != 0:
