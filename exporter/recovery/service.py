@@ -142,6 +142,11 @@ class RecoveryService:
         events = [e for t, r in records.items() for e in record_events(t, r)]
         await asyncio.to_thread(self.history.rewrite, events)
         self._started = True
+        if self.config.enabled and self.config.rules and self.config.history_file is None:
+            log.warning(
+                "recovery.history_file is not set: attempt counts are lost when the exporter "
+                "restarts (set it to keep the rails across restarts)"
+            )
         if self.config.enabled:
             self._spawn(self._watch_exhausted(), name="recovery-watch")
         log.info(

@@ -67,7 +67,10 @@ async def test_shell_metacharacters_in_labels_change_nothing(
         assert r.json()["accepted"] == 1
         await svc.drain()
     [call] = calls(log)
-    assert call["argv"] == [str(RECORDER), str(log)]  # exactly the configured argv (argv[0] = script)
+    assert call["argv"] == [
+        str(RECORDER),
+        str(log),
+    ]  # exactly the configured argv (argv[0] = script)
     env = call["env"]
     assert not pwned.exists()
     assert env["PATH"] == os.environ["PATH"]
@@ -87,8 +90,9 @@ def test_environment_is_minimal() -> None:
     from exporter.recovery.actions import build_env
 
     cfg = CommandAction(argv=["x"], env={"MODEL": "qwen"}, inherit_env=["PATH"])
-    env = build_env(cfg, ctx(path="/evil", HOME="/evil"), {"PATH": "/usr/bin", "HOME": "/root",
-                                                           "TOKEN": "t"})
+    env = build_env(
+        cfg, ctx(path="/evil", HOME="/evil"), {"PATH": "/usr/bin", "HOME": "/root", "TOKEN": "t"}
+    )
     assert set(env) == {"PATH", "MODEL", *ENV_VARS}
     assert env["PATH"] == "/usr/bin"
     nul = build_env(cfg, ctx(x="a\x00b"), {})
@@ -134,9 +138,7 @@ async def test_a_daemon_holding_the_pipe_does_not_hang_the_action(tmp_path: Path
 
 
 async def test_output_is_capped() -> None:
-    cfg = CommandAction(
-        argv=[sys.executable, "-c", "print('A' * 1000000)"], max_output_bytes=100
-    )
+    cfg = CommandAction(argv=[sys.executable, "-c", "print('A' * 1000000)"], max_output_bytes=100)
     result = await run_action(cfg, ctx())
     assert result.ok
     assert result.detail.startswith("A" * 100)

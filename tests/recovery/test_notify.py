@@ -24,8 +24,13 @@ from tests.recovery.servers import Seen, stub_server
 
 PASSWORD = "smtp-pa55word-!@#"
 EVENT = RecoveryEvent(
-    event="exhausted", target="vllm", rule="restart", action="command",
-    alertname="LLMTargetDown", detail="3 attempts within 3600s failed", timestamp=1735725600.0,
+    event="exhausted",
+    target="vllm",
+    rule="restart",
+    action="command",
+    alertname="LLMTargetDown",
+    detail="3 attempts within 3600s failed",
+    timestamp=1735725600.0,
 )
 
 
@@ -39,7 +44,7 @@ class Sink:
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], bytes]] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
         return "250 OK"
 
@@ -57,8 +62,9 @@ def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth
 def smtp_plain() -> Iterator[tuple[Sink, int]]:
     sink = Sink()
     port = free_port()
-    ctl = Controller(sink, hostname="127.0.0.1", port=port, authenticator=authenticator,
-                     auth_require_tls=False)
+    ctl = Controller(
+        sink, hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=False
+    )
     ctl.start()
     try:
         yield sink, port
@@ -70,10 +76,26 @@ def smtp_plain() -> Iterator[tuple[Sink, int]]:
 def tls_files(tmp_path: Path) -> tuple[Path, Path]:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 
@@ -92,8 +114,9 @@ class Harness:
         self.notifier = Notifier(
             NotificationsConfig.model_validate(cfg),
             spawn=lambda coro: self.tasks.append(asyncio.ensure_future(coro)),
-            count=lambda ch, res: self.counts.__setitem__((ch, res),
-                                                          self.counts.get((ch, res), 0) + 1),
+            count=lambda ch, res: self.counts.__setitem__(
+                (ch, res), self.counts.get((ch, res), 0) + 1
+            ),
         )
 
     async def done(self) -> None:
@@ -104,9 +127,22 @@ async def test_email_with_login(smtp_plain: tuple[Sink, int], tmp_path: Path) ->
     sink, port = smtp_plain
     pw = tmp_path / "pw"
     pw.write_text(PASSWORD + "\n")
-    h = Harness({"email": [{"name": "mail", "host": "127.0.0.1", "port": port,
-                            "security": "none", "username": "heartbeat", "password_file": str(pw),
-                            "from": "hb@example.org", "to": ["ops@example.org", "b@example.org"]}]})
+    h = Harness(
+        {
+            "email": [
+                {
+                    "name": "mail",
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "security": "none",
+                    "username": "heartbeat",
+                    "password_file": str(pw),
+                    "from": "hb@example.org",
+                    "to": ["ops@example.org", "b@example.org"],
+                }
+            ]
+        }
+    )
     h.notifier.notify(EVENT)
     await h.done()
     assert h.counts == {("mail", "sent"): 1}
@@ -123,10 +159,24 @@ async def test_email_wrong_password_fails_and_is_counted(
 ) -> None:
     sink, port = smtp_plain
     monkeypatch.setenv("SMTP_PW", "wrong-" + PASSWORD)
-    h = Harness({"retries": 1, "retry_delay": 0,
-                 "email": [{"name": "mail", "host": "127.0.0.1", "port": port,
-                            "security": "none", "username": "heartbeat", "password_env": "SMTP_PW",
-                            "from": "hb@example.org", "to": ["ops@example.org"]}]})
+    h = Harness(
+        {
+            "retries": 1,
+            "retry_delay": 0,
+            "email": [
+                {
+                    "name": "mail",
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "security": "none",
+                    "username": "heartbeat",
+                    "password_env": "SMTP_PW",
+                    "from": "hb@example.org",
+                    "to": ["ops@example.org"],
+                }
+            ],
+        }
+    )
     h.notifier.notify(EVENT)
     await h.done()
     assert h.counts == {("mail", "failed"): 1}
@@ -143,16 +193,35 @@ async def test_email_starttls(tls_files: tuple[Path, Path]) -> None:
     server_ctx.load_cert_chain(cert, key)
     sink = Sink()
     port = free_port()
-    ctl = Controller(sink, hostname="127.0.0.1", port=port, tls_context=server_ctx,
-                     require_starttls=True, authenticator=authenticator)
+    ctl = Controller(
+        sink,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=server_ctx,
+        require_starttls=True,
+        authenticator=authenticator,
+    )
     ctl.start()
     try:
         pw = cert.parent / "pw"
         pw.write_text(PASSWORD)
-        h = Harness({"email": [{"name": "tls", "host": "127.0.0.1", "port": port,
-                                "security": "starttls", "ca_file": str(cert),
-                                "username": "heartbeat", "password_file": str(pw),
-                                "from": "hb@example.org", "to": ["ops@example.org"]}]})
+        h = Harness(
+            {
+                "email": [
+                    {
+                        "name": "tls",
+                        "host": "127.0.0.1",
+                        "port": port,
+                        "security": "starttls",
+                        "ca_file": str(cert),
+                        "username": "heartbeat",
+                        "password_file": str(pw),
+                        "from": "hb@example.org",
+                        "to": ["ops@example.org"],
+                    }
+                ]
+            }
+        )
         h.notifier.notify(EVENT)
         await h.done()
     finally:
@@ -169,10 +238,14 @@ async def test_webhooks_json_and_slack() -> None:
         return web.Response(status=200)
 
     async with stub_server(ok) as stub:
-        h = Harness({"webhooks": [
-            {"name": "generic", "url": stub.url + "/generic", "headers": {"X-Team": "llm"}},
-            {"name": "slack", "url": stub.url + "/slack", "format": "slack"},
-        ]})
+        h = Harness(
+            {
+                "webhooks": [
+                    {"name": "generic", "url": stub.url + "/generic", "headers": {"X-Team": "llm"}},
+                    {"name": "slack", "url": stub.url + "/slack", "format": "slack"},
+                ]
+            }
+        )
         h.notifier.notify(EVENT)
         await h.done()
     by_path = {r.path: r for r in received}
@@ -193,11 +266,17 @@ async def test_failing_channel_is_retried_boundedly_and_others_still_deliver() -
         return web.Response(status=500 if seen.path == "/bad" else 204)
 
     async with stub_server(respond) as stub:
-        h = Harness({"retries": 2, "retry_delay": 0.01, "webhooks": [
-            {"name": "bad", "url": stub.url + "/bad"},
-            {"name": "good", "url": stub.url + "/good"},
-            {"name": "dead", "url": f"http://127.0.0.1:{free_port()}/x", "timeout": 2},
-        ]})
+        h = Harness(
+            {
+                "retries": 2,
+                "retry_delay": 0.01,
+                "webhooks": [
+                    {"name": "bad", "url": stub.url + "/bad"},
+                    {"name": "good", "url": stub.url + "/good"},
+                    {"name": "dead", "url": f"http://127.0.0.1:{free_port()}/x", "timeout": 2},
+                ],
+            }
+        )
         h.notifier.notify(EVENT)
         await h.done()
     assert hits == {"/bad": 3, "/good": 1}
@@ -216,17 +295,32 @@ async def test_notifications_are_counted_in_metrics(tmp_path: Path) -> None:
     """Through the service: a dead channel never blocks the receiver; counts show up."""
     from tests.recovery.helpers import AUTH, FakeTargets, alert, make_config, payload, running
 
-    cfg = make_config(tmp_path, notifications={
-        "retries": 0, "webhooks": [{"name": "dead", "url": f"http://127.0.0.1:{free_port()}"}]})
+    cfg = make_config(
+        tmp_path,
+        notifications={
+            "retries": 0,
+            "webhooks": [{"name": "dead", "url": f"http://127.0.0.1:{free_port()}"}],
+        },
+    )
     async with running(cfg, FakeTargets()) as (svc, client, reg):
         reg_: CollectorRegistry = reg
-        assert reg_.get_sample_value("llm_notifications_total",
-                                     {"channel": "dead", "result": "failed"}) == 0
+        assert (
+            reg_.get_sample_value(
+                "llm_notifications_total", {"channel": "dead", "result": "failed"}
+            )
+            == 0
+        )
         r = await client.post("/hooks/alertmanager", json=payload(alert()), headers=AUTH)
         assert r.status_code == 200
         await svc.drain()
         # started + failed (the fake target never comes back)
-        assert reg_.get_sample_value("llm_notifications_total",
-                                     {"channel": "dead", "result": "failed"}) == 2
-        assert reg_.get_sample_value("llm_notifications_total",
-                                     {"channel": "dead", "result": "sent"}) == 0
+        assert (
+            reg_.get_sample_value(
+                "llm_notifications_total", {"channel": "dead", "result": "failed"}
+            )
+            == 2
+        )
+        assert (
+            reg_.get_sample_value("llm_notifications_total", {"channel": "dead", "result": "sent"})
+            == 0
+        )

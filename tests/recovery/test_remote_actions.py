@@ -16,8 +16,12 @@ from exporter.recovery.config import DockerAction, HttpAction, KubernetesAction
 from tests.recovery.servers import Seen, stub_server
 
 CTX = ActionContext(
-    target="vllm", target_url="http://127.0.0.1:8000", rule="r", alertname="LLMTargetDown",
-    fingerprint="f", starts_at="2025-01-01T00:00:00+00:00",
+    target="vllm",
+    target_url="http://127.0.0.1:8000",
+    rule="r",
+    alertname="LLMTargetDown",
+    fingerprint="f",
+    starts_at="2025-01-01T00:00:00+00:00",
     labels={"container": "evil", "deployment": "evil"},
 )
 
@@ -36,7 +40,9 @@ async def test_docker_restart_over_the_unix_socket(tmp_path: Path) -> None:
         assert result.ok, result.detail
         [req] = stub.requests
         assert (req.method, req.path, req.query) == (
-            "POST", "/v1.43/containers/vllm-qwen/restart", {"t": "15"}
+            "POST",
+            "/v1.43/containers/vllm-qwen/restart",
+            {"t": "15"},
         )
         unversioned = DockerAction(container="vllm-qwen", socket=sock, api_version=None)
         assert (await run_action(unversioned, CTX)).ok
@@ -94,8 +100,13 @@ async def test_kubernetes_errors_and_namespace_file(tmp_path: Path) -> None:
         )
 
     async with stub_server(forbidden) as stub:
-        cfg = KubernetesAction(deployment="vllm", api_url=stub.url, token_file=tmp_path / "none",
-                               namespace_file=ns, ca_file=None)
+        cfg = KubernetesAction(
+            deployment="vllm",
+            api_url=stub.url,
+            token_file=tmp_path / "none",
+            namespace_file=ns,
+            ca_file=None,
+        )
         result = await run_action(cfg, CTX)
         assert not result.ok and "403" in result.detail and "forbidden" in result.detail
         assert stub.requests[0].path == "/apis/apps/v1/namespaces/from-file/deployments/vllm"
@@ -123,8 +134,11 @@ async def test_http_action_with_secret_header_file(tmp_path: Path) -> None:
 
     async with stub_server(orch) as stub:
         cfg = HttpAction(
-            url=stub.url + "/api/restart/vllm", method="PUT", headers={"X-Source": "hb"},
-            header_files={"Authorization": secret}, body='{"reason":"llm-heartbeat"}',
+            url=stub.url + "/api/restart/vllm",
+            method="PUT",
+            headers={"X-Source": "hb"},
+            header_files={"Authorization": secret},
+            body='{"reason":"llm-heartbeat"}',
         )
         result = await run_action(cfg, CTX)
         assert result.ok, result.detail
@@ -140,13 +154,24 @@ async def test_http_action_with_secret_header_file(tmp_path: Path) -> None:
 
 async def test_actions_are_driven_end_to_end_by_an_alert(tmp_path: Path) -> None:
     """Alert -> docker rule -> the socket stand-in sees exactly one restart of the configured name."""
-    from tests.recovery.helpers import AUTH, DOWN, UP, FakeTargets, alert, make_config, payload, running
+    from tests.recovery.helpers import (
+        AUTH,
+        DOWN,
+        UP,
+        FakeTargets,
+        alert,
+        make_config,
+        payload,
+        running,
+    )
 
     sock = tmp_path / "docker.sock"
     async with stub_server(docker_api, uds=sock) as stub:
         rules: list[dict[str, Any]] = [
-            {"name": "docker", "action": {"type": "docker", "container": "vllm-qwen",
-                                          "socket": str(sock)}}
+            {
+                "name": "docker",
+                "action": {"type": "docker", "container": "vllm-qwen", "socket": str(sock)},
+            }
         ]
         targets = FakeTargets()
         targets.checker = lambda n: UP if targets.graces else DOWN
@@ -154,8 +179,11 @@ async def test_actions_are_driven_end_to_end_by_an_alert(tmp_path: Path) -> None
             body = payload(alert(container="evil"))
             await client.post("/hooks/alertmanager", json=body, headers=AUTH)
             await svc.drain()
-            assert reg.get_sample_value(
-                "llm_recovery_attempts_total",
-                {"target": "vllm", "action": "docker", "result": "success"},
-            ) == 1
+            assert (
+                reg.get_sample_value(
+                    "llm_recovery_attempts_total",
+                    {"target": "vllm", "action": "docker", "result": "success"},
+                )
+                == 1
+            )
         assert [r.path for r in stub.requests] == ["/v1.43/containers/vllm-qwen/restart"]
