@@ -40,6 +40,15 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with no target configured and nothing on localhost:8000, start the simulator there",
     )
+    run.add_argument(
+        "--shard",
+        type=int,
+        metavar="INDEX",
+        help="probe only the targets whose name hashes to INDEX (0-based; needs --shards)",
+    )
+    run.add_argument(
+        "--shards", type=int, metavar="N", help="number of replicas splitting the targets"
+    )
 
     chk = sub.add_parser("check-config", help="validate a config file and exit")
     chk.add_argument("file", type=Path)
@@ -168,6 +177,18 @@ def _run(args: argparse.Namespace) -> int:
     except Exception as exc:
         print(f"invalid --listen: {_first_error(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    if args.shard is not None or args.shards is not None:
+        from exporter.config import ShardingConfig
+
+        try:
+            sharding = ShardingConfig(
+                index=args.shard if args.shard is not None else 0,
+                count=args.shards if args.shards is not None else 1,
+            )
+        except Exception as exc:
+            print(f"invalid --shard/--shards: {_first_error(exc)}", file=sys.stderr)
+            return EXIT_USAGE
+        settings = settings.model_copy(update={"sharding": sharding})
     from exporter.logs import setup_logging
 
     setup_logging(settings.log_format, settings.log_level, settings.log_file)
@@ -195,7 +216,7 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     _Server = _server_class()
     simulator = None
-    if not settings.targets:
+    if settings.with_default_target() is not settings:  # no target from anywhere
         settings = settings.with_default_target()
         if not _listening(DEFAULT_MODEL_URL):
             if args.simulate_if_missing:

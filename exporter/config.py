@@ -6,6 +6,7 @@ the file, the field path and what is wrong, and never echoes a secret's value.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -25,10 +26,17 @@ __all__ = [
     "ChatCheck",
     "Checks",
     "ConfigError",
+    "DiscoveryConfig",
+    "FileSDConfig",
+    "HTTPSDConfig",
     "HealthCheck",
     "ModelsCheck",
+    "ProbeEndpointConfig",
+    "ProbeModule",
     "Settings",
+    "ShardingConfig",
     "TargetConfig",
+    "TargetTemplate",
     "Thresholds",
     "load_config",
     "redact_url",
@@ -173,6 +181,137 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+# ---- scale-out: /probe modules, target discovery, sharding (docs/scaling.md) ----------------
+class TargetTemplate(_Strict):
+    """What a discovered target gets besides its name and URL: TargetConfig's other fields."""
+
+    model: str | None = None
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    interval: Duration | None = None
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)
+    checks: Checks = Checks()
+    thresholds: Thresholds = Thresholds()
+
+
+class FileSDConfig(_Strict):
+    """Prometheus file-SD files (JSON or YAML), polled for changes by modification time."""
+
+    name: str | None = None
+    files: list[str] = Field(min_length=1)
+    refresh_interval: Duration = Field(default=300.0, gt=0)
+    watch_interval: Duration = Field(default=5.0, gt=0)
+    template: TargetTemplate = TargetTemplate()
+
+
+class HTTPSDConfig(_Strict):
+    """A Prometheus HTTP-SD endpoint: GET returns a JSON list of target groups."""
+
+    name: str | None = None
+    url: str
+    refresh_interval: Duration = Field(default=60.0, gt=0)
+    timeout: Duration = Field(default=10.0, gt=0)
+    max_body_bytes: int = Field(default=4 << 20, ge=1024, le=256 << 20)
+    headers: dict[str, str] = Field(default_factory=dict)
+    bearer_token_file: Path | None = None
+    template: TargetTemplate = TargetTemplate()
+
+    @model_validator(mode="after")
+    def _check(self) -> HTTPSDConfig:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("url must be an absolute http:// or https:// URL")
+        for key, value in self.headers.items():
+            if not _HEADER_NAME.match(key) or "\n" in value or "\r" in value:
+                raise ValueError(f"headers: {key!r} is not a valid HTTP header")
+        return self
+
+
+class DiscoveryConfig(_Strict):
+    """Targets besides the static list; unnamed sources are called file_sd_N / http_sd_N."""
+
+    file_sd: list[FileSDConfig] = Field(default_factory=list)
+    http_sd: list[HTTPSDConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _names(self) -> DiscoveryConfig:
+        for kind, sources in (("file_sd", self.file_sd), ("http_sd", self.http_sd)):
+            for i, source in enumerate(sources):
+                if source.name is None:
+                    object.__setattr__(source, "name", f"{kind}_{i}")
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1 and n is not None})
+        if dupes:
+            raise ValueError(f"discovery source names must be unique: {', '.join(dupes)}")
+        for name in names:
+            if name is None or not _NAME.match(name):
+                raise ValueError(f"discovery source name {name!r} is not a valid name")
+        return self
+
+    @property
+    def sources(self) -> list[FileSDConfig | HTTPSDConfig]:
+        return [*self.file_sd, *self.http_sd]
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.file_sd or self.http_sd)
+
+
+class ProbeModule(_Strict):
+    """A named check module for `GET /probe?target=...&module=NAME` (blackbox style)."""
+
+    model: str | None = None
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)
+    checks: Checks = Checks()
+    timeout: Duration = Field(default=30.0, gt=0)
+    scheme: Literal["http", "https"] = "http"
+
+
+class ProbeEndpointConfig(_Strict):
+    """`/probe`: modules, and the allow-list that keeps it from being an open proxy."""
+
+    modules: dict[str, ProbeModule] = Field(default_factory=dict)
+    allowed_targets: list[str] = Field(default_factory=list)
+    timeout_offset: Duration = Field(default=0.5, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> ProbeEndpointConfig:
+        for name in self.modules:
+            if not _NAME.match(name):
+                raise ValueError(f"modules: {name!r} is not a valid module name")
+        for pattern in self.allowed_targets:
+            if not pattern.strip() or ("/" in pattern and not _is_cidr(pattern)):
+                raise ValueError(
+                    f"allowed_targets: {pattern!r} must be a host[:port] pattern or a CIDR"
+                )
+        return self
+
+
+def _is_cidr(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+class ShardingConfig(_Strict):
+    """This replica probes the targets whose name hashes to `index` modulo `count`."""
+
+    index: int = Field(default=0, ge=0)
+    count: int = Field(default=1, ge=1, le=100000)
+
+    @model_validator(mode="after")
+    def _check(self) -> ShardingConfig:
+        if self.index >= self.count:
+            raise ValueError(f"index {self.index} must be below count {self.count}")
+        return self
+
+
 class Settings(BaseSettings):
     """The whole configuration. Environment variables (`LLM_HEARTBEAT_*`) override the file."""
 
@@ -194,6 +333,9 @@ class Settings(BaseSettings):
     log_file: Path | None = None
     targets: list[TargetConfig] = Field(default_factory=list)
     recovery: RecoveryConfig = Field(default_factory=RecoveryConfig)
+    discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
+    probe: ProbeEndpointConfig = Field(default_factory=ProbeEndpointConfig)
+    sharding: ShardingConfig = Field(default_factory=ShardingConfig)
 
     @classmethod
     def settings_customise_sources(
@@ -228,8 +370,9 @@ class Settings(BaseSettings):
         return int(self.listen.rpartition(":")[2])
 
     def with_default_target(self) -> Settings:
-        """With no targets configured, monitor vLLM's default address, as the seed does."""
-        if self.targets:
+        """With no targets configured, monitor vLLM's default address, as the seed does
+        (unless targets come from discovery or /probe: the user said where they are)."""
+        if self.targets or self.discovery.enabled or self.probe.modules:
             return self
         return self.model_copy(
             update={"targets": [TargetConfig(name="default", url=DEFAULT_MODEL_URL)]}

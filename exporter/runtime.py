@@ -6,26 +6,40 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from exporter.app import create_app
 from exporter.collector import ExporterCollector, MonitorCollector
 from exporter.config import ConfigError, Settings, load_config
+from exporter.discovery import Discovery, DiscoveryCollector, DiscoveryStats, merge_targets
 from exporter.monitor import Monitor
+from exporter.probe_endpoint import ProbeEndpoint
 from exporter.probes import make_client
 from exporter.scheduler import Scheduler
+from exporter.sharding import split
 
 __all__ = ["Exporter"]
 
 log = logging.getLogger(__name__)
 
 # settings bound to open sockets, files or running services: kept until a restart
-_RESTART_ONLY = ("listen", "recovery", "history_file", "log_file", "log_format", "max_concurrency")
+_RESTART_ONLY = (
+    "listen",
+    "recovery",
+    "history_file",
+    "log_file",
+    "log_format",
+    "max_concurrency",
+    "sharding",  # may come from --shard/--shards, which a reload of the file must not undo
+)
 
 
 class Exporter:
@@ -38,16 +52,29 @@ class Exporter:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
-        self.monitor = Monitor(settings)
+        self.discovery_stats = DiscoveryStats()
+        self.discovery = Discovery(
+            settings.discovery,
+            base_dir=config_path.parent if config_path is not None else Path.cwd(),
+            stats=self.discovery_stats,
+            on_change=self._discovered,
+        )
+        self.monitor = Monitor(self.effective(settings))
         self.client = make_client(max_connections=max(settings.max_concurrency, 16))
         self.scheduler = Scheduler(self.monitor, self.client, settings.max_concurrency)
         self.registry.register(MonitorCollector(self.monitor))
         self.exporter_collector = ExporterCollector(self.monitor)
         self.exporter_collector.reload_success_time = time.time()
         self.registry.register(self.exporter_collector)
+        self.registry.register(DiscoveryCollector(self.discovery_stats))
+        self.registry.register(_ShardCollector(self))
+        self.probe_endpoint = ProbeEndpoint(
+            lambda: self.settings, self.client, settings.max_concurrency
+        )
+        self.registry.register(self.probe_endpoint.collector())
         self.recovery: Any = None
         self._reload_lock = asyncio.Lock()
-        self._extra_routes: list[BaseRoute] = []
+        self._extra_routes: list[BaseRoute] = [*self.probe_endpoint.routes()]
         self._build_recovery()
         self._build_status_page()
         self.app: Starlette = create_app(
@@ -76,9 +103,35 @@ class Exporter:
             return
         self._extra_routes.extend(status_routes(self.monitor))
 
+    # ---- the target set: static + discovered, then this replica's shard ------------------
+    def effective(self, settings: Settings) -> Settings:
+        """The settings the monitor runs: discovered targets added, other shards' removed."""
+        targets, dropped = merge_targets(settings.targets, self.discovery.targets())
+        for name in dropped:
+            log.warning("discovered target %r has the name of a static target; skipped", name)
+        self.known_targets = len(targets)
+        shard = settings.sharding
+        targets = split(targets, shard.index, shard.count)
+        return settings.model_copy(update={"targets": targets})
+
+    def _discovered(self) -> None:
+        """A discovery source changed: unchanged targets keep their state and counters."""
+        added, removed = self.monitor.apply(self.effective(self.settings))
+        if self.scheduler.started:
+            self.scheduler.sync()
+        if added or removed:
+            log.info(
+                "discovery: %d target(s) now, %d added, %d removed",
+                len(self.monitor.targets),
+                len(added),
+                len(removed),
+            )
+
     async def start(self) -> None:
         if self.recovery is not None:
             await self.recovery.start()
+        await self.discovery.start()
+        self.monitor.apply(self.effective(self.settings))
         self.scheduler.start()
         log.info(
             "probing %d target(s): %s",
@@ -87,6 +140,7 @@ class Exporter:
         )
 
     async def stop(self) -> None:
+        await self.discovery.stop()
         await self.scheduler.stop()
         if self.recovery is not None:
             await self.recovery.stop()
@@ -107,11 +161,38 @@ class Exporter:
                 if getattr(new, key) != value:
                     log.warning("reload: %s changed; it takes effect only after a restart", key)
             new = new.model_copy(update=fixed)
-            added, removed = self.monitor.apply(new)
+            if new.discovery != self.discovery.config:
+                await self.discovery.update(new.discovery)
+            added, removed = self.monitor.apply(self.effective(new))
             self.settings = new
             self.scheduler.sync()
             self.exporter_collector.reload_ok = True
             self.exporter_collector.reload_success_time = time.time()
-            msg = f"reloaded: {len(new.targets)} target(s), {len(added)} added, {len(removed)} removed"
+            msg = (
+                f"reloaded: {len(self.monitor.targets)} target(s), "
+                f"{len(added)} added, {len(removed)} removed"
+            )
             log.info(msg)
             return True, msg
+
+
+class _ShardCollector(Collector):
+    """Which shard this replica is, and how many targets all shards share (no shard label on
+    the per-target metrics: rules and dashboards stay the same with one replica or many)."""
+
+    def __init__(self, exporter: Exporter) -> None:
+        self.exporter = exporter
+
+    def collect(self) -> Iterator[Metric]:
+        shard = self.exporter.settings.sharding
+        yield GaugeMetricFamily(
+            "llm_exporter_shards", "Replicas the targets are split across.", value=shard.count
+        )
+        yield GaugeMetricFamily(
+            "llm_exporter_shard_index", "This replica's shard (0-based).", value=shard.index
+        )
+        yield GaugeMetricFamily(
+            "llm_exporter_known_targets",
+            "Targets known (static and discovered) before the shard split.",
+            value=self.exporter.known_targets,
+        )
