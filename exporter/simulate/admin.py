@@ -53,6 +53,7 @@ class AdminServer:
         self._requested_port = port
         self.port = 0
         self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
 
     @property
     def url(self) -> str:
@@ -66,10 +67,13 @@ class AdminServer:
         if self._server is not None:
             self._server.close()
             self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         host = peer[0] if isinstance(peer, tuple) else ""
+        self._writers.add(writer)
         try:
             while True:
                 try:
@@ -89,6 +93,7 @@ class AdminServer:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            self._writers.discard(writer)
             writer.close()
 
     def _select(self, req: Request) -> list[Simulator]:

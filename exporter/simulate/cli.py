@@ -84,6 +84,8 @@ def build_parser(prog: str = "llm-heartbeat simulate") -> argparse.ArgumentParse
     p.add_argument("--vllm-version", default=VLLM_VERSION, help=f"/version answer ({VLLM_VERSION})")
     p.add_argument("--ready-file", type=Path,
                    help="write {url, port, admin_url, ...} as JSON here once started")  # fmt: skip
+    p.add_argument("--exit-after", type=float, default=None,
+                   help="exit (code 1) this many seconds after start: a crash loop (off)")  # fmt: skip
     p.add_argument("--supervise", action="store_true",
                    help="run under a supervisor that restarts the simulator when it exits")  # fmt: skip
     add_supervisor_args(p)
@@ -135,7 +137,12 @@ def _raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-async def _serve(config: SimulatorConfig, ports: list[int] | None, ready_file: Path | None) -> None:
+async def _serve(
+    config: SimulatorConfig,
+    ports: list[int] | None,
+    ready_file: Path | None,
+    exit_after: float | None = None,
+) -> None:
     from exporter.simulate.farm import SimulatorFarm
     from exporter.simulate.server import Simulator
 
@@ -143,6 +150,9 @@ async def _serve(config: SimulatorConfig, ports: list[int] | None, ready_file: P
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if exit_after is not None:
+        # a server that dies on its own shortly after every start (OOM while loading, ...)
+        loop.call_later(exit_after, os._exit, 1)
     runner: Simulator | SimulatorFarm
     if ports:
         _raise_fd_limit()
@@ -178,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.exit_after is not None and args.exit_after < 0:
+        parser.error("--exit-after must not be negative")
     if args.supervise:
         from exporter.simulate.supervisor import supervise
 
@@ -188,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             restart_delay=args.restart_delay,
             max_restarts=args.max_restarts,
             supervisor_pidfile=args.supervisor_pidfile,
+            auto_restart=args.auto_restart,
+            child_args_file=args.child_args_file,
         )
     try:
         config = config_from_args(args)
@@ -197,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     if ports:
         config = replace(config, port=ports[0])
     try:
-        asyncio.run(_serve(config, ports, args.ready_file))
+        asyncio.run(_serve(config, ports, args.ready_file, args.exit_after))
     except OSError as exc:
         print(f"llm-heartbeat simulate: {exc}", file=sys.stderr)
         return 1
@@ -206,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
 
 _SUPERVISOR_VALUE_FLAGS = (
     "--pidfile", "--supervisor-pidfile", "--restart-count-file", "--restart-delay",
-    "--max-restarts",
+    "--max-restarts", "--child-args-file",
 )  # fmt: skip
 
 
@@ -218,7 +232,7 @@ def _child_args(argv: list[str]) -> list[str]:
         if skip:
             skip = False
             continue
-        if arg == "--supervise":
+        if arg in ("--supervise", "--no-auto-restart"):
             continue
         name = arg.split("=", 1)[0]
         if name in _SUPERVISOR_VALUE_FLAGS:

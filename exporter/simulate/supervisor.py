@@ -6,12 +6,20 @@
 The child's pid is kept in --pidfile, so a recovery action can restart the "model server"
 with `kill -TERM "$(cat /tmp/sim.pid)"`; SIGHUP to the supervisor does the same. The number
 of restarts so far is kept in --restart-count-file. SIGTERM/SIGINT stop child and supervisor.
+
+--no-auto-restart models a unit with `Restart=no`: a child that dies on its own stays dead
+until something restarts it (SIGHUP to the supervisor, as a recovery action would), so a
+crash is an outage a monitor has to notice. --child-args-file names a file of extra
+simulator arguments (shell words) read at every (re)start, so a test can decide what the
+next start looks like: `--exit-after 1` for a crash loop, `--fault loading:seconds=8` for a
+slow start.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -19,7 +27,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-__all__ = ["add_supervisor_args", "main", "supervise"]
+__all__ = ["add_supervisor_args", "main", "read_child_args", "supervise"]
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -35,10 +43,11 @@ def supervise(
     restart_delay: float = 0.5,
     max_restarts: int | None = None,
     supervisor_pidfile: Path | None = None,
+    auto_restart: bool = True,
+    child_args_file: Path | None = None,
 ) -> int:
     """Run `python -m exporter.simulate CHILD_ARGS` until told to stop; returns an exit code."""
-    cmd = [sys.executable, "-m", "exporter.simulate", *child_args]
-    state: dict[str, object] = {"stopping": False, "proc": None}
+    state: dict[str, object] = {"stopping": False, "proc": None, "hup": False}
 
     def on_stop(signum: int, frame: FrameType | None) -> None:
         state["stopping"] = True
@@ -47,6 +56,7 @@ def supervise(
             proc.terminate()
 
     def on_hup(signum: int, frame: FrameType | None) -> None:
+        state["hup"] = True
         proc = state["proc"]
         if isinstance(proc, subprocess.Popen) and proc.poll() is None:
             proc.terminate()
@@ -62,6 +72,9 @@ def supervise(
     code = 0
     try:
         while True:
+            state["hup"] = False
+            cmd = [sys.executable, "-m", "exporter.simulate", *child_args]
+            cmd += read_child_args(child_args_file)
             proc = subprocess.Popen(cmd)
             state["proc"] = proc
             if pidfile is not None:
@@ -69,6 +82,14 @@ def supervise(
             code = proc.wait()
             if state["stopping"]:
                 return 0
+            if not auto_restart and not state["hup"]:
+                print(f"simulate supervisor: child exited ({code}), waiting for SIGHUP", flush=True)
+                if pidfile is not None:
+                    pidfile.unlink(missing_ok=True)
+                while not state["hup"] and not state["stopping"]:
+                    time.sleep(0.05)
+                if state["stopping"]:
+                    return 0
             if max_restarts is not None and restarts >= max_restarts:
                 print(f"simulate supervisor: child exited ({code}), no restarts left", flush=True)
                 return code or 1
@@ -94,6 +115,17 @@ def supervise(
                 path.unlink(missing_ok=True)
 
 
+def read_child_args(path: Path | None) -> list[str]:
+    """Extra simulator arguments from `path` (shell words; '#' starts a comment), if it exists."""
+    if path is None:
+        return []
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    return shlex.split(text, comments=True)
+
+
 def add_supervisor_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("supervisor (with --supervise)")
     group.add_argument("--pidfile", type=Path, help="where the child's pid is written")
@@ -107,6 +139,14 @@ def add_supervisor_args(parser: argparse.ArgumentParser) -> None:
         "--restart-delay", type=float, default=0.5, help="seconds before a restart (0.5)"
     )
     group.add_argument("--max-restarts", type=int, default=None, help="give up after N restarts")
+    group.add_argument(
+        "--no-auto-restart", dest="auto_restart", action="store_false",
+        help="a child that exits on its own stays down until SIGHUP (like Restart=no)",
+    )  # fmt: skip
+    group.add_argument(
+        "--child-args-file", type=Path,
+        help="extra simulator arguments read from this file at every (re)start",
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         restart_delay=args.restart_delay,
         max_restarts=args.max_restarts,
         supervisor_pidfile=args.supervisor_pidfile,
+        auto_restart=args.auto_restart,
+        child_args_file=args.child_args_file,
     )
 
 
