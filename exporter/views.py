@@ -54,8 +54,14 @@ def target_view(rt: TargetRuntime, transitions: list[dict[str, Any]]) -> dict[st
 
 def targets_view(monitor: Monitor, now: float) -> dict[str, Any]:
     transitions = list(monitor.transitions)
+    # grouped in one pass: filtering the whole history per target is O(targets x history)
+    by_target: dict[Any, list[dict[str, Any]]] = {}
+    for t in transitions:
+        by_target.setdefault(t.get("target"), []).append(t)
     return {
         "generated_at": now,
-        "targets": [target_view(rt, transitions) for rt in monitor.targets.values()],
+        "targets": [
+            target_view(rt, by_target.get(rt.name, [])[-20:]) for rt in monitor.targets.values()
+        ],
         "transitions": transitions[-50:],
     }

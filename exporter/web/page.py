@@ -1,0 +1,235 @@
+"""The first view of the status page, rendered on the server from `targets_view` (works
+without JavaScript). Everything that comes from a target is escaped here, in one place.
+
+The markup is the contract with `static/status.js`, which adopts these rows and updates them:
+change one, change the other."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping
+from html import escape
+from typing import Any
+
+from exporter.web.format import (
+    CHECK_ORDER,
+    SPARK_HEIGHT,
+    SPARK_WIDTH,
+    STATES,
+    fmt_ago,
+    fmt_seconds,
+    fmt_span,
+    latency_series,
+    sort_key,
+    sparkline,
+    ttft_series,
+)
+
+__all__ = ["render_page"]
+
+View = Mapping[str, Any]
+
+
+def _e(value: object) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def _stamp(ts: float | None) -> str:
+    if not ts:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
+def _ago(ts: float | None, now: float, cls: str = "ago") -> str:
+    return (
+        f'<time class="{cls}" data-ts="{_e(ts or "")}" title="{_e(_stamp(ts))}">'
+        f"{_e(fmt_ago(ts, now))}</time>"
+    )
+
+
+def _spark(series: list[float | None], label: str) -> str:
+    sp = sparkline(series)
+    values = [v for v in series if v is not None]
+    if values:
+        label = f"{label}, last {len(series)} probes: {fmt_seconds(min(values))} to {fmt_seconds(max(values))}"
+    parts = [
+        f'<svg class="spark" viewBox="0 0 {SPARK_WIDTH} {SPARK_HEIGHT}" width="{SPARK_WIDTH}" '
+        f'height="{SPARK_HEIGHT}" role="img" aria-label="{_e(label)}"><title>{_e(label)}</title>'
+    ]
+    for x in sp.fails:
+        parts.append(f'<line class="fail" x1="{x:g}" y1="2" x2="{x:g}" y2="{SPARK_HEIGHT - 2}"/>')
+    if sp.line:
+        parts.append(f'<polyline class="line" points="{sp.points}"/>')
+        x, y = sp.line[-1]
+        parts.append(f'<circle class="dot" cx="{x:g}" cy="{y:g}" r="2"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _check(name: str, result: Mapping[str, Any] | None, now: float) -> str:
+    if result is None:
+        return (
+            f'<li class="check" data-check="{_e(name)}" data-ok="none">'
+            f'<span class="mark" aria-hidden="true">·</span> <span class="cname">{_e(name)}</span> '
+            f'<span class="cval muted">not yet</span></li>'
+        )
+    ok = bool(result.get("success"))
+    if ok:
+        value = fmt_seconds(result.get("duration_seconds"))
+        if result.get("tokens_per_second"):
+            value += f" · {result['tokens_per_second']:.0f} tok/s"
+    else:
+        value = str(result.get("reason") or "failed")
+        if result.get("http_status"):
+            value += f" {result['http_status']}"
+    detail = "" if ok else str(result.get("detail") or "")
+    return (
+        f'<li class="check" data-check="{_e(name)}" data-ok="{"true" if ok else "false"}">'
+        f'<span class="mark" aria-hidden="true">{"✓" if ok else "✗"}</span> '
+        f'<span class="cname">{_e(name)}</span> <span class="cval">{_e(value)}</span> '
+        f"{_ago(result.get('timestamp'), now, 'ago muted')}"
+        + (f'<div class="cdetail" title="{_e(detail)}">{_e(detail)}</div>' if detail else "")
+        + "</li>"
+    )
+
+
+def _transition(t: Mapping[str, Any], now: float, with_target: bool) -> str:
+    who = f'<span class="tname">{_e(t.get("target"))}</span> ' if with_target else ""
+    text = " · ".join(str(x) for x in (t.get("reason"), t.get("detail")) if x)
+    return (
+        f"<li>{_ago(t.get('time'), now)} {who}"
+        f'<span class="word s-{_e(t.get("from"))}">{_e(t.get("from"))}</span> → '
+        f'<span class="word s-{_e(t.get("to"))}">{_e(t.get("to"))}</span>'
+        + (f' <span class="why muted">{_e(text)}</span>' if text else "")
+        + "</li>"
+    )
+
+
+def render_row(t: View, now: float) -> str:
+    """One target; `static/status.js` builds the same cells (`fillRow`)."""
+    checks = t.get("checks") or {}
+    names = [c for c in CHECK_ORDER if c in (t.get("consecutive_failures") or checks)]
+    recent = t.get("recent") or []
+    chat = checks.get("chat") or {}
+    latency = latency_series(recent)
+    last_latency = next((v for v in reversed(latency) if v is not None), None)
+    reason = ""
+    if t.get("state") != "up" and (t.get("reason") or t.get("detail")):
+        reason = " · ".join(str(x) for x in (t.get("reason"), t.get("detail")) if x)
+    grace = ""
+    if t.get("grace_until") and t["grace_until"] > now:
+        grace = (
+            f'<div class="grace muted">recovery grace, <time class="left" '
+            f'data-ts="{_e(t["grace_until"])}" title="{_e(_stamp(t["grace_until"]))}">'
+            f"{_e(fmt_span(t['grace_until'] - now))}</time> left</div>"
+        )
+    transitions = list(t.get("transitions") or [])
+    history = ""
+    if transitions:
+        items = "".join(_transition(x, now, False) for x in reversed(transitions))
+        history = (
+            f'<details class="hist"><summary>{len(transitions)} transition'
+            f'{"s" if len(transitions) != 1 else ""}</summary><ol class="tlist">{items}</ol></details>'
+        )
+    return (
+        f'<tr class="target" data-name="{_e(t.get("name"))}" data-state="{_e(t.get("state"))}">'
+        f'<td class="c-state"><span class="badge">{_e(t.get("state"))}</span> '
+        f'<span class="since muted">for <time class="span" data-ts="{_e(t.get("since") or "")}" '
+        f'title="{_e(_stamp(t.get("since")))}">{_e(fmt_span(now - (t.get("since") or now)))}</time></span></td>'
+        f'<td class="c-target"><div class="name">{_e(t.get("name"))}</div>'
+        f'<div class="model">{_e(t.get("model") or "model not known yet")}</div>'
+        f'<div class="url muted">{_e(t.get("url"))}</div>'
+        + (f'<div class="reason">{_e(reason)}</div>' if reason else "")
+        + grace
+        + history
+        + "</td>"
+        f'<td class="c-checks"><ul class="checks">{"".join(_check(c, checks.get(c), now) for c in names)}</ul></td>'
+        f'<td class="c-ttft"><span class="label">TTFT</span> <span class="val">{_e(fmt_seconds(chat.get("ttft_seconds")))}</span>'
+        f"{_spark(ttft_series(recent), 'time to first token')}</td>"
+        f'<td class="c-lat"><span class="label">Latency</span> <span class="val">{_e(fmt_seconds(last_latency))}</span>'
+        f"{_spark(latency, 'probe latency')}</td>"
+        "</tr>"
+    )
+
+
+def _summary(targets: list[View]) -> str:
+    counts = Counter(t.get("state") for t in targets)
+    parts = [
+        f'<button type="button" class="count" data-filter="" aria-pressed="true">'
+        f'<b data-count="all">{len(targets)}</b> target{"s" if len(targets) != 1 else ""}</button>'
+    ]
+    for state in STATES:
+        parts.append(
+            f'<button type="button" class="count s-{state}" data-filter="{state}" aria-pressed="false">'
+            f'<b data-count="{state}">{counts.get(state, 0)}</b> {state}</button>'
+        )
+    return "".join(parts)
+
+
+def page_title(targets: list[View]) -> str:
+    counts = Counter(t.get("state") for t in targets)
+    bad = [f"{counts[s]} {s}" for s in STATES[:3] if counts.get(s)]
+    if not targets:
+        return "llm-heartbeat: no targets"
+    if bad:
+        return "llm-heartbeat: " + ", ".join(bad)
+    return f"llm-heartbeat: {counts.get('up', 0)}/{len(targets)} up"
+
+
+def render_page(
+    view: View, *, refresh: float, query: str, assets: Mapping[str, str], now: float | None = None
+) -> str:
+    """The whole page. `assets` maps a static file name to its versioned relative URL."""
+    now = view.get("generated_at", time.time()) if now is None else now
+    targets = sorted(view.get("targets") or [], key=sort_key)
+    rows = "".join(render_row(t, now) for t in targets)
+    overall = list(view.get("transitions") or [])[-20:]
+    trans = "".join(_transition(x, now, True) for x in reversed(overall))
+    empty = "" if not targets else " hidden"
+    table = " hidden" if not targets else ""
+    refresh_meta = (
+        f'<noscript><meta http-equiv="refresh" content="{refresh:g}"></noscript>' if refresh else ""
+    )
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<title>{_e(page_title(targets))}</title>
+<link rel="icon" type="image/svg+xml" href="{_e(assets["favicon.svg"])}">
+<link rel="stylesheet" href="{_e(assets["status.css"])}">
+{refresh_meta}
+<script src="{_e(assets["status.js"])}" defer></script>
+</head>
+<body data-refresh="{refresh:g}" data-generated-at="{_e(view.get("generated_at", now))}" data-renders="0">
+<header>
+<div class="top"><h1>llm-heartbeat</h1>
+<p class="updated muted">updated <time id="updated" class="ago" data-ts="{_e(view.get("generated_at", now))}">just now</time>{f" · every {refresh:g} s" if refresh else ""}</p></div>
+<p id="problem" class="banner" role="alert" hidden></p>
+<nav id="summary" aria-label="Targets by state">{_summary(targets)}</nav>
+<input id="filter" type="search" value="{_e(query)}" placeholder="Filter by name, model or URL" aria-label="Filter targets" autocomplete="off">
+</header>
+<main>
+<section id="empty" class="empty"{empty}>
+<h2>No targets</h2>
+<p>This exporter has no target to probe. Add one under <code>targets:</code> in the config file
+(<code>- name: my-model</code>, <code>url: http://vllm:8000</code>) and reload it with
+<code>POST /-/reload</code> or a restart.</p>
+</section>
+<p id="nomatch" class="empty" hidden>No target matches the filter.</p>
+<table id="targets"{table}>
+<thead><tr><th>State</th><th>Target</th><th>Last checks</th><th>TTFT</th><th>Latency</th></tr></thead>
+<tbody id="rows">{rows}</tbody>
+</table>
+<section class="history">
+<h2>Recent transitions</h2>
+<ol id="transitions" class="tlist">{trans}</ol>
+<p id="notrans" class="muted"{" hidden" if overall else ""}>No state changes yet.</p>
+</section>
+</main>
+<footer class="muted">JSON: <a href="api/v1/targets">api/v1/targets</a> · <a href="metrics">metrics</a></footer>
+</body>
+</html>
+"""
