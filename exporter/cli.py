@@ -192,9 +192,11 @@ def _run(args: argparse.Namespace) -> int:
     from exporter.logs import setup_logging
 
     setup_logging(settings.log_format, settings.log_level, settings.log_file)
+    from exporter.recovery import RecoveryConfigError
+
     try:
         return asyncio.run(_serve(settings, args))
-    except ConfigError as exc:
+    except (ConfigError, RecoveryConfigError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -86,13 +86,20 @@ class Exporter:
         )
 
     def _build_recovery(self) -> None:
-        if not self.settings.recovery.enabled:
-            return
+        """Always built: a disabled receiver answers 404 and still exports its metrics as 0.
+        Raises RecoveryConfigError (e.g. rules without a bearer token)."""
         from exporter.recovery import RecoveryService
         from exporter.recovery_adapter import MonitorControl
 
+        recovery = self.settings.recovery
+        unknown = recovery.unknown_targets(set(self.monitor.targets))
+        if unknown:
+            log.warning("recovery rules name targets that are not configured: %s", ", ".join(unknown))
         self.recovery = RecoveryService(
-            self.settings.recovery, MonitorControl(self.monitor, self.scheduler), self.registry
+            recovery,
+            MonitorControl(self.monitor, self.scheduler),
+            self.registry,
+            listen_host=self.settings.listen_host,
         )
         self._extra_routes.extend(self.recovery.routes())
 

@@ -131,3 +131,20 @@ def test_run_with_bad_config_exits_2_naming_file_and_field(tmp_path: Path) -> No
         [*EXE, "run", "--config", str(cfg)], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 2 and str(cfg) in proc.stderr and "targets[0].chek" in proc.stderr
+
+
+def test_run_refuses_recovery_rules_without_a_token(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yml"
+    cfg.write_text(
+        "targets:\n  - {name: a, url: 'http://127.0.0.1:9'}\n"
+        "recovery:\n  enabled: true\n  rules:\n"
+        "    - name: restart\n      match: {alertnames: [LLMTargetDown]}\n"
+        "      action: {type: command, argv: [/bin/true]}\n"
+    )
+    proc = subprocess.run(
+        [*EXE, "run", "--config", str(cfg), "--listen", f"127.0.0.1:{free_port()}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "token" in proc.stderr
