@@ -106,9 +106,12 @@ def parse_groups(data: Any) -> list[Group]:
 
 
 def derive_name(address: str) -> str:
-    """A valid target name from host:port (brackets dropped, other odd characters as '_')."""
+    """A valid target name from host:port: brackets dropped, other odd characters as '_', and
+    a leading '0' where a name must start with a letter or digit ("[::1]:8000" -> "0::1:8000",
+    still the same address)."""
     name = _INVALID_NAME_CHARS.sub("_", address.replace("[", "").replace("]", ""))
-    name = name.lstrip("_.:-") or "target"
+    if not name[:1].isalnum():
+        name = "0" + name
     return name[:128]
 
 

@@ -183,8 +183,8 @@ async def run_round(
         spec = getattr(target.checks, check.value)
         if not spec.enabled:
             continue
-        left = end - loop.time()
-        if left <= 0.001:
+        left = round(end - loop.time(), 3)  # whole milliseconds: readable timeout details
+        if left < 0.001:
             result = _out_of_time(check)
         else:
             ctx = ProbeContext(client, target, min(spec.timeout, left), model)
