@@ -1,0 +1,192 @@
+"""Turning results into the printed table, the goals verdicts and the BENCHMARKS.md section.
+Pure functions over the results dict (see bench.scale for its shape)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["goals", "markdown", "table"]
+
+GOAL_CPU_RATIO = 0.5
+GOAL_CORES_5000 = 0.25
+GOAL_RENDER_MS_1000 = 50.0
+GOAL_TIMING_P99_MS = 2.0
+
+
+def _f(value: Any, fmt: str = "{:.3g}") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float | int):
+        return fmt.format(value)
+    return str(value)
+
+
+def _row(n: int, us: dict[str, Any], bb: dict[str, Any] | None) -> list[str]:
+    ratio = None
+    ratio_drv = None
+    if bb and us.get("cpu_s_per_1000_probes") and bb.get("cpu_s_per_1000_probes"):
+        ratio = us["cpu_s_per_1000_probes"] / bb["cpu_s_per_1000_probes"]
+        ratio_drv = us["cpu_s_per_1000_probes"] / bb["cpu_s_per_1000_probes_with_driver"]
+    bb = bb or {}
+    return [
+        f"{n:,}",
+        _f(us.get("cpu_s_per_min")),
+        _f(bb.get("cpu_s_per_min")),
+        _f(us.get("cpu_s_per_1000_probes")),
+        _f(bb.get("cpu_s_per_1000_probes")),
+        _f(bb.get("cpu_s_per_1000_probes_with_driver")),
+        _f(ratio, "{:.2f}"),
+        _f(ratio_drv, "{:.2f}"),
+        _f(us.get("peak_rss_mib"), "{:.0f}"),
+        _f(bb.get("peak_rss_mib"), "{:.0f}"),
+        _f(us.get("render_ms"), "{:.1f}"),
+        _f(us.get("scrape_ms", {}).get("max"), "{:.1f}"),
+        _f((us.get("metrics_bytes") or 0) / 1024, "{:.0f}"),
+        f"{_f(us.get('loop_lag_ms', {}).get('p50'), '{:.1f}')}/"
+        f"{_f(us.get('loop_lag_ms', {}).get('p99'), '{:.1f}')}",
+        f"{_f(us.get('probes_per_s'), '{:.1f}')}/{_f(bb.get('probes_per_s'), '{:.1f}')}"
+        f" of {_f(us.get('configured_per_s'), '{:.1f}')}",
+        f"{_f(us.get('timing_error_ms', {}).get('p50'), '{:.2f}')}/"
+        f"{_f(us.get('timing_error_ms', {}).get('p99'), '{:.2f}')}",
+        f"{_f(bb.get('timing_error_ms', {}).get('p50'), '{:.2f}')}/"
+        f"{_f(bb.get('timing_error_ms', {}).get('p99'), '{:.2f}')}",
+    ]
+
+
+HEADERS = [
+    "N",
+    "CPU s/min us",
+    "CPU s/min bb",
+    "CPU s/1k probes us",
+    "CPU s/1k bb",
+    "CPU s/1k bb+driver",
+    "ratio us/bb",
+    "ratio us/(bb+driver)",
+    "peak RSS MiB us",
+    "peak RSS MiB bb",
+    "/metrics render ms",
+    "scrape ms max",
+    "/metrics KiB",
+    "loop lag ms p50/p99",
+    "probes/s us/bb of configured",
+    "timing err ms us p50/p99",
+    "timing err ms bb p50/p99",
+]
+
+
+def rows(results: dict[str, Any]) -> list[list[str]]:
+    return [_row(r["n"], r["us"], r.get("blackbox")) for r in results["runs"]]
+
+
+def table(results: dict[str, Any]) -> str:
+    """A plain-text table for the terminal."""
+    body = rows(results)
+    widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(HEADERS)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(HEADERS, widths, strict=True))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in body]
+    return "\n".join(lines)
+
+
+def _run(results: dict[str, Any], n: int) -> dict[str, Any] | None:
+    return next((r for r in results["runs"] if r["n"] == n), None)
+
+
+def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each goal of issue 7 with the measured figure and met / not met / not measured."""
+    out: list[dict[str, Any]] = []
+
+    ratios = [
+        r["us"]["cpu_s_per_1000_probes"] / r["blackbox"]["cpu_s_per_1000_probes"]
+        for r in results["runs"]
+        if r.get("blackbox")
+        and r["us"].get("cpu_s_per_1000_probes")
+        and r["blackbox"].get("cpu_s_per_1000_probes")
+    ]
+    worst = max(ratios) if ratios else None
+    out.append(
+        {
+            "goal": f"CPU per probe <= {GOAL_CPU_RATIO}x blackbox_exporter's (alone), every N",
+            "measured": None if worst is None else f"worst ratio {worst:.2f}",
+            "met": None if worst is None else worst <= GOAL_CPU_RATIO,
+        }
+    )
+
+    run = _run(results, 5000)
+    cores = None
+    if run:
+        # scale to exactly 5,000 x 3 checks every 15 s from what this run achieved
+        per_probe = (run["us"].get("cpu_s_per_1000_probes") or 0) / 1000
+        cores = per_probe * 5000 * 3 / 15
+    out.append(
+        {
+            "goal": f"5,000 targets x 3 checks every 15 s within {GOAL_CORES_5000} of a core",
+            "measured": None if cores is None else f"{cores:.3f} cores",
+            "met": None if cores is None else cores <= GOAL_CORES_5000,
+        }
+    )
+
+    run = _run(results, 1000)
+    render = run["us"].get("render_ms") if run else None
+    out.append(
+        {
+            "goal": f"/metrics for 1,000 targets <= {GOAL_RENDER_MS_1000:g} ms",
+            "measured": None if render is None else f"{render:.1f} ms render",
+            "met": None if render is None else render <= GOAL_RENDER_MS_1000,
+        }
+    )
+
+    p99 = run["us"].get("timing_error_ms", {}).get("p99") if run else None
+    out.append(
+        {
+            "goal": f"timing error p99 <= {GOAL_TIMING_P99_MS:g} ms at 1,000 targets",
+            "measured": None if p99 is None else f"p99 {p99:.2f} ms",
+            "met": None if p99 is None else p99 <= GOAL_TIMING_P99_MS,
+        }
+    )
+    return out
+
+
+def _verdict(met: bool | None) -> str:
+    return "not measured" if met is None else ("met" if met else "NOT met")
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The generated part of BENCHMARKS.md: machine, settings, table, goals."""
+    m = results["machine"]
+    p = results["plan"]
+    lines = [
+        f"Run {results['started']} ({'quick' if p['quick'] else 'full'} mode).",
+        "",
+        f"Machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['ram_gib']} GiB RAM, "
+        f"Linux {m['kernel']}, Python {m['python']}, {m['blackbox_exporter']}, "
+        f"nginx {m['nginx']}, httpx {m['httpx']}, httpx-aiohttp {m['httpx_aiohttp']}, "
+        f"aiohttp {m['aiohttp']}, prometheus-client {m['prometheus_client']}.",
+        "",
+        f"Each N: N nginx targets plus {p['delay_targets']} targets answering after "
+        f"{p['delay'] * 1000:g} ms, all three checks (health, models, streaming chat) every "
+        f"{p['interval']:g} s, at most {p['max_concurrency']} probes at once; "
+        f"{p['warmup']:g} s warm-up, then a {p['window']:g} s window.",
+        "",
+        "| " + " | ".join(HEADERS) + " |",
+        "|" + "---:|" * len(HEADERS),
+    ]
+    lines += ["| " + " | ".join(r) + " |" for r in rows(results)]
+    lines += ["", "| goal | measured | verdict |", "|---|---|---|"]
+    lines += [
+        f"| {g['goal']} | {g['measured'] or 'n/a'} | {_verdict(g['met'])} |" for g in goals(results)
+    ]
+    if results.get("transport"):
+        lines += [
+            "",
+            "Transport micro-benchmark (client CPU per request, "
+            f"{results['transport']['concurrency']} concurrent connections, keep-alive, "
+            "POST of the chat request to nginx):",
+            "",
+            "| client | CPU ms/request | requests/s |",
+            "|---|---:|---:|",
+        ]
+        lines += [
+            f"| {r['client']} | {r['cpu_ms_per_request']:.3f} | {r['requests_per_s']:.0f} |"
+            for r in results["transport"]["clients"]
+        ]
+    return "\n".join(lines)

@@ -1,0 +1,154 @@
+"""Our side of the scale bench: one exporter process, the real `Exporter` served by uvicorn as
+`llm-heartbeat run` serves it, plus what only the inside can see: event-loop lag and the
+duration of every probe of the delay targets. Run: python -m bench.us --spec FILE.
+
+The harness drives it over HTTP: GET /-/bench/mark (counters now), GET /-/bench/results,
+POST /-/bench/stop. Its CPU is read from /proc by the harness, so the sampler's few wake-ups
+a second are charged to us too."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.exposition import generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+from bench import fixtures
+from exporter.config import Settings, TargetConfig
+from exporter.results import ProbeResult
+from exporter.runtime import Exporter
+
+__all__ = ["build_settings", "main"]
+
+LAG_PERIOD = 0.1
+
+
+def build_settings(spec: dict[str, Any]) -> Settings:
+    """Every target with all three checks, the bench model named, no history file."""
+    targets = [
+        TargetConfig(name=t["name"], url=t["url"], model=fixtures.MODEL) for t in spec["targets"]
+    ]
+    return Settings(
+        targets=targets,
+        default_interval=spec["interval"],
+        max_concurrency=spec["max_concurrency"],
+        history_file=None,
+        log_level="warning",
+    )
+
+
+class Probe:
+    """Counts every recorded probe and keeps the delay targets' durations."""
+
+    def __init__(self, exporter: Exporter, delay_targets: set[str]) -> None:
+        self.probes = 0
+        self.successes = 0
+        self.delay_samples: list[tuple[float, str, float, bool]] = []
+        self.lag: list[tuple[float, float]] = []
+        record = exporter.monitor.record
+
+        def counted(name: str, result: ProbeResult) -> Any:
+            self.probes += 1
+            self.successes += result.success
+            if name in delay_targets:
+                self.delay_samples.append(
+                    (result.timestamp, result.check.value, result.duration, result.success)
+                )
+            return record(name, result)
+
+        exporter.monitor.record = counted  # type: ignore[method-assign]
+
+    async def sample_lag(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(LAG_PERIOD)
+            self.lag.append((time.time(), loop.time() - start - LAG_PERIOD))
+
+
+def _render_ms(exporter: Exporter) -> tuple[float, int]:
+    """/metrics rendering alone (OpenMetrics, as Prometheus asks), median of 5, and its size."""
+    from prometheus_client.openmetrics.exposition import generate_latest as om_latest
+
+    times = []
+    body = b""
+    for _ in range(5):
+        t0 = time.perf_counter()
+        body = om_latest(exporter.registry)
+        times.append((time.perf_counter() - t0) * 1000)
+    generate_latest(exporter.registry)  # the text format renders too
+    return statistics.median(times), len(body)
+
+
+async def run(spec: dict[str, Any], ready_file: Path) -> None:
+    import uvicorn
+
+    settings = build_settings(spec)
+    exporter = Exporter(settings)
+    probe = Probe(exporter, set(spec.get("delay_targets", [])))
+
+    async def mark(request: Request) -> JSONResponse:
+        return JSONResponse(
+            {"time": time.time(), "probes": probe.probes, "successes": probe.successes}
+        )
+
+    async def results(request: Request) -> JSONResponse:
+        render_ms, size = _render_ms(exporter)
+        return JSONResponse(
+            {
+                "lag": probe.lag,
+                "delay_samples": probe.delay_samples,
+                "render_ms": render_ms,
+                "render_bytes": size,
+            }
+        )
+
+    async def stop(request: Request) -> JSONResponse:
+        server.should_exit = True
+        return JSONResponse({"stopping": True})
+
+    app = Starlette(
+        routes=[
+            Route("/-/bench/mark", mark),
+            Route("/-/bench/results", results),
+            Route("/-/bench/stop", stop, methods=["POST"]),
+            Mount("/", app=exporter.app),
+        ]
+    )
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", backlog=256)
+    )
+    await exporter.start()
+    lag_task = asyncio.create_task(probe.sample_lag())
+    serve = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.02)
+    ready_file.write_text(json.dumps({"port": sock.getsockname()[1]}))
+    await serve
+    lag_task.cancel()
+    await exporter.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--spec", type=Path, required=True)
+    parser.add_argument("--ready-file", type=Path, required=True)
+    args = parser.parse_args()
+    asyncio.run(run(json.loads(args.spec.read_text()), args.ready_file))
+
+
+if __name__ == "__main__":
+    main()
