@@ -21,6 +21,9 @@ from exporter.state import State
 __all__ = ["ExporterCollector", "MonitorCollector"]
 
 _STATES = tuple(State)
+# failure series that alert rules take increase() of start at 0, so the first failure counts;
+# the others appear when they first happen (33 zero series per target would cost render time)
+_PREINIT_FAILURES = ((Check.MODELS, "model_missing"),)
 
 
 class MonitorCollector(Collector):
@@ -99,9 +102,8 @@ class MonitorCollector(Collector):
             for s in _STATES:
                 state.add_metric([name, s.value], 1.0 if st.state is s else 0.0)
             since.add_metric([name], st.since)
-            for s in _STATES:
-                if rt.transitions_to[s]:
-                    trans.add_metric([name, s.value], rt.transitions_to[s])
+            for s in _STATES:  # zeros too, so increase() sees the first transition
+                trans.add_metric([name, s.value], rt.transitions_to[s])
             info.add_metric([name, rt.config.safe_url, rt.model or ""], 1.0)
             for check in rt.policy.checks:
                 labels = [name, check.value]
@@ -119,6 +121,9 @@ class MonitorCollector(Collector):
                     last_success.add_metric(labels, rt.last_success[check])
                 if check in rt.last_run:
                     last_run.add_metric(labels, rt.last_run[check])
+            for check, reason in _PREINIT_FAILURES:
+                if check in rt.policy.checks and (check, reason) not in rt.failures:
+                    failures.add_metric([name, check.value, reason], 0.0)
             for (check, reason), n in rt.failures.items():
                 failures.add_metric([name, check.value, reason], n)
             if Check.CHAT in rt.policy.checks:
