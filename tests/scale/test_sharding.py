@@ -89,6 +89,8 @@ async def test_hash_matches_prometheus_hashmod(tmp_path: Path) -> None:
                     r = await c.get(base + "/api/v1/targets", params={"state": "active"})
             except httpx.HTTPError:
                 return None
+            if r.status_code != 200:  # still starting
+                return None
             got = {t["labels"]["target"]: t["labels"]["shard"]
                    for t in r.json()["data"]["activeTargets"]}
             return got if len(got) == len(NAMES) else None
