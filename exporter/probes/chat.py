@@ -115,6 +115,7 @@ class _Stream:
                 self.content_chunks += 1
             if choice.get("finish_reason"):
                 self.finish_reason = str(choice["finish_reason"])
+                self.last_token_at = now  # vLLM may send the end-of-sequence token here
         usage = obj.get("usage")
         if isinstance(usage, dict):
             self.prompt_tokens = _int(usage.get("prompt_tokens"))
@@ -126,6 +127,8 @@ def _int(value: object) -> int | None:
 
 
 def _tokens_per_second(tokens: int | None, first: float | None, last: float | None) -> float | None:
+    """Decode speed: the tokens after the first over the time from the first content chunk to
+    the finishing chunk. None when unmeasurable (one token, or everything in one read)."""
     if tokens is None or first is None or last is None or tokens < 2 or last <= first:
         return None
     return (tokens - 1) / (last - first)
