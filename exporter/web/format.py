@@ -3,6 +3,7 @@ first view and the refreshed one read the same."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -12,6 +13,7 @@ __all__ = [
     "SPARK_WIDTH",
     "STATES",
     "Spark",
+    "clip",
     "fmt_ago",
     "fmt_seconds",
     "fmt_span",
@@ -27,6 +29,12 @@ CHECK_ORDER = ("health", "models", "chat")
 SPARK_WIDTH = 120
 SPARK_HEIGHT = 28
 _PAD = 2.0
+CLIP = 240
+
+
+def clip(text: str, limit: int = CLIP) -> str:
+    """Server error text can be long: the page shows its start, the tooltip all of it."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def fmt_seconds(value: float | None) -> str:
@@ -34,12 +42,19 @@ def fmt_seconds(value: float | None) -> str:
     if value is None:
         return "\u2013"  # en dash: no value yet
     if value < 1:
-        return f"{round(value * 1000)} ms"
+        return f"{_round(value * 1000)} ms"
     if value < 10:
         return f"{value:.2f} s"
     if value < 100:
         return f"{value:.1f} s"
-    return f"{round(value)} s"
+    return f"{_round(value)} s"
+
+
+def _round(value: float, digits: int = 0) -> float | int:
+    """Half up, like JavaScript's Math.round (Python's round() goes half to even)."""
+    scale = 10**digits
+    rounded = math.floor(value * scale + 0.5) / scale
+    return int(rounded) if digits == 0 else rounded
 
 
 def fmt_span(seconds: float) -> str:
@@ -114,10 +129,10 @@ def sparkline(series: list[float | None]) -> Spark:
     line: list[tuple[float, float]] = []
     fails: list[float] = []
     for i, v in enumerate(series):
-        x = round(_PAD + i * step if n > 1 else SPARK_WIDTH - _PAD, 1)
+        x = _round(_PAD + i * step if n > 1 else SPARK_WIDTH - _PAD, 1)
         if v is None:
             fails.append(x)
         else:
-            y = round(SPARK_HEIGHT - _PAD - v / top * (SPARK_HEIGHT - 2 * _PAD), 1)
+            y = _round(SPARK_HEIGHT - _PAD - v / top * (SPARK_HEIGHT - 2 * _PAD), 1)
             line.append((x, y))
     return Spark(line, fails)

@@ -17,6 +17,7 @@ from exporter.web.format import (
     SPARK_HEIGHT,
     SPARK_WIDTH,
     STATES,
+    clip,
     fmt_ago,
     fmt_seconds,
     fmt_span,
@@ -89,7 +90,7 @@ def _check(name: str, result: Mapping[str, Any] | None, now: float) -> str:
         f'<span class="mark" aria-hidden="true">{"✓" if ok else "✗"}</span> '
         f'<span class="cname">{_e(name)}</span> <span class="cval">{_e(value)}</span> '
         f"{_ago(result.get('timestamp'), now, 'ago muted')}"
-        + (f'<div class="cdetail" title="{_e(detail)}">{_e(detail)}</div>' if detail else "")
+        + (f'<div class="cdetail" title="{_e(detail)}">{_e(clip(detail))}</div>' if detail else "")
         + "</li>"
     )
 
@@ -101,7 +102,7 @@ def _transition(t: Mapping[str, Any], now: float, with_target: bool) -> str:
         f"<li>{_ago(t.get('time'), now)} {who}"
         f'<span class="word s-{_e(t.get("from"))}">{_e(t.get("from"))}</span> → '
         f'<span class="word s-{_e(t.get("to"))}">{_e(t.get("to"))}</span>'
-        + (f' <span class="why muted">{_e(text)}</span>' if text else "")
+        + (f' <span class="why muted" title="{_e(text)}">{_e(clip(text))}</span>' if text else "")
         + "</li>"
     )
 
@@ -140,7 +141,7 @@ def render_row(t: View, now: float) -> str:
         f'<td class="c-target"><div class="name">{_e(t.get("name"))}</div>'
         f'<div class="model">{_e(t.get("model") or "model not known yet")}</div>'
         f'<div class="url muted">{_e(t.get("url"))}</div>'
-        + (f'<div class="reason">{_e(reason)}</div>' if reason else "")
+        + (f'<div class="reason" title="{_e(reason)}">{_e(clip(reason))}</div>' if reason else "")
         + grace
         + history
         + "</td>"

@@ -59,9 +59,11 @@ async def open_page(
     watched = Watched(page)
     page.on(
         "console",
-        lambda m: watched.errors.append(f"console {m.type}: {m.text}")
-        if m.type in ("error", "warning")
-        else None,
+        lambda m: (
+            watched.errors.append(f"console {m.type}: {m.text}")
+            if m.type in ("error", "warning")
+            else None
+        ),
     )
     page.on("pageerror", lambda e: watched.errors.append(f"pageerror: {e}"))
     page.on("requestfailed", lambda r: watched.errors.append(f"requestfailed: {r.url}"))

@@ -6,7 +6,7 @@
 
   var STATES = ["down", "degraded", "starting", "unknown", "up"];
   var CHECKS = ["health", "models", "chat"];
-  var W = 120, H = 28, PAD = 2;
+  var W = 120, H = 28, PAD = 2, CLIP = 240;
   var SVG = "http://www.w3.org/2000/svg";
 
   var body = document.body;
@@ -66,6 +66,10 @@
     if (d) return d;
     var x = String(a.name), y = String(b.name);
     return x < y ? -1 : x > y ? 1 : 0;
+  }
+  function clip(text) {
+    text = String(text);
+    return text.length <= CLIP ? text : text.slice(0, CLIP - 1) + "\u2026";
   }
   function plural(n, word) {
     return n + " " + word + (n === 1 ? "" : "s");
@@ -188,7 +192,7 @@
     li.appendChild(document.createTextNode(" "));
     li.appendChild(timeEl(r.timestamp, "ago muted", now));
     if (!ok && r.detail) {
-      var d = el("div", "cdetail", r.detail);
+      var d = el("div", "cdetail", clip(r.detail));
       d.title = String(r.detail);
       li.appendChild(d);
     }
@@ -209,7 +213,9 @@
     var why = [t.reason, t.detail].filter(Boolean).join(" · ");
     if (why) {
       li.appendChild(document.createTextNode(" "));
-      li.appendChild(el("span", "why muted", why));
+      var w = el("span", "why muted", clip(why));
+      w.title = why;
+      li.appendChild(w);
     }
     return li;
   }
@@ -235,7 +241,10 @@
     target.appendChild(el("div", "model", t.model || "model not known yet"));
     target.appendChild(el("div", "url muted", t.url));
     if (t.state !== "up" && (t.reason || t.detail)) {
-      target.appendChild(el("div", "reason", [t.reason, t.detail].filter(Boolean).join(" · ")));
+      var reason = [t.reason, t.detail].filter(Boolean).join(" · ");
+      var rd = el("div", "reason", clip(reason));
+      rd.title = reason;
+      target.appendChild(rd);
     }
     if (t.grace_until && t.grace_until > now) {
       var grace = el("div", "grace muted", "recovery grace, ");
