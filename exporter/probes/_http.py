@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import httpx
@@ -18,6 +19,7 @@ from exporter.results import Reason
 __all__ = [
     "USER_AGENT",
     "BodyTooLarge",
+    "ProbeClient",
     "ProbeContext",
     "make_client",
     "map_exception",
@@ -42,6 +44,33 @@ class BodyTooLarge(Exception):
     """The server sent more than the probe is willing to read."""
 
 
+class _Cookies(httpx.Cookies):
+    """httpx runs every response through urllib's cookie machinery, about a fifth of a probe's
+    client-side CPU (bench/transport.py); a response without Set-Cookie cannot change the jar
+    (`CookieJar.make_cookies` reads only those two headers), so it is skipped."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        headers = response.headers
+        if "set-cookie" in headers or "set-cookie2" in headers:
+            super().extract_cookies(response)
+
+
+class ProbeClient(httpx.AsyncClient):
+    """httpx's AsyncClient with the cookie jar above; otherwise unchanged."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._cookies = _Cookies(self._cookies)
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        self._cookies = _Cookies(cookies)
+
+
 def make_client(max_connections: int = 256, *, transport: str = "aiohttp") -> httpx.AsyncClient:
     """An httpx client on aiohttp's transport (several times cheaper per request, see bench/).
 
@@ -55,7 +84,7 @@ def make_client(max_connections: int = 256, *, transport: str = "aiohttp") -> ht
         tr = AiohttpTransport(limits=limits, trust_env=False)
     else:
         tr = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
-    return httpx.AsyncClient(
+    return ProbeClient(
         transport=tr,
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
         follow_redirects=False,
