@@ -181,9 +181,9 @@ def _run(args: argparse.Namespace) -> int:
         from exporter.config import ShardingConfig
 
         try:
-            sharding = ShardingConfig(
-                index=args.shard if args.shard is not None else 0,
-                count=args.shards if args.shards is not None else 1,
+            sharding = ShardingConfig(  # a flag overrides the config file and environment
+                index=settings.sharding.index if args.shard is None else args.shard,
+                count=settings.sharding.count if args.shards is None else args.shards,
             )
         except Exception as exc:
             print(f"invalid --shard/--shards: {_first_error(exc)}", file=sys.stderr)
