@@ -6,6 +6,7 @@ change one, change the other."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -95,11 +96,18 @@ def _check(name: str, result: Mapping[str, Any] | None, now: float) -> str:
     )
 
 
+def _number(value: object) -> float | None:
+    """A time from the history file, which a person may have edited: a number or nothing."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
 def _transition(t: Mapping[str, Any], now: float, with_target: bool) -> str:
     who = f'<span class="tname">{_e(t.get("target"))}</span> ' if with_target else ""
     text = " · ".join(str(x) for x in (t.get("reason"), t.get("detail")) if x)
     return (
-        f"<li>{_ago(t.get('time'), now)} {who}"
+        f"<li>{_ago(_number(t.get('time')), now)} {who}"
         f'<span class="word s-{_e(t.get("from"))}">{_e(t.get("from"))}</span> → '
         f'<span class="word s-{_e(t.get("to"))}">{_e(t.get("to"))}</span>'
         + (f' <span class="why muted" title="{_e(text)}">{_e(clip(text))}</span>' if text else "")

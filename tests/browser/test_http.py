@@ -206,3 +206,21 @@ def test_static_files_ship_in_the_wheel(tmp_path: Path) -> None:
     built = tmp_path / "lib" / "exporter" / "web" / "static"
     for name in ("status.js", "status.css", "favicon.svg"):
         assert (built / name).read_bytes() == (root / "exporter/web/static" / name).read_bytes()
+
+
+async def test_transitions_from_the_history_file_are_shown(tmp_path: Path) -> None:
+    """The page lists transitions from before a restart; an edited record does not break it."""
+    history = tmp_path / "h.jsonl"
+    history.write_text(
+        '{"time": 1700000000, "target": "qwen", "from": "up", "to": "down", "reason": "r0"}\n'
+        '{"time": "yesterday", "target": "qwen", "from": {}, "to": null}\n'
+    )
+    targets = [TargetConfig(name="qwen", url="http://127.0.0.1:9")]
+    ex = Exporter(Settings(targets=targets, history_file=history))
+    transport = httpx.ASGITransport(app=ex.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://exporter") as c:
+        r = await c.get("/")
+    await ex.stop()
+    assert r.status_code == 200
+    assert "r0" in r.text and "2023-11-14 22:13:20 UTC" in r.text
+    assert ">never</time>" in r.text

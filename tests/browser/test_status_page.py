@@ -194,6 +194,8 @@ async def test_text_from_targets_is_shown_as_text_never_markup(tmp_path: Path) -
                 "detail": HOSTILE_DETAIL,
             }
         )
+        # nor are their types: a damaged record is shown as far as it goes, never breaks the page
+        monitor.transitions.append({"time": "soon", "target": "odd", "from": None, "to": 5})
         async with chromium() as browser:
             w = await open_page(browser, base + "/?refresh=0.5")
             page = w.page
@@ -209,6 +211,7 @@ async def test_text_from_targets_is_shown_as_text_never_markup(tmp_path: Path) -
                 )
                 assert injected == 0, phase
                 assert await page.evaluate("() => window.__xss === undefined"), phase
+                assert re.search(r"never odd\s+→ 5", main), phase
             assert w.errors == []
 
 

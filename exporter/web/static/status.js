@@ -201,7 +201,9 @@
 
   function transitionItem(t, withTarget, now) {
     var li = el("li");
-    li.appendChild(timeEl(t.time, "ago", now));
+    // the history file may have been edited by hand: a time is a number or nothing
+    var ts = typeof t.time === "number" && isFinite(t.time) ? t.time : null;
+    li.appendChild(timeEl(ts, "ago", now));
     li.appendChild(document.createTextNode(" "));
     if (withTarget) {
       li.appendChild(el("span", "tname", t.target));
