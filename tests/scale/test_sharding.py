@@ -3,12 +3,11 @@ replica processes split a target list so that each target is probed exactly once
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -21,8 +20,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.config import TargetConfig
 from exporter.sharding import hashmod, owns, shard_of, split
 from exporter.simulate import Simulator, SimulatorConfig
-from tests.conftest import free_port, require_binary
+from tests.conftest import free_port
 from tests.core.live import wait_for
+
+from .helpers import prometheus
 
 REPO = Path(__file__).resolve().parents[2]
 NAMES = [f"vllm-{i}" for i in range(12)] + ["qwen-a", "llama.cpp:8080", "10.0.0.7:8000", "ö-ü"]
@@ -46,28 +47,6 @@ def test_one_shard_owns_everything_and_split_partitions() -> None:
 
 
 # ---- the same numbers as Prometheus's hashmod relabelling ------------------------------------
-@contextlib.contextmanager
-def prometheus(tmp_path: Path, config: dict) -> Iterator[str]:
-    binary = require_binary("prometheus")
-    port = free_port()
-    cfg = tmp_path / "prometheus.yml"
-    cfg.write_text(yaml.safe_dump(config))
-    proc = subprocess.Popen(
-        [binary, f"--config.file={cfg}", f"--storage.tsdb.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 async def test_hash_matches_prometheus_hashmod(tmp_path: Path) -> None:
     modulus = 5
     sd = tmp_path / "targets.json"
