@@ -189,3 +189,22 @@ def test_simulator_rejects_negative_exit_after() -> None:
     )
     assert out.returncode == 2
     assert "--exit-after" in out.stderr
+
+
+def test_benchmark_section_merges_without_touching_other_sections() -> None:
+    from bench.detection import NoiseResult, RunResult, merge_section, render_section
+
+    runs = [RunResult("fast", 1.0, 6.0, 7.0, 1.2), RunResult("fast", 2.0, 8.0, 9.0, 1.0)]
+    noise = [NoiseResult("fast", targets=2, seconds=120, failed_probes=9)]
+    section = render_section(runs, noise, "a machine", "2026-01-01", "python -m bench.detection")
+    assert section.startswith("## Detection and recovery\n")
+    assert "| fault → webhook received | 8.0 s / 9.0 s |" in section
+    assert "0 alerts, 0 restarts (2 targets x 2 min, 9 failed probes)" in section
+
+    assert merge_section(None, section) == "# Benchmarks\n\n" + section
+    other = "# Benchmarks\n\n## Scale\n\nfigures\n"
+    merged = merge_section(other, section)
+    assert merged.startswith(other) and merged.endswith(section)
+    again = merge_section(merged + "\n## Later\n\nmore\n", section.replace("8.0 s", "5.0 s"))
+    assert "## Scale\n\nfigures" in again and "## Later\n\nmore" in again
+    assert again.count("## Detection and recovery") == 1 and "5.0 s" in again
