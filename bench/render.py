@@ -1,0 +1,98 @@
+"""/metrics render micro-benchmark: N targets with every check recorded a few times, rendered
+by prometheus_client's encoder (what `/metrics` does through `choose_encoder`) and by
+`exporter.exposition.render`. Run: python -m bench.render [--targets 1000]."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client.exposition import choose_encoder
+
+from bench import fixtures
+from bench.runner import PROMETHEUS_ACCEPT
+from exporter.collector import ExporterCollector, MonitorCollector
+from exporter.config import Settings, TargetConfig
+from exporter.exposition import render
+from exporter.monitor import Monitor
+from exporter.results import Check, ProbeResult
+
+__all__ = ["run_render"]
+
+
+def _registry(n: int) -> CollectorRegistry:
+    """A registry like the exporter's (runtime.py), with every target probed three times."""
+    targets = [
+        TargetConfig(name=f"t{i:05d}", url=f"http://127.0.0.1:{20000 + i}", model=fixtures.MODEL)
+        for i in range(n)
+    ]
+    monitor = Monitor(Settings(targets=targets, history_file=None))
+    now = time.time()
+    for name in monitor.targets:
+        for k in range(3):
+            for check in Check:
+                chat = check is Check.CHAT
+                monitor.record(
+                    name,
+                    ProbeResult(
+                        check, True, 0.001 * (k + 1) + hash(name) % 97 / 1e4, now, 200,
+                        ttft=0.004 if chat else None, max_stall=0.0002 if chat else None,
+                        tokens_per_second=812.5 if chat else None,
+                        prompt_tokens=17 if chat else None, completion_tokens=2 if chat else None,
+                        models=(fixtures.MODEL,) if check is Check.MODELS else (),
+                    ),
+                )  # fmt: skip
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    registry.register(MonitorCollector(monitor))
+    registry.register(ExporterCollector(monitor))
+    return registry
+
+
+def _time(fn: Any, repeat: int) -> tuple[float, int]:
+    times, size = [], 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        size = len(fn())
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times), size
+
+
+def run_render(n: int = 1000, repeat: int = 5) -> dict[str, Any]:
+    registry = _registry(n)
+    encoder, _ = choose_encoder(PROMETHEUS_ACCEPT)
+    slow_ms, size = _time(lambda: encoder(registry), repeat)
+    fast_ms, fast_size = _time(lambda: render(registry, PROMETHEUS_ACCEPT)[0], repeat)
+    return {
+        "targets": n,
+        "bytes": size,
+        "prometheus_client_ms": round(slow_ms, 2),
+        "fast_ms": round(fast_ms, 2),
+        "fast_bytes": fast_size,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--targets", type=int, nargs="*", default=[100, 1000, 5000])
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    out = [run_render(n) for n in args.targets]
+    for r in out:
+        print(
+            f"{r['targets']:>6} targets  {r['bytes'] / 1024:8.0f} KiB  prometheus_client "
+            f"{r['prometheus_client_ms']:8.1f} ms  exposition.render {r['fast_ms']:7.1f} ms"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""The fast /metrics writer produces byte for byte what prometheus_client's encoders produce
+from the same collectors, for every Accept header Prometheus or a person sends, and the
+samples (get_sample_value) are unchanged."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry, PlatformCollector
+from prometheus_client.exposition import choose_encoder
+
+from exporter.collector import ExporterCollector, MonitorCollector
+from exporter.config import Settings, TargetConfig
+from exporter.exposition import format_value, render
+from exporter.monitor import Monitor
+from exporter.results import Check, ProbeResult, Reason
+
+ACCEPTS = [
+    "",
+    "*/*",
+    "text/plain",
+    "text/plain;version=0.0.4",
+    "text/plain;version=1.0.0",
+    "text/plain;version=1.0.0;escaping=allow-utf-8",
+    "application/openmetrics-text",
+    "application/openmetrics-text;version=1.0.0",
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8",
+    "application/openmetrics-text;version=1.0.0;escaping=dots",
+    "application/openmetrics-text;version=0.0.1",
+    # what Prometheus 2.x/3.x sends
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+]
+
+
+def _monitor() -> Monitor:
+    clock = iter(float(1764000000 + i) for i in range(10_000))
+    targets = [
+        TargetConfig(name="plain", url="http://a.test:8000", model="m"),
+        TargetConfig(name="odd", url="http://user:pw@b.test:8000", model='we"ird\\model\nx'),
+        TargetConfig(
+            name="health-only",
+            url="http://c.test",
+            checks={"models": {"enabled": False}, "chat": {"enabled": False}},
+        ),
+        TargetConfig(name="fresh", url="http://d.test"),
+    ]
+    monitor = Monitor(Settings(targets=targets, history_file=None), clock=lambda: next(clock))
+
+    def result(check: Check, ok: bool, duration: float, **kw: object) -> ProbeResult:
+        reason = None if ok else kw.pop("reason", Reason.TIMEOUT)
+        return ProbeResult(check, ok, duration, 1764000000.5, 200 if ok else None, reason, **kw)  # type: ignore[arg-type]
+
+    for i in range(5):
+        monitor.record("plain", result(Check.HEALTH, True, 0.003 * (i + 1)))
+        monitor.record("plain", result(Check.MODELS, True, 0.02, models=("m",)))
+        monitor.record(
+            "plain",
+            result(
+                Check.CHAT,
+                i != 3,
+                0.123456789 * i,
+                ttft=0.05 + i / 100,
+                max_stall=0.01,
+                tokens_per_second=123.4,
+                prompt_tokens=17,
+                completion_tokens=2,
+                **({} if i != 3 else {"reason": Reason.VALIDATION_FAILED}),
+            ),
+        )
+        monitor.record("odd", result(Check.HEALTH, False, 61.0 + i, reason=Reason.CONNECT_ERROR))
+        monitor.record("health-only", result(Check.HEALTH, i % 2 == 0, 1e-7 * (i + 1)))
+    return monitor
+
+
+def _registry(monitor: Monitor) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    PlatformCollector(registry=registry)
+    registry.register(MonitorCollector(monitor))
+    registry.register(ExporterCollector(monitor))
+    return registry
+
+
+@pytest.mark.parametrize("accept", ACCEPTS)
+def test_render_is_byte_identical_to_prometheus_client(accept: str) -> None:
+    registry = _registry(_monitor())
+    encoder, content_type = choose_encoder(accept)
+    body, ctype = render(registry, accept)
+    assert ctype == content_type
+    assert body.decode() == encoder(registry).decode()
+
+
+def test_samples_are_still_readable_from_the_registry() -> None:
+    registry = _registry(_monitor())
+    assert registry.get_sample_value("llm_probes_total", {"target": "plain", "check": "chat"}) == 5
+    assert (
+        registry.get_sample_value(
+            "llm_probe_duration_seconds_bucket",
+            {"target": "plain", "check": "health", "le": "0.01"},
+        )
+        == 3
+    )
+    assert registry.get_sample_value("llm_probe_ttft_seconds_count", {"target": "plain"}) == 4
+    assert (
+        registry.get_sample_value(
+            "llm_target_info",
+            {"target": "odd", "url": "http://b.test:8000", "model": 'we"ird\\model\nx'},
+        )
+        == 1.0
+    )
+    failures = {"target": "odd", "check": "health", "reason": "connect_error"}
+    assert registry.get_sample_value("llm_probe_failures_total", failures) == 5
+
+
+def test_escaped_label_values_in_the_text() -> None:
+    body, _ = render(_registry(_monitor()))
+    assert 'model="we\\"ird\\\\model\\nx"' in body.decode()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        0,
+        1,
+        7,
+        999_999,
+        1_000_000,
+        123_456_789,
+        -3,
+        0.0,
+        -0.0,
+        5.0,
+        999_999.0,
+        1e6,
+        1.5,
+        1e-7,
+        1764000000.5,
+        1764000000.0,
+        -2.0,
+        float("inf"),
+        float("nan"),
+        True,
+    ],
+)
+def test_format_value_matches_float_to_go_string(value: float) -> None:
+    from prometheus_client.utils import floatToGoString
+
+    assert format_value(value) == floatToGoString(value)
