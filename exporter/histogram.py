@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left
+from itertools import accumulate
 
 __all__ = ["DURATION_BUCKETS", "TTFT_BUCKETS", "Histogram"]
 
@@ -10,11 +11,24 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
 
+_LE: dict[tuple[float, ...], tuple[str, ...]] = {}
+
+
+def _le_labels(buckets: tuple[float, ...]) -> tuple[str, ...]:
+    """The `le` label values of a bucket layout, made once (repr per scrape was the
+    collector's biggest cost)."""
+    labels = _LE.get(buckets)
+    if labels is None:
+        labels = _LE[buckets] = tuple(repr(le) for le in buckets)
+    return labels
+
+
 class Histogram:
-    __slots__ = ("buckets", "count", "counts", "sum")
+    __slots__ = ("buckets", "count", "counts", "les", "sum")
 
     def __init__(self, buckets: tuple[float, ...]) -> None:
         self.buckets = buckets
+        self.les = _le_labels(buckets)
         self.counts = [0] * (len(buckets) + 1)
         self.sum = 0.0
         self.count = 0
@@ -26,10 +40,6 @@ class Histogram:
 
     def cumulative(self) -> list[tuple[str, float]]:
         """(le, cumulative count) pairs ending with +Inf, as HistogramMetricFamily wants."""
-        out: list[tuple[str, float]] = []
-        running = 0
-        for le, n in zip(self.buckets, self.counts, strict=False):
-            running += n
-            out.append((repr(le), running))
+        out: list[tuple[str, float]] = list(zip(self.les, accumulate(self.counts), strict=False))
         out.append(("+Inf", self.count))
         return out
