@@ -128,5 +128,8 @@ class Scheduler:
             delay = next_delay(rt.status, check, interval, rt.policy)
             delay *= 1 + self._rng.uniform(-settings.jitter, settings.jitter) / 2
             wake.clear()
+            # asyncio.timeout, not wait_for: wait_for wraps the wait in a task of its own,
+            # one more task per probe (bench/: the loop's own cost at thousands of targets)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=max(delay, 0.05))
+                async with asyncio.timeout(max(delay, 0.05)):
+                    await wake.wait()
