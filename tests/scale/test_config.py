@@ -26,8 +26,10 @@ def load(tmp_path: Path, text: str) -> Settings:
         ("probe: {modules: {m: {interval: 5s}}}", "unknown key"),
         ("discovery: {file_sd: [{files: []}]}", "discovery.file_sd[0].files"),
         ("discovery: {http_sd: [{url: 'file:///etc/passwd'}]}", "absolute http:// or https://"),
-        ("discovery: {file_sd: [{name: a, files: [x]}], http_sd: [{name: a, url: 'http://h'}]}",
-         "names must be unique: a"),
+        (
+            "discovery: {file_sd: [{name: a, files: [x]}], http_sd: [{name: a, url: 'http://h'}]}",
+            "names must be unique: a",
+        ),
         ("discovery: {file_sd: [{files: [x], template: {name: n}}]}", "unknown key"),
         ("sharding: {index: 3, count: 3}", "index 3 must be below count 3"),
         ("sharding: {count: 0}", "sharding.count"),
@@ -40,8 +42,11 @@ def test_invalid_scale_config(tmp_path: Path, text: str, message: str) -> None:
 
 
 def test_defaults_and_source_names(tmp_path: Path) -> None:
-    s = load(tmp_path, "discovery:\n  file_sd: [{files: [a.json]}, {files: [b.json]}]\n"
-                       "  http_sd: [{url: 'http://sd:1/x'}]\n")
+    s = load(
+        tmp_path,
+        "discovery:\n  file_sd: [{files: [a.json]}, {files: [b.json]}]\n"
+        "  http_sd: [{url: 'http://sd:1/x'}]\n",
+    )
     assert [src.name for src in s.discovery.sources] == ["file_sd_0", "file_sd_1", "http_sd_0"]
     assert s.discovery.file_sd[0].watch_interval == 5.0
     assert s.sharding.count == 1 and s.probe.timeout_offset == 0.5 and not s.probe.modules

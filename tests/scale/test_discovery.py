@@ -53,8 +53,9 @@ def test_parse_groups_rejects_other_shapes(doc: object) -> None:
 def test_targets_from_groups_names_urls_models_and_template() -> None:
     template = TargetTemplate(interval=5, checks={"chat": {"enabled": False}})
     groups = [
-        Group(("10.0.0.1:8000",), {"name": "qwen-a", "model": "Qwen/Qwen3-4B",
-                                   "__scheme__": "https"}),
+        Group(
+            ("10.0.0.1:8000",), {"name": "qwen-a", "model": "Qwen/Qwen3-4B", "__scheme__": "https"}
+        ),
         Group(("10.0.0.2:8000", "[fd00::3]:8000"), {"name": "shared"}),
         Group(("not an address", "10.0.0.4:8000"), {"__path_prefix__": "/llm"}),
     ]
@@ -94,8 +95,10 @@ def test_static_targets_win_name_clashes() -> None:
 # ---- file SD through the running exporter ----------------------------------------------------
 @pytest.fixture
 async def sims() -> AsyncIterator[list[Simulator]]:
-    out = [Simulator(SimulatorConfig(port=0, ttft_seconds=0.01, token_interval_seconds=0.002))
-           for _ in range(3)]
+    out = [
+        Simulator(SimulatorConfig(port=0, ttft_seconds=0.01, token_interval_seconds=0.002))
+        for _ in range(3)
+    ]
     for s in out:
         await s.start()
     yield out
@@ -105,8 +108,10 @@ async def sims() -> AsyncIterator[list[Simulator]]:
 
 def write_sd(path: Path, entries: dict[str, Simulator]) -> None:
     """Atomic replace, as config management tools do; the size changes with the content."""
-    doc = [{"targets": [s.url.removeprefix("http://")], "labels": {"name": name}}
-           for name, s in entries.items()]
+    doc = [
+        {"targets": [s.url.removeprefix("http://")], "labels": {"name": name}}
+        for name, s in entries.items()
+    ]
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=1))
     tmp.replace(path)
@@ -122,8 +127,11 @@ async def test_file_sd_reload_adds_and_removes_keeping_state(
     settings = Settings(
         default_interval=0.3,
         history_file=tmp_path / "h.jsonl",
-        discovery={"file_sd": [{"name": "files", "files": [str(sd.parent / "*.json")],
-                                "watch_interval": 0.1}]},
+        discovery={
+            "file_sd": [
+                {"name": "files", "files": [str(sd.parent / "*.json")], "watch_interval": 0.1}
+            ]
+        },
     )
     async with running_exporter(settings) as (exporter, base):
         assert set(exporter.monitor.targets) == {"a", "b"}
@@ -176,8 +184,7 @@ async def test_static_and_discovered_together_and_reload_keeps_discovered(
         ok, msg = await exporter.reload()
         assert ok, msg
         assert exporter.monitor.targets["b"] is runtime_b
-        config.write_text(config.read_text().replace("watch_interval: 0.1",
-                                                     "watch_interval: 0.2"))
+        config.write_text(config.read_text().replace("watch_interval: 0.1", "watch_interval: 0.2"))
         ok, msg = await exporter.reload()  # a changed source is re-read before applying
         assert ok and exporter.monitor.targets["b"] is runtime_b, msg
         assert value(await scrape(base), "llm_discovery_targets", source="file_sd_0") == 1.0
@@ -219,13 +226,21 @@ async def test_http_sd_keeps_last_good_list_on_errors(tmp_path: Path) -> None:
     changes: list[int] = []
     stats = DiscoveryStats()
     async with SDServer() as server:
-        server.body = json.dumps([{"targets": ["10.0.0.1:8000", "10.0.0.2:8000"],
-                                   "labels": {"model": "m"}}]).encode()
-        cfg = DiscoveryConfig(http_sd=[HTTPSDConfig(
-            url=server.url, refresh_interval=3600, timeout=0.5, max_body_bytes=2048,
-            bearer_token_file=token)])
-        disc = Discovery(cfg, base_dir=tmp_path, stats=stats,
-                         on_change=lambda: changes.append(1))
+        server.body = json.dumps(
+            [{"targets": ["10.0.0.1:8000", "10.0.0.2:8000"], "labels": {"model": "m"}}]
+        ).encode()
+        cfg = DiscoveryConfig(
+            http_sd=[
+                HTTPSDConfig(
+                    url=server.url,
+                    refresh_interval=3600,
+                    timeout=0.5,
+                    max_body_bytes=2048,
+                    bearer_token_file=token,
+                )
+            ]
+        )
+        disc = Discovery(cfg, base_dir=tmp_path, stats=stats, on_change=lambda: changes.append(1))
         await disc.start()
         try:
             source = disc.sources[0]
@@ -235,11 +250,11 @@ async def test_http_sd_keeps_last_good_list_on_errors(tmp_path: Path) -> None:
             good = disc.targets()
 
             for status, body, delay in [
-                (500, b"[]", 0.0),                       # server error
-                (200, b"{not json", 0.0),                # garbage
-                (200, b'{"targets": []}', 0.0),          # wrong shape
-                (200, b"[" + b" " * 4096 + b"]", 0.0),   # over max_body_bytes
-                (200, b"[]", 2.0),                       # slower than the timeout
+                (500, b"[]", 0.0),  # server error
+                (200, b"{not json", 0.0),  # garbage
+                (200, b'{"targets": []}', 0.0),  # wrong shape
+                (200, b"[" + b" " * 4096 + b"]", 0.0),  # over max_body_bytes
+                (200, b"[]", 2.0),  # slower than the timeout
             ]:
                 server.status, server.body, server.delay = status, body, delay
                 assert await source.refresh() is False

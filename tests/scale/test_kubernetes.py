@@ -50,8 +50,13 @@ def manifests() -> list[tuple[str, dict[str, Any]]]:
 
 
 def find(kind: str, name: str | None = None, path: str | None = None) -> dict[str, Any]:
-    hits = [d for p, d in manifests() if d.get("kind") == kind
-            and (name is None or d["metadata"]["name"] == name) and (path is None or p == path)]
+    hits = [
+        d
+        for p, d in manifests()
+        if d.get("kind") == kind
+        and (name is None or d["metadata"]["name"] == name)
+        and (path is None or p == path)
+    ]
     assert len(hits) == 1, f"{kind} {name}: {len(hits)} found"
     return hits[0]
 
@@ -125,9 +130,11 @@ def test_statefulset_is_the_deployment_plus_shard_env() -> None:
 
 # ---- schemas ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize(("path", "doc"), [(p, d) for p, d in ALL
-                                           if d["kind"] not in CRD_KINDS | {"Kustomization"}],
-                         ids=lambda v: v if isinstance(v, str) else v.get("kind"))
+@pytest.mark.parametrize(
+    ("path", "doc"),
+    [(p, d) for p, d in ALL if d["kind"] not in CRD_KINDS | {"Kustomization"}],
+    ids=lambda v: v if isinstance(v, str) else v.get("kind"),
+)
 def test_manifest_matches_kubernetes_schema(path: str, doc: dict, version: str) -> None:
     kubernetes_validate.validate(doc, version, strict=True)
 
@@ -146,8 +153,12 @@ def _check_keys(obj: dict, allowed: set[str], required: set[str], where: str) ->
 
 
 def _metadata(doc: dict) -> None:
-    _check_keys(doc, {"apiVersion", "kind", "metadata", "spec"},
-                {"apiVersion", "kind", "metadata", "spec"}, doc["kind"])
+    _check_keys(
+        doc,
+        {"apiVersion", "kind", "metadata", "spec"},
+        {"apiVersion", "kind", "metadata", "spec"},
+        doc["kind"],
+    )
     assert doc["apiVersion"] == "monitoring.coreos.com/v1"
     assert re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", doc["metadata"]["name"])
     assert all(isinstance(v, str) for v in doc["metadata"].get("labels", {}).values())
@@ -157,13 +168,19 @@ def test_servicemonitor_structure_and_wiring() -> None:
     sm = find("ServiceMonitor")
     _metadata(sm)
     svc = find("Service", "llm-heartbeat")
-    _check_keys(sm["spec"], {"selector", "namespaceSelector", "endpoints", "jobLabel"},
-                {"selector", "endpoints"}, "ServiceMonitor.spec")
+    _check_keys(
+        sm["spec"],
+        {"selector", "namespaceSelector", "endpoints", "jobLabel"},
+        {"selector", "endpoints"},
+        "ServiceMonitor.spec",
+    )
     assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
     assert svc["metadata"]["namespace"] in sm["spec"]["namespaceSelector"]["matchNames"]
     ports = {p["name"] for p in svc["spec"]["ports"]}
     for ep in sm["spec"]["endpoints"]:
-        _check_keys(ep, {"port", "path", "interval", "scrapeTimeout", "scheme"}, {"port"}, "endpoint")
+        _check_keys(
+            ep, {"port", "path", "interval", "scrapeTimeout", "scheme"}, {"port"}, "endpoint"
+        )
         assert ep["port"] in ports and ep.get("path", "/metrics") == "/metrics"
         assert DURATION.match(ep["interval"]) and DURATION.match(ep["scrapeTimeout"])
     # the Operator names the job after the Service: the rules expect job="llm-heartbeat"
@@ -176,11 +193,19 @@ def test_prometheusrule_structure() -> None:
     _metadata(rule)
     _check_keys(rule["spec"], {"groups"}, {"groups"}, "PrometheusRule.spec")
     for group in rule["spec"]["groups"]:
-        _check_keys(group, {"name", "interval", "rules", "limit", "partial_response_strategy"},
-                    {"name", "rules"}, f"group {group.get('name')}")
+        _check_keys(
+            group,
+            {"name", "interval", "rules", "limit", "partial_response_strategy"},
+            {"name", "rules"},
+            f"group {group.get('name')}",
+        )
         for r in group["rules"]:
-            _check_keys(r, {"alert", "record", "expr", "for", "keep_firing_for", "labels",
-                            "annotations"}, {"expr"}, f"rule in {group['name']}")
+            _check_keys(
+                r,
+                {"alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"},
+                {"expr"},
+                f"rule in {group['name']}",
+            )
             assert ("alert" in r) != ("record" in r)
             assert isinstance(r["expr"], str | int)
             if "for" in r:
@@ -191,8 +216,12 @@ def test_probe_example_structure(tmp_path: Path) -> None:
     probe = find("Probe")
     _metadata(probe)
     spec = probe["spec"]
-    _check_keys(spec, {"jobName", "module", "interval", "scrapeTimeout", "prober", "targets"},
-                {"prober", "targets", "module"}, "Probe.spec")
+    _check_keys(
+        spec,
+        {"jobName", "module", "interval", "scrapeTimeout", "prober", "targets"},
+        {"prober", "targets", "module"},
+        "Probe.spec",
+    )
     assert spec["prober"]["path"] == "/probe"
     svc = find("Service", "llm-heartbeat")
     host, port = spec["prober"]["url"].rsplit(":", 1)
@@ -259,7 +288,9 @@ def test_deployment_is_hardened_and_probes_real_endpoints() -> None:
     dep = find("Deployment", "llm-heartbeat")
     pod = dep["spec"]["template"]["spec"]
     c = pod["containers"][0]
-    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] > 0
+    assert (
+        pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] > 0
+    )
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
     assert c["securityContext"]["allowPrivilegeEscalation"] is False
     assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
@@ -290,8 +321,13 @@ def test_rbac_allows_only_patching_deployments_in_named_namespaces(tmp_path: Pat
     for binding in bindings:
         role = next(r for r in roles if r["metadata"]["name"] == binding["roleRef"]["name"])
         assert binding["metadata"]["namespace"] == role["metadata"]["namespace"]
-        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa["metadata"]["name"],
-                                        "namespace": sa["metadata"]["namespace"]}]
+        assert binding["subjects"] == [
+            {
+                "kind": "ServiceAccount",
+                "name": sa["metadata"]["name"],
+                "namespace": sa["metadata"]["namespace"],
+            }
+        ]
     # the recovery rules restart Deployments only where the Role allows it
     settings = configmap_settings(tmp_path)
     allowed = {r["metadata"]["namespace"] for r in roles}

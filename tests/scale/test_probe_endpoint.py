@@ -26,15 +26,18 @@ async def sim() -> AsyncIterator[Simulator]:
     await s.stop()
 
 
-def probe_settings(tmp_path: Path, *targets: TargetConfig, allowed: list[str] | None = None,
-                   **modules: dict) -> Settings:
+def probe_settings(
+    tmp_path: Path, *targets: TargetConfig, allowed: list[str] | None = None, **modules: dict
+) -> Settings:
     modules = modules or {"llm": {}}
     return Settings(
         targets=list(targets),
         default_interval=0.5,
         history_file=tmp_path / "history.jsonl",
-        probe={"modules": modules,
-               "allowed_targets": ["127.0.0.0/8"] if allowed is None else allowed},
+        probe={
+            "modules": modules,
+            "allowed_targets": ["127.0.0.0/8"] if allowed is None else allowed,
+        },
     )
 
 
@@ -112,8 +115,9 @@ async def test_probe_reports_one_round_in_a_fresh_registry(sim: Simulator, tmp_p
         assert value(r2.text, "llm_probes_total", target=name, check="chat") == 1.0
         # the loop probes nothing: /probe did not add a target
         assert value(await scrape(base), "llm_exporter_targets") == 0.0
-        counted = value(await scrape(base), "llm_probe_endpoint_requests_total",
-                        module="llm", result="success")
+        counted = value(
+            await scrape(base), "llm_probe_endpoint_requests_total", module="llm", result="success"
+        )
         assert counted == 2.0
     assert sim.stats.chat_completions == 2
 
@@ -121,15 +125,24 @@ async def test_probe_reports_one_round_in_a_fresh_registry(sim: Simulator, tmp_p
 async def test_probe_failure_names_the_reason(sim: Simulator, tmp_path: Path) -> None:
     sim.set_fault(FaultSpec(kind="wrong_answer"))
     async with running_exporter(probe_settings(tmp_path)) as (_, base):
-        r = await get(base, "/probe", params={"target": address(sim), "module": "llm",
-                                              "name": "qwen"})
+        r = await get(
+            base, "/probe", params={"target": address(sim), "module": "llm", "name": "qwen"}
+        )
         text = r.text
         assert r.status_code == 200
         assert value(text, "probe_success") == 0.0
         assert value(text, "llm_probe_success", target="qwen", check="health") == 1.0
         assert value(text, "llm_probe_success", target="qwen", check="chat") == 0.0
-        assert value(text, "llm_probe_failures_total", target="qwen", check="chat",
-                     reason="validation_failed") == 1.0
+        assert (
+            value(
+                text,
+                "llm_probe_failures_total",
+                target="qwen",
+                check="chat",
+                reason="validation_failed",
+            )
+            == 1.0
+        )
         # one round decides: the state is already the verdict
         assert value(text, "llm_target_state", target="qwen", state="degraded") == 1.0
 
@@ -138,9 +151,12 @@ async def test_scrape_timeout_header_bounds_the_round(sim: Simulator, tmp_path: 
     sim.set_fault(FaultSpec(kind="hang"))
     settings = probe_settings(tmp_path, llm={"timeout": 120})
     async with running_exporter(settings) as (_, base):
-        r = await get(base, "/probe",
-                      params={"target": address(sim), "module": "llm", "debug": "true"},
-                      headers={"X-Prometheus-Scrape-Timeout-Seconds": "1.5"})
+        r = await get(
+            base,
+            "/probe",
+            params={"target": address(sim), "module": "llm", "debug": "true"},
+            headers={"X-Prometheus-Scrape-Timeout-Seconds": "1.5"},
+        )
         assert r.status_code == 200
         assert "deadline=1s" in r.text  # 1.5 s minus the 0.5 s offset
         assert "no complete answer within 1s" in r.text
@@ -148,13 +164,23 @@ async def test_scrape_timeout_header_bounds_the_round(sim: Simulator, tmp_path: 
         metrics = metrics.split("\n\nModule configuration:", 1)[0]
         name = address(sim)
         assert value(metrics, "probe_success") == 0.0
-        assert value(metrics, "llm_probe_failures_total", target=name, check="health",
-                     reason="timeout") == 1.0
+        assert (
+            value(
+                metrics, "llm_probe_failures_total", target=name, check="health", reason="timeout"
+            )
+            == 1.0
+        )
         # the later checks had no time left: failed as timeouts, not run
-        assert value(metrics, "llm_probe_failures_total", target=name, check="chat",
-                     reason="timeout") == 1.0
-        bad = await get(base, "/probe", params={"target": address(sim), "module": "llm"},
-                        headers={"X-Prometheus-Scrape-Timeout-Seconds": "soon"})
+        assert (
+            value(metrics, "llm_probe_failures_total", target=name, check="chat", reason="timeout")
+            == 1.0
+        )
+        bad = await get(
+            base,
+            "/probe",
+            params={"target": address(sim), "module": "llm"},
+            headers={"X-Prometheus-Scrape-Timeout-Seconds": "soon"},
+        )
         assert bad.status_code == 400
 
 
@@ -164,28 +190,34 @@ async def test_allow_list_refuses_and_does_not_connect(sim: Simulator, tmp_path:
         r = await get(base, "/probe", params={"target": address(sim), "module": "llm"})
         assert r.status_code == 403
         assert "allowed_targets" in r.text
-        r = await get(base, "/probe", params={"target": f"http://u:{SECRET}@10.0.0.1:1",
-                                              "module": "llm"})
+        r = await get(
+            base, "/probe", params={"target": f"http://u:{SECRET}@10.0.0.1:1", "module": "llm"}
+        )
         assert r.status_code == 400 and SECRET not in r.text
         r = await get(base, "/probe", params={"target": address(sim), "module": "nope"})
         assert r.status_code == 400 and "llm" in r.text
         text = await scrape(base)
-        assert value(text, "llm_probe_endpoint_requests_total", module="llm",
-                     result="refused") == 1.0
-        assert value(text, "llm_probe_endpoint_requests_total", module="unknown",
-                     result="bad_request") == 1.0
+        assert (
+            value(text, "llm_probe_endpoint_requests_total", module="llm", result="refused") == 1.0
+        )
+        assert (
+            value(text, "llm_probe_endpoint_requests_total", module="unknown", result="bad_request")
+            == 1.0
+        )
     assert sim.stats.connections == 0
 
 
 async def test_debug_shows_log_and_metrics_without_secrets(tmp_path: Path) -> None:
-    s = Simulator(SimulatorConfig(port=0, ttft_seconds=0.01, token_interval_seconds=0.002,
-                                  api_key=SECRET))
+    s = Simulator(
+        SimulatorConfig(port=0, ttft_seconds=0.01, token_interval_seconds=0.002, api_key=SECRET)
+    )
     await s.start()
     try:
         settings = probe_settings(tmp_path, llm={"api_key": SECRET})
         async with running_exporter(settings) as (_, base):
-            r = await get(base, "/probe", params={"target": address(s), "module": "llm",
-                                                  "debug": "true"})
+            r = await get(
+                base, "/probe", params={"target": address(s), "module": "llm", "debug": "true"}
+            )
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/plain")
         assert "Logs for the probe:" in r.text
@@ -201,15 +233,22 @@ async def test_debug_shows_log_and_metrics_without_secrets(tmp_path: Path) -> No
 # ---- /probe equals the loop ------------------------------------------------------------------
 # present only when measurable (e.g. decode speed needs two tokens in separate reads)
 TIMING_DEPENDENT = ("llm_probe_output_tokens_per_second", "llm_probe_max_stall_seconds")
-COMPARED = ("llm_probe_success", "llm_probe_http_status_code", "llm_target_info",
-            "llm_target_up", "llm_probe_failures_total")
+COMPARED = (
+    "llm_probe_success",
+    "llm_probe_http_status_code",
+    "llm_target_info",
+    "llm_target_up",
+    "llm_probe_failures_total",
+)
 
 
 def series(text: str) -> set[tuple[str, frozenset]]:
     """The per-target series of the monitor's collector (what the loop exports per target)."""
     return {
-        (n, labels) for (n, labels) in samples(text)
-        if n.startswith(("llm_target_", "llm_probe_")) and not n.startswith(TIMING_DEPENDENT)
+        (n, labels)
+        for (n, labels) in samples(text)
+        if n.startswith(("llm_target_", "llm_probe_"))
+        and not n.startswith(TIMING_DEPENDENT)
         and not n.startswith("llm_probe_endpoint_")
     }
 
@@ -219,22 +258,31 @@ def compared(text: str) -> dict:
 
 
 @pytest.mark.parametrize("fault", [None, "wrong_answer"])
-async def test_probe_equals_loop_for_one_target(sim: Simulator, tmp_path: Path,
-                                                fault: str | None) -> None:
+async def test_probe_equals_loop_for_one_target(
+    sim: Simulator, tmp_path: Path, fault: str | None
+) -> None:
     if fault:
         sim.set_fault(FaultSpec(kind=fault))
     target = TargetConfig(name="qwen", url=sim.url, thresholds={"failures_to_down": 1})
     async with running_exporter(probe_settings(tmp_path, target)) as (_, base):
+
         async def first_round() -> str | None:
             text = await scrape(base)
-            done = all(value(text, "llm_probes_total", target="qwen", check=c)
-                       for c in ("health", "models", "chat"))
-            return text if done and value(text, "llm_target_info", target="qwen", url=sim.url,
-                                          model=DEFAULT_MODEL) else None
+            done = all(
+                value(text, "llm_probes_total", target="qwen", check=c)
+                for c in ("health", "models", "chat")
+            )
+            return (
+                text
+                if done
+                and value(text, "llm_target_info", target="qwen", url=sim.url, model=DEFAULT_MODEL)
+                else None
+            )
 
         loop_text = await wait_for(first_round)
-        r = await get(base, "/probe", params={"target": address(sim), "module": "llm",
-                                              "name": "qwen"})
+        r = await get(
+            base, "/probe", params={"target": address(sim), "module": "llm", "name": "qwen"}
+        )
     probe_text = r.text
     loop_series = {s for s in series(loop_text) if ("target", "qwen") in s[1]}
     assert series(probe_text) == loop_series
@@ -242,5 +290,13 @@ async def test_probe_equals_loop_for_one_target(sim: Simulator, tmp_path: Path,
     if fault is None:
         assert value(probe_text, "llm_target_up", target="qwen") == 1.0
     else:
-        assert value(probe_text, "llm_probe_failures_total", target="qwen", check="chat",
-                     reason="validation_failed") == 1.0
+        assert (
+            value(
+                probe_text,
+                "llm_probe_failures_total",
+                target="qwen",
+                check="chat",
+                reason="validation_failed",
+            )
+            == 1.0
+        )

@@ -39,8 +39,9 @@ async def test_prometheus_probes_through_the_recipe(sim: Simulator, tmp_path: Pa
     sd = tmp_path / "llm-targets"
     sd.mkdir()
     (sd / "t.json").write_text(json.dumps([{"targets": [address], "labels": {"name": "qwen"}}]))
-    settings = Settings(history_file=None, probe={"modules": {"vllm": {}},
-                                                  "allowed_targets": ["127.0.0.0/8"]})
+    settings = Settings(
+        history_file=None, probe={"modules": {"vllm": {}}, "allowed_targets": ["127.0.0.0/8"]}
+    )
     async with running_exporter(settings) as (_, base):
         config = yaml.safe_load(RECIPE.read_text())
         job = config["scrape_configs"][0]
@@ -50,6 +51,7 @@ async def test_prometheus_probes_through_the_recipe(sim: Simulator, tmp_path: Pa
         job["relabel_configs"][-1]["replacement"] = base.removeprefix("http://")
         config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
         with prometheus(tmp_path, config) as prom:
+
             async def query(expr: str) -> list[dict] | None:
                 try:
                     async with httpx.AsyncClient() as c:

@@ -50,18 +50,28 @@ def test_one_shard_owns_everything_and_split_partitions() -> None:
 async def test_hash_matches_prometheus_hashmod(tmp_path: Path) -> None:
     modulus = 5
     sd = tmp_path / "targets.json"
-    sd.write_text(json.dumps(
-        [{"targets": [f"127.0.0.1:{9}"], "labels": {"target": n}} for n in NAMES]))
+    sd.write_text(
+        json.dumps([{"targets": [f"127.0.0.1:{9}"], "labels": {"target": n}} for n in NAMES])
+    )
     config = {
         "global": {"scrape_interval": "1h", "scrape_timeout": "10s"},
-        "scrape_configs": [{
-            "job_name": "shards",
-            "file_sd_configs": [{"files": [str(sd)]}],
-            "relabel_configs": [{"source_labels": ["target"], "action": "hashmod",
-                                 "modulus": modulus, "target_label": "shard"}],
-        }],
+        "scrape_configs": [
+            {
+                "job_name": "shards",
+                "file_sd_configs": [{"files": [str(sd)]}],
+                "relabel_configs": [
+                    {
+                        "source_labels": ["target"],
+                        "action": "hashmod",
+                        "modulus": modulus,
+                        "target_label": "shard",
+                    }
+                ],
+            }
+        ],
     }
     with prometheus(tmp_path, config) as base:
+
         async def active() -> dict[str, str] | None:
             try:
                 async with httpx.AsyncClient() as c:
@@ -70,8 +80,10 @@ async def test_hash_matches_prometheus_hashmod(tmp_path: Path) -> None:
                 return None
             if r.status_code != 200:  # still starting
                 return None
-            got = {t["labels"]["target"]: t["labels"]["shard"]
-                   for t in r.json()["data"]["activeTargets"]}
+            got = {
+                t["labels"]["target"]: t["labels"]["shard"]
+                for t in r.json()["data"]["activeTargets"]
+            }
             return got if len(got) == len(NAMES) else None
 
         seen = await wait_for(active, timeout=45, interval=0.3)
@@ -94,27 +106,55 @@ async def test_two_shards_probe_every_target_exactly_once(sim: Simulator, tmp_pa
     static = [f"static-{i}" for i in range(8)]
     discovered = [f"found-{i}" for i in range(8)]
     address = sim.url.removeprefix("http://")
-    (tmp_path / "sd.json").write_text(json.dumps(
-        [{"targets": [address], "labels": {"name": n}} for n in discovered]))
+    (tmp_path / "sd.json").write_text(
+        json.dumps([{"targets": [address], "labels": {"name": n}} for n in discovered])
+    )
     config = tmp_path / "config.yml"
-    config.write_text(yaml.safe_dump({
-        "default_interval": 0.5,
-        "history_file": None,
-        "targets": [{"name": n, "url": sim.url, "checks": HEALTH_ONLY} for n in static],
-        "discovery": {"file_sd": [{"files": ["sd.json"], "watch_interval": 1,
-                                   "template": {"checks": HEALTH_ONLY}}]},
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "default_interval": 0.5,
+                "history_file": None,
+                "targets": [{"name": n, "url": sim.url, "checks": HEALTH_ONLY} for n in static],
+                "discovery": {
+                    "file_sd": [
+                        {
+                            "files": ["sd.json"],
+                            "watch_interval": 1,
+                            "template": {"checks": HEALTH_ONLY},
+                        }
+                    ]
+                },
+            }
+        )
+    )
     ports = [free_port(), free_port()]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_HEARTBEAT_")}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "exporter.cli", "run", "--config", str(config),
-             "--listen", f"127.0.0.1:{port}", "--shard", str(i), "--shards", "2"],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                sys.executable,
+                "-m",
+                "exporter.cli",
+                "run",
+                "--config",
+                str(config),
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--shard",
+                str(i),
+                "--shards",
+                "2",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         for i, port in enumerate(ports)
     ]
     try:
+
         async def probed(port: int) -> dict | None:
             try:
                 async with httpx.AsyncClient() as c:
@@ -122,8 +162,11 @@ async def test_two_shards_probe_every_target_exactly_once(sim: Simulator, tmp_pa
             except httpx.HTTPError:
                 return None
             fams = {f.name: f for f in text_string_to_metric_families(text)}
-            counts = {s.labels["target"]: s.value for s in fams["llm_probes"].samples
-                      if s.name == "llm_probes_total"}
+            counts = {
+                s.labels["target"]: s.value
+                for s in fams["llm_probes"].samples
+                if s.name == "llm_probes_total"
+            }
             if not counts or min(counts.values()) < 1:
                 return None
             return {"probed": counts, "families": fams}
@@ -158,8 +201,10 @@ async def test_two_shards_probe_every_target_exactly_once(sim: Simulator, tmp_pa
         proc.stderr.close()
 
 
-@pytest.mark.parametrize("args", [["--shard", "2", "--shards", "2"], ["--shards", "0"],
-                                  ["--shard", "-1", "--shards", "3"]])
+@pytest.mark.parametrize(
+    "args",
+    [["--shard", "2", "--shards", "2"], ["--shards", "0"], ["--shard", "-1", "--shards", "3"]],
+)
 def test_bad_shard_flags_are_usage_errors(args: list[str], tmp_path: Path) -> None:
     from exporter.cli import main
 
@@ -168,7 +213,9 @@ def test_bad_shard_flags_are_usage_errors(args: list[str], tmp_path: Path) -> No
     assert main(["run", "--config", str(config), *args]) == 2
 
 
-def test_sharding_from_config_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sharding_from_config_and_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from exporter.config import ConfigError, load_config
 
     config = tmp_path / "c.yml"
