@@ -70,7 +70,7 @@ class MonitorCollector(Collector):
             labels=t,
         )
         tps = FastGauge(
-            "llm_probe_output_tokens_per_second", "Decode speed of the last chat probe.", labels=t
+            "llm_probe_output_tokens_per_second", "Decode speed of the last chat probe that could measure it.", labels=t
         )
         probes = FastCounter("llm_probes", "Probes run.", labels=tc)
         failures = FastCounter(
@@ -129,8 +129,8 @@ class MonitorCollector(Collector):
                     last_ttft.add_metric([name], rt.last_ttft)
                 if chat is not None and chat.max_stall is not None:
                     stall.add_metric([name], chat.max_stall)
-                if chat is not None and chat.tokens_per_second is not None:
-                    tps.add_metric([name], chat.tokens_per_second)
+                if rt.last_tokens_per_second is not None:
+                    tps.add_metric([name], rt.last_tokens_per_second)
         yield from (
             up, state, since, trans, info, success, status, duration, last_duration, ttft,
             last_ttft, stall, tps, probes, failures, consecutive, last_success, last_run, tokens,

@@ -50,6 +50,7 @@ class TargetRuntime:
     durations: dict[Check, Histogram] = field(default_factory=dict)
     ttft: Histogram = field(default_factory=lambda: Histogram(TTFT_BUCKETS))
     last_ttft: float | None = None
+    last_tokens_per_second: float | None = None
     tokens: Counter[str] = field(default_factory=Counter)
     transitions_to: Counter[State] = field(default_factory=Counter)
     recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT))
@@ -123,6 +124,8 @@ class Monitor:
         if check is Check.CHAT:
             if result.ttft is not None:
                 rt.last_ttft = result.ttft
+            if result.tokens_per_second is not None:
+                rt.last_tokens_per_second = result.tokens_per_second
                 if result.success:
                     rt.ttft.observe(result.ttft)
             if result.prompt_tokens:

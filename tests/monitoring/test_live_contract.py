@@ -40,7 +40,7 @@ def _names(text: str) -> set[str]:
 
 @pytest.fixture
 async def live(tmp_path: Path) -> AsyncIterator[tuple[str, Simulator]]:
-    sim = Simulator(SimulatorConfig(port=0, ttft_seconds=0.02, token_interval_seconds=0.005))
+    sim = Simulator(SimulatorConfig(port=0, ttft_seconds=0.02, token_interval_seconds=0.02))
     await sim.start()
     settings = Settings(
         targets=[
@@ -81,7 +81,7 @@ async def test_every_metric_rules_and_dashboards_use_is_exported(
 
         async def probed() -> bool:
             text = (await client.get(base + "/metrics")).text
-            return "llm_probe_max_stall_seconds{" in text and 'reason="connect_error"' in text
+            return "llm_probe_output_tokens_per_second{" in text and 'reason="connect_error"' in text
 
         await wait_for(probed)
         ours = _names((await client.get(base + "/metrics")).text)
