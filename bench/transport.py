@@ -62,7 +62,7 @@ async def _clients(port: int, count: int) -> list[dict[str, Any]]:
 
     for label, transport in (
         ("httpx (default transport)", "httpx"),
-        ("httpx + httpx-aiohttp", "aiohttp"),
+        ("httpx + httpx-aiohttp", "httpx-aiohttp"),
     ):
         client = make_client(CONCURRENCY, transport=transport)
 
@@ -84,17 +84,19 @@ async def _clients(port: int, count: int) -> list[dict[str, Any]]:
 
         results.append(await _measure("aiohttp (raw)", via_aiohttp, count))
 
-    client = make_client(CONCURRENCY)
     target = TargetConfig(name="t", url=f"http://127.0.0.1:{port}")
-    ctx = ProbeContext(client, target, 30.0, fixtures.MODEL)
+    for label, transport in (
+        ("llm-heartbeat chat probe, through httpx + httpx-aiohttp", "httpx-aiohttp"),
+        ("llm-heartbeat chat probe, direct path (make_client default)", "aiohttp"),
+    ):
+        client = make_client(CONCURRENCY, transport=transport)
+        ctx = ProbeContext(client, target, 30.0, fixtures.MODEL)
 
-    async def via_probe() -> bool:
-        return (await probe_chat(ctx)).success
+        async def via_probe(ctx: ProbeContext = ctx) -> bool:
+            return (await probe_chat(ctx)).success
 
-    results.append(
-        await _measure("llm-heartbeat chat probe (httpx + httpx-aiohttp)", via_probe, count)
-    )
-    await client.aclose()
+        results.append(await _measure(label, via_probe, count))
+        await client.aclose()
     return results
 
 

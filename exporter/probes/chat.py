@@ -19,6 +19,7 @@ from exporter.probes._base import Attempt, guarded, reason_for_status
 from exporter.probes._http import (
     ProbeContext,
     iter_bounded,
+    open_stream,
     read_bounded,
     request_headers,
     timeouts,
@@ -139,7 +140,8 @@ async def probe_chat(ctx: ProbeContext) -> ProbeResult:
     body = build_request(spec, ctx.model)
 
     async def run(attempt: Attempt) -> ProbeResult:
-        async with ctx.client.stream(
+        async with open_stream(
+            ctx.client,
             "POST",
             ctx.target.url + spec.path,
             json=body,

@@ -7,7 +7,13 @@ exists; this one tells "loading" and "unreachable" apart.
 from __future__ import annotations
 
 from exporter.probes._base import Attempt, guarded, reason_for_status
-from exporter.probes._http import ProbeContext, read_bounded, request_headers, timeouts
+from exporter.probes._http import (
+    ProbeContext,
+    open_stream,
+    read_bounded,
+    request_headers,
+    timeouts,
+)
 from exporter.probes.errors import error_message
 from exporter.results import Check, ProbeResult, Reason
 
@@ -18,7 +24,8 @@ async def probe_health(ctx: ProbeContext) -> ProbeResult:
     spec = ctx.target.checks.health
 
     async def body(attempt: Attempt) -> ProbeResult:
-        async with ctx.client.stream(
+        async with open_stream(
+            ctx.client,
             "GET",
             ctx.target.url + spec.path,
             headers=request_headers(ctx.target, auth=True),

@@ -6,7 +6,13 @@ from __future__ import annotations
 import json
 
 from exporter.probes._base import Attempt, guarded, reason_for_status
-from exporter.probes._http import ProbeContext, read_bounded, request_headers, timeouts
+from exporter.probes._http import (
+    ProbeContext,
+    open_stream,
+    read_bounded,
+    request_headers,
+    timeouts,
+)
 from exporter.probes.errors import error_message
 from exporter.results import Check, ProbeResult, Reason
 
@@ -31,7 +37,8 @@ async def probe_models(ctx: ProbeContext) -> ProbeResult:
     spec = ctx.target.checks.models
 
     async def body(attempt: Attempt) -> ProbeResult:
-        async with ctx.client.stream(
+        async with open_stream(
+            ctx.client,
             "GET",
             ctx.target.url + spec.path,
             headers=request_headers(ctx.target, auth=True),
