@@ -124,10 +124,10 @@ class Monitor:
         if check is Check.CHAT:
             if result.ttft is not None:
                 rt.last_ttft = result.ttft
-            if result.tokens_per_second is not None:
-                rt.last_tokens_per_second = result.tokens_per_second
                 if result.success:
                     rt.ttft.observe(result.ttft)
+            if result.tokens_per_second is not None:
+                rt.last_tokens_per_second = result.tokens_per_second
             if result.prompt_tokens:
                 rt.tokens["prompt"] += result.prompt_tokens
             if result.completion_tokens:
