@@ -41,6 +41,7 @@ class Plan:
     window: float
     max_concurrency: int
     tmp: Path
+    metrics: str = "app"  # "fast": /metrics through exporter.exposition.render
 
     @property
     def targets(self) -> list[tuple[str, str, bool]]:
@@ -116,6 +117,7 @@ def run_us(plan: Plan, nginx_pids: list[int]) -> dict[str, Any]:
         "delay_targets": [n for n, _, d in plan.targets if d],
         "interval": plan.interval,
         "max_concurrency": plan.max_concurrency,
+        "metrics": plan.metrics,
     }
     spec_file = plan.tmp / f"us-{plan.n}.json"
     spec_file.write_text(json.dumps(spec))
@@ -168,6 +170,7 @@ def run_us(plan: Plan, nginx_pids: list[int]) -> dict[str, Any]:
             "scrape_ms": summary([s[0] for s in scrapes]),
             "metrics_bytes": scrapes[-1][1] if scrapes else results["render_bytes"],
             "render_ms": round(results["render_ms"], 3),
+            "render_fast_ms": round(results["render_fast_ms"], 3),
             "render_bytes": results["render_bytes"],
             "loop_lag_ms": summary(lag, 1000),
             "timing_error_ms": _timing(

@@ -44,6 +44,13 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--delay-targets", type=int, help="targets with an injected delay")
     p.add_argument("--delay", type=float, default=0.1, help="injected delay, seconds")
     p.add_argument("--max-concurrency", type=int, default=64)
+    p.add_argument(
+        "--metrics",
+        choices=["app", "fast"],
+        default="app",
+        help="app: the exporter's own /metrics (default); fast: /metrics through\n"
+        "exporter.exposition.render, as the app will serve it once wired",
+    )
     p.add_argument("--no-blackbox", action="store_true", help="measure us only")
     p.add_argument("--no-transport", action="store_true", help="skip the transport benchmark")
     p.add_argument("--out", type=Path, default=RESULTS, help="results directory")
@@ -66,6 +73,7 @@ def _plan_values(a: argparse.Namespace) -> dict[str, Any]:
         "delay_targets": a.delay_targets if a.delay_targets is not None else (20 if quick else 50),
         "delay": a.delay,
         "max_concurrency": a.max_concurrency,
+        "metrics": a.metrics,
     }
 
 
@@ -107,6 +115,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
                 window=plan["window"],
                 max_concurrency=plan["max_concurrency"],
                 tmp=tmp,
+                metrics=plan["metrics"],
             )
             print(f"N={n}: llm-heartbeat ...", flush=True)
             entry: dict[str, Any] = {"n": n, "us": run_us(p, nginx.pids)}

@@ -17,14 +17,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.exposition import generate_latest
+from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from bench import fixtures
+from bench.runner import PROMETHEUS_ACCEPT
 from exporter.config import Settings, TargetConfig
+from exporter.exposition import render
 from exporter.results import ProbeResult
 from exporter.runtime import Exporter
 
@@ -76,17 +78,18 @@ class Probe:
             self.lag.append((time.time(), loop.time() - start - LAG_PERIOD))
 
 
-def _render_ms(exporter: Exporter) -> tuple[float, int]:
-    """/metrics rendering alone (OpenMetrics, as Prometheus asks), median of 5, and its size."""
-    from prometheus_client.openmetrics.exposition import generate_latest as om_latest
-
+def _render_ms(exporter: Exporter, fast: bool) -> tuple[float, int]:
+    """/metrics rendering alone (OpenMetrics, as Prometheus asks), median of 5, and its size:
+    prometheus_client's encoder (what exporter/app.py calls) or exposition.render."""
+    encoder, _ = choose_encoder(PROMETHEUS_ACCEPT)
     times = []
     body = b""
     for _ in range(5):
         t0 = time.perf_counter()
-        body = om_latest(exporter.registry)
+        body = (
+            render(exporter.registry, PROMETHEUS_ACCEPT)[0] if fast else encoder(exporter.registry)
+        )
         times.append((time.perf_counter() - t0) * 1000)
-    generate_latest(exporter.registry)  # the text format renders too
     return statistics.median(times), len(body)
 
 
@@ -103,15 +106,21 @@ async def run(spec: dict[str, Any], ready_file: Path) -> None:
         )
 
     async def results(request: Request) -> JSONResponse:
-        render_ms, size = _render_ms(exporter)
+        render_ms, size = _render_ms(exporter, fast=False)
+        fast_ms, _ = _render_ms(exporter, fast=True)
         return JSONResponse(
             {
                 "lag": probe.lag,
                 "delay_samples": probe.delay_samples,
                 "render_ms": render_ms,
+                "render_fast_ms": fast_ms,
                 "render_bytes": size,
             }
         )
+
+    async def fast_metrics(request: Request) -> Response:
+        body, content_type = render(exporter.registry, request.headers.get("accept", ""))
+        return Response(body, media_type=content_type)
 
     async def stop(request: Request) -> JSONResponse:
         server.should_exit = True
@@ -122,6 +131,9 @@ async def run(spec: dict[str, Any], ready_file: Path) -> None:
             Route("/-/bench/mark", mark),
             Route("/-/bench/results", results),
             Route("/-/bench/stop", stop, methods=["POST"]),
+            # --metrics fast: /metrics through exporter.exposition.render, as exporter/app.py
+            # would serve it once wired; otherwise the exporter's own /metrics
+            *([Route("/metrics", fast_metrics)] if spec.get("metrics") == "fast" else []),
             Mount("/", app=exporter.app),
         ]
     )
