@@ -268,6 +268,17 @@ class Stack:
         wait_until(self._scraping, timeout, "Prometheus scraping the exporter")
         wait_until(self._prometheus_knows_alertmanager, timeout, "Prometheus -> Alertmanager")
 
+    def restart_exporter(self, timeout: float = 60.0) -> None:
+        """Stop the exporter process and start a new one on the same port and config."""
+        self.exporter.stop()
+        self.group.procs.remove(self.exporter)
+        self.exporter = self.group.start("exporter", self._exporter_argv())
+        wait_until(
+            lambda: self._alive("exporter") and http_ok(f"{self.exporter_url}/-/ready"),
+            timeout,
+            "the restarted exporter",
+        )
+
     def _alive(self, name: str) -> bool:
         """True while the named process runs; raises with its log when it has exited."""
         proc = next(p for p in self.group.procs if p.name == name)
