@@ -82,6 +82,10 @@ class Scheduler:
             ctx = ProbeContext(self.client, cfg, spec.timeout, rt.model)
             result = await PROBES[check](ctx)
         self.monitor.record(name, result)
+        primary = rt.policy.primary
+        if not result.success and check is not primary and (name, primary) in self._wake:
+            # chat or models failed: let the primary check say at once whether the server is gone
+            self._wake[(name, primary)].set()
         return result
 
     async def probe_now(

@@ -14,11 +14,11 @@ States: unknown -> (starting | up | degraded | down). The rules, in order:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from exporter.results import Check, ProbeResult
+from exporter.results import Check, ProbeResult, Reason
 
 __all__ = ["Policy", "State", "TargetStatus", "Transition", "begin_grace", "next_delay", "observe"]
 
@@ -140,7 +140,7 @@ def _decide(
     if s.ok_streak >= policy.successes_to_up:
         return State.UP, "all_checks_passed", ""
     primary = s.latest.get(policy.primary)
-    failing = _worst(s, policy.checks)
+    failing = _worst(s, policy)
     if s.loading_since is not None:
         if now - s.loading_since > policy.startup_grace and not grace:
             return State.DOWN, "loading_too_long", f"/health 503 for {now - s.loading_since:.0f}s"
@@ -175,9 +175,23 @@ def _answered_since(s: TargetStatus, policy: Policy) -> bool:
     )
 
 
-def _worst(s: TargetStatus, checks: Iterable[Check]) -> ProbeResult | None:
-    """The failing check with the longest failure streak."""
-    failing = [s.latest[c] for c in checks if c in s.latest and not s.latest[c].success]
+def _worst(s: TargetStatus, policy: Policy) -> ProbeResult | None:
+    """The failing secondary check with the longest failure streak. One that cannot even
+    connect counts only once the primary has passed since: until then the server may simply
+    be gone, which is for the primary to say (down), not degraded."""
+    primary = s.latest.get(policy.primary)
+    failing = []
+    for c in policy.checks:
+        r = s.latest.get(c)
+        if c is policy.primary or r is None or r.success:
+            continue
+        if r.reason is Reason.CONNECT_ERROR and not (
+            primary is not None
+            and primary.success
+            and primary.timestamp > s.failing_since.get(c, r.timestamp)
+        ):
+            continue
+        failing.append(r)
     if not failing:
         return None
     return max(failing, key=lambda r: s.consecutive_failures(r.check))

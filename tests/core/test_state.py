@@ -150,3 +150,15 @@ def test_reprobe_fast_on_first_failure_then_calm_down() -> None:
     assert POLICY.retry_interval < next_delay(status, H, 15.0, POLICY) < 15.0
     _, status = run(ALL_OK)
     assert next_delay(status, H, 15.0, POLICY) == 15.0
+
+
+def test_a_crash_seen_first_by_chat_is_down_not_degraded() -> None:
+    """Chat runs into the refused port before /health re-probes: the server is gone, and the
+    history must not claim it was degraded on the way."""
+    states, status = run([*ALL_OK, bad(C), bad(C), bad(C), bad(H), bad(H), bad(H)])
+    assert State.DEGRADED not in states and status.state is State.DOWN
+
+
+def test_chat_refused_while_health_keeps_passing_is_degraded() -> None:
+    states, _ = run([*ALL_OK, bad(C), bad(C), bad(C), ok(H)])
+    assert states[-1] is State.DEGRADED
