@@ -50,11 +50,12 @@ async def test_shell_metacharacters_in_labels_change_nothing(
     monkeypatch.setenv("EXPORTER_SECRET", "do-not-leak")
     pwned = tmp_path / "pwned"
     evil = f"$(touch {pwned}); `touch {pwned}` && touch {pwned} | rm -rf / ; echo $PATH"
+    short_evil = "$(id);`id`|id&&id"
     log = tmp_path / "calls.jsonl"
     async with running(make_config(tmp_path), FakeTargets()) as (svc, client, _):
         body = payload(
             alert(
-                fingerprint=evil,
+                fingerprint=short_evil,  # Alertmanager fingerprints are short; the model caps them
                 instance=evil,
                 path="/tmp/evil-bin",
                 PATH="/tmp/evil-bin",
@@ -64,7 +65,7 @@ async def test_shell_metacharacters_in_labels_change_nothing(
         )
         body["alerts"][0]["labels"]["alertname"] = "LLMTargetDown"
         r = await client.post("/hooks/alertmanager", json=body, headers=AUTH)
-        assert r.json()["accepted"] == 1
+        assert r.json().get("accepted") == 1, r.text
         await svc.drain()
     [call] = calls(log)
     assert call["argv"] == [
@@ -77,7 +78,7 @@ async def test_shell_metacharacters_in_labels_change_nothing(
     assert "LD_PRELOAD" not in env and "path" not in env and "instance" not in env
     assert "EXPORTER_SECRET" not in env
     assert env["LLMHB_TARGET"] == "vllm"  # from the matched target, not a label of that name
-    assert env["LLMHB_FINGERPRINT"] == evil  # data stays data
+    assert env["LLMHB_FINGERPRINT"] == short_evil  # data stays data
     assert env["LLMHB_ALERTNAME"] == "LLMTargetDown"
     assert env["LLMHB_TARGET_URL"] == "http://127.0.0.1:9"
     assert env["LLMHB_SEVERITY"] == "critical"
