@@ -132,3 +132,12 @@ def test_nginx_config_is_accepted_by_nginx(tmp_path: Path) -> None:
         timeout=30,
     )
     assert out.returncode == 0, out.stderr
+
+
+def test_benchmarks_md_gets_a_section_of_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text("# Benchmarks\n\n## Detection\ntheirs\n")
+    update_benchmarks_md(path, "table")
+    text = path.read_text()
+    assert text.index("## Detection") < text.index("## Scale") < text.index("table")
+    assert "theirs" in text
