@@ -117,3 +117,12 @@ def test_check_config_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixtu
     err = capsys.readouterr().err
     assert str(bad) in err and "targets[0].extra" in err
     assert main(["check-config", str(tmp_path / "missing.yml")]) == 2
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(Path(__file__).resolve().parents[2].glob("examples/*.yml")),
+    ids=lambda p: p.name,
+)
+def test_shipped_examples_are_valid(path: Path) -> None:
+    assert main(["check-config", str(path)]) == 0
