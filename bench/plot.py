@@ -48,6 +48,7 @@ def plot(results: dict[str, Any], path: Path) -> bool:
     ax3.axhline(2.0, color="grey", linestyle=":", label="goal: p99 2 ms")
     ax3.set_title("timing error (measured - injected delay), ms")
     ax3.set_yscale("symlog", linthresh=1.0)
+    ax3.set_ylim(bottom=0)
     for ax in (ax1, ax2, ax3):
         ax.set_xscale("log")
         ax.set_xlabel("targets (N)")
