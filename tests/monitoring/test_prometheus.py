@@ -27,6 +27,8 @@ TEST_DIR = PROMETHEUS_DIR / "tests"
 TEST_FILES = sorted(TEST_DIR.glob("*_test.yml"))
 PROFILES = ["prometheus.yml", "prometheus-fast.yml"]
 RUNBOOK_PREFIX = "https://github.com/llm-heartbeat/llm-heartbeat/blob/main/docs/runbooks.md#"
+# `for:` of each LLMAvailabilitySLOBurn window pair, by long window (kubernetes-mixin).
+BURN_FOR = {"1h": 120.0, "6h": 900.0, "1d": 3600.0, "3d": 10800.0}
 
 REQUIRED_ALERTS = {
     "LLMTargetDown": "critical",
@@ -227,9 +229,29 @@ def test_slo_objective_is_defined_once_and_used_by_every_burn_rule() -> None:
             rule["labels"][k] for k in ("burn_rate", "long_window", "short_window")
         )
         expr = rule["expr"]
-        assert expr.count("scalar(global:llm_availability_slo:ratio)") == 2
+        assert expr.count("scalar(global:llm_availability_slo:ratio)") == 3
         assert f"ratio_rate{long_w})" in expr and f"ratio_rate{short_w})" in expr
-        assert expr.count(f"> {rate} *") == 2
+        # the guard against windows that hold only minutes of data
+        assert f"target:llm_unavailable_time:ratio_rate{long_w} >" in expr
+        assert expr.count(f"> {rate} *") == 3
+        # kubernetes-mixin's KubeAPIErrorBudgetBurn durations
+        assert seconds(rule["for"]) == BURN_FOR[long_w], rule["labels"]
+
+
+def test_availability_leaves_out_unknown_and_never_divides_by_zero() -> None:
+    slo = _load(PROMETHEUS_DIR / "rules" / "slo.yml")
+    ratios = {
+        r["record"]: r["expr"]
+        for r in slo["groups"][0]["rules"]
+        if r.get("record", "").startswith(("target:llm_availability:", "target:llm_unavailable"))
+    }
+    assert len(ratios) == 11
+    for name, expr in ratios.items():
+        assert 'llm_target_state{state="unknown"}' in expr, name
+        assert "ignoring (state)" in expr, name
+    for window in ("5m", "30m", "1h", "2h", "6h", "1d", "3d"):
+        expr = ratios[f"target:llm_availability:ratio_rate{window}"]
+        assert re.search(r"\)\s*> 0\s*\)\s*$", expr), f"{window}: denominator not filtered"
 
 
 # ---- recording rules -----------------------------------------------------------------------
@@ -237,8 +259,10 @@ def test_recording_rules_follow_level_metric_operation() -> None:
     names = recording_rule_names()
     for name in names:
         assert re.fullmatch(r"[a-z_]+:[a-z_]+:[a-z0-9_]+", name), name
-    for window in ("5m", "30m", "1h", "6h", "1d", "3d"):
+    for window in ("5m", "30m", "1h", "2h", "6h", "1d", "3d"):
         assert f"target:llm_availability:ratio_rate{window}" in names
+    for window in ("1h", "6h", "1d", "3d"):
+        assert f"target:llm_unavailable_time:ratio_rate{window}" in names
     for q in ("p50", "p95", "p99"):
         assert f"target:llm_probe_ttft_seconds:{q}_rate5m" in names
         assert f"target_check:llm_probe_duration_seconds:{q}_rate5m" in names
