@@ -285,7 +285,39 @@ def test_fast_and_default_detection_rules_differ_only_in_for() -> None:
     for alert in d_for:
         assert f_for[alert] < d_for[alert], alert
     assert _strip_for(default) == _strip_for(fast)
-    assert d_for["LLMTargetDown"] <= 30 and f_for["LLMTargetDown"] <= 5
+    assert d_for["LLMTargetDown"] <= 30 and f_for["LLMTargetDown"] <= 2
+
+
+@pytest.mark.parametrize(
+    ("profile", "rules"), [("prometheus.yml", "default"), ("prometheus-fast.yml", "fast")]
+)
+def test_detection_for_spans_three_scrapes_and_evaluations(profile: str, rules: str) -> None:
+    """The exporter confirms down/degraded itself; `for` makes sure one or two odd scrapes
+    cannot page: three consecutive evaluations, each with a newer scrape, must see the state."""
+    config = _load(PROMETHEUS_DIR / profile)
+    detection = _load(PROMETHEUS_DIR / "rules" / rules / "detection.yml")
+    evaluation = seconds(config["global"]["evaluation_interval"])
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "llm-heartbeat")
+    scrape = seconds(job.get("scrape_interval", config["global"]["scrape_interval"]))
+    for rule in detection["groups"][0]["rules"]:
+        if rule["alert"] in ("LLMTargetDown", "LLMInferenceDegraded"):
+            assert seconds(rule["for"]) >= 2 * max(scrape, evaluation), (profile, rule["alert"])
+
+
+def test_fast_profile_scrapes_and_evaluates_every_second() -> None:
+    """Goal: fault -> webhook within 10 s; `for` plus two intervals is most of it."""
+    fast = _load(PROMETHEUS_DIR / "prometheus-fast.yml")
+    job = next(j for j in fast["scrape_configs"] if j["job_name"] == "llm-heartbeat")
+    assert seconds(fast["global"]["evaluation_interval"]) == 1
+    assert seconds(job["scrape_interval"]) == 1
+    assert seconds(job["scrape_timeout"]) <= 1
+    rules = _load(PROMETHEUS_DIR / "rules" / "fast" / "detection.yml")["groups"][0]["rules"]
+    assert {
+        r["alert"]: seconds(r["for"]) for r in rules if r["alert"] != "LLMHeartbeatExporterDown"
+    } == {
+        "LLMTargetDown": 2,
+        "LLMInferenceDegraded": 2,
+    }
 
 
 def test_profiles_load_their_own_rules_and_intervals() -> None:
