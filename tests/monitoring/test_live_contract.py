@@ -81,7 +81,9 @@ async def test_every_metric_rules_and_dashboards_use_is_exported(
 
         async def probed() -> bool:
             text = (await client.get(base + "/metrics")).text
-            return "llm_probe_output_tokens_per_second{" in text and 'reason="connect_error"' in text
+            return (
+                "llm_probe_output_tokens_per_second{" in text and 'reason="connect_error"' in text
+            )
 
         await wait_for(probed)
         ours = _names((await client.get(base + "/metrics")).text)
@@ -140,6 +142,8 @@ async def test_every_dashboard_query_returns_data_from_a_real_prometheus(
             # enough scrapes for rate() and the recording rules to have two points
             await wait_for(lambda: query("count_over_time(llm_probes_total[1m]) >= 6"), timeout=60)
             await wait_for(lambda: query("target:llm_probe_ttft_seconds:p95_rate5m"), timeout=60)
+            # the SLO group has its own 15 s interval
+            await wait_for(lambda: query("target:llm_availability:ratio_rate5m"), timeout=60)
             await wait_for(lambda: query("vllm:e2e_request_latency_seconds_count > 0"), timeout=60)
             empty = []
             for expression in dashboard_expressions(include_variables=False):
