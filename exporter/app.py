@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -18,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from exporter.exposition import render
 from exporter.monitor import Monitor
 from exporter.views import target_view, targets_view
 
@@ -46,8 +46,9 @@ def create_app(
     """The Starlette app; `extra_routes` come from the recovery receiver and the status page."""
 
     async def metrics(request: Request) -> Response:
-        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        return Response(encoder(registry), media_type=content_type)
+        # our own writer: byte-identical to prometheus_client's, several times faster
+        body, content_type = render(registry, request.headers.get("accept", ""))
+        return Response(body, media_type=content_type)
 
     async def healthy(request: Request) -> Response:
         return PlainTextResponse("llm-heartbeat is healthy.\n")
@@ -86,4 +87,6 @@ def create_app(
     ]
     # the status JSON for a thousand targets is megabytes; phones and Prometheus take gzip
     # (level 1: most of the saving for a fraction of the CPU of the default 9)
-    return Starlette(routes=routes, middleware=[Middleware(GZipMiddleware, minimum_size=4096, compresslevel=1)])
+    return Starlette(
+        routes=routes, middleware=[Middleware(GZipMiddleware, minimum_size=4096, compresslevel=1)]
+    )

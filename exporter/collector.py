@@ -70,7 +70,9 @@ class MonitorCollector(Collector):
             labels=t,
         )
         tps = FastGauge(
-            "llm_probe_output_tokens_per_second", "Decode speed of the last chat probe that could measure it.", labels=t
+            "llm_probe_output_tokens_per_second",
+            "Decode speed of the last chat probe that could measure it.",
+            labels=t,
         )
         probes = FastCounter("llm_probes", "Probes run.", labels=tc)
         failures = FastCounter(

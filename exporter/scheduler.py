@@ -115,9 +115,9 @@ class Scheduler:
         settings = self.monitor.settings
         rt = self.monitor.targets[name]
         interval = settings.interval_for(rt.config, check.value)
-        # spread the first probes so a thousand targets do not fire at once, while a handful
-        # still get their first answer within a second
-        spread = min(interval, 5.0, 0.01 * len(self._tasks))
+        # spread the first probes over the interval so a thousand targets do not fire at
+        # once (and stay spread), while a handful still get their first answer within a second
+        spread = min(interval, 0.01 * len(self._tasks))
         await asyncio.sleep(self._rng.uniform(0, spread))
         while True:
             try:
