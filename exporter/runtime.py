@@ -94,7 +94,9 @@ class Exporter:
         recovery = self.settings.recovery
         unknown = recovery.unknown_targets(set(self.monitor.targets))
         if unknown:
-            log.warning("recovery rules name targets that are not configured: %s", ", ".join(unknown))
+            log.warning(
+                "recovery rules name targets that are not configured: %s", ", ".join(unknown)
+            )
         self.recovery = RecoveryService(
             recovery,
             MonitorControl(self.monitor, self.scheduler),
