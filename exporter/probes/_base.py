@@ -7,10 +7,18 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from exporter.probes._http import ProbeContext, map_exception
+from exporter.probes._http import (
+    ProbeContext,
+    map_exception,
+    open_stream,
+    read_bounded,
+    request_headers,
+    timeouts,
+)
+from exporter.probes.errors import error_message
 from exporter.results import Check, ProbeResult, Reason
 
-__all__ = ["Attempt", "guarded", "reason_for_status"]
+__all__ = ["Attempt", "get_body", "guarded", "http_failure", "reason_for_status"]
 
 
 class Attempt:
@@ -79,3 +87,24 @@ def reason_for_status(status: int) -> Reason:
     if status >= 500:
         return Reason.SERVER_ERROR
     return Reason.HTTP_STATUS
+
+
+async def get_body(ctx: ProbeContext, attempt: Attempt, path: str, limit: int) -> bytes:
+    """GET a path of the target and read at most `limit` bytes; the status lands on `attempt`."""
+    async with open_stream(
+        ctx.client,
+        "GET",
+        ctx.target.url + path,
+        headers=request_headers(ctx.target, auth=True),
+        timeout=timeouts(ctx.timeout),
+    ) as response:
+        attempt.status_code = response.status_code
+        attempt.mark("response_headers")
+        return await read_bounded(response, limit)
+
+
+def http_failure(attempt: Attempt, payload: bytes) -> ProbeResult:
+    """A non-2xx answer as a failed result, with the server's own error message if any."""
+    status = attempt.status_code or 0
+    message = error_message(payload) or ""
+    return attempt.fail(reason_for_status(status), f"HTTP {status} {message}".strip())

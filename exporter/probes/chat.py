@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.config import ChatCheck
-from exporter.probes._base import Attempt, guarded, reason_for_status
+from exporter.probes._base import Attempt, guarded, http_failure
 from exporter.probes._http import (
     ProbeContext,
     iter_bounded,
@@ -152,11 +152,7 @@ async def probe_chat(ctx: ProbeContext) -> ProbeResult:
             attempt.mark("response_headers")
             if response.status_code != 200:
                 payload = await read_bounded(response, min(ctx.target.max_body_bytes, 64 << 10))
-                message = error_message(payload) or ""
-                return attempt.fail(
-                    reason_for_status(response.status_code),
-                    f"HTTP {response.status_code} {message}".strip(),
-                )
+                return http_failure(attempt, payload)
             ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
             if spec.stream:
                 if ctype != "text/event-stream":

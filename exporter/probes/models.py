@@ -5,15 +5,8 @@ from __future__ import annotations
 
 import json
 
-from exporter.probes._base import Attempt, guarded, reason_for_status
-from exporter.probes._http import (
-    ProbeContext,
-    open_stream,
-    read_bounded,
-    request_headers,
-    timeouts,
-)
-from exporter.probes.errors import error_message
+from exporter.probes._base import Attempt, get_body, guarded, http_failure
+from exporter.probes._http import ProbeContext
 from exporter.results import Check, ProbeResult, Reason
 
 __all__ = ["parse_model_ids", "probe_models"]
@@ -37,22 +30,9 @@ async def probe_models(ctx: ProbeContext) -> ProbeResult:
     spec = ctx.target.checks.models
 
     async def body(attempt: Attempt) -> ProbeResult:
-        async with open_stream(
-            ctx.client,
-            "GET",
-            ctx.target.url + spec.path,
-            headers=request_headers(ctx.target, auth=True),
-            timeout=timeouts(ctx.timeout),
-        ) as response:
-            attempt.status_code = response.status_code
-            attempt.mark("response_headers")
-            payload = await read_bounded(response, ctx.target.max_body_bytes)
-        if response.status_code != 200:
-            message = error_message(payload) or ""
-            return attempt.fail(
-                reason_for_status(response.status_code),
-                f"HTTP {response.status_code} {message}".strip(),
-            )
+        payload = await get_body(ctx, attempt, spec.path, ctx.target.max_body_bytes)
+        if attempt.status_code != 200:
+            return http_failure(attempt, payload)
         ids = parse_model_ids(payload)
         if ids is None:
             return attempt.fail(Reason.INVALID_RESPONSE, "not an OpenAI model list")
