@@ -5,7 +5,9 @@ one run, on N nginx targets (plus a set with a known injected delay) probed at t
     python -m bench.scale --quick    # N = 50, 200, 1,000; 20 s windows at a 5 s interval
 
 Prints a table; writes bench/results/scale.json, scale.png and the generated section of
-BENCHMARKS.md (full runs only, unless --write-md). Figures, not assertions."""
+BENCHMARKS.md (full runs only, unless --write-md). Figures, not assertions. The exporter is
+measured as shipped: its own app serves /metrics; --metrics client swaps in prometheus_client's
+encoder (the handler the app had before), for the before/after."""
 
 from __future__ import annotations
 
@@ -47,10 +49,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-concurrency", type=int, default=64)
     p.add_argument(
         "--metrics",
-        choices=["app", "fast"],
+        choices=["app", "client"],
         default="app",
-        help="app: the exporter's own /metrics (default); fast: /metrics through\n"
-        "exporter.exposition.render, as the app will serve it once wired",
+        help="app: the exporter's own /metrics handler, as shipped (default);\n"
+        "client: /metrics through prometheus_client's encoder, as the app served it\n"
+        "before it used exporter.exposition.render (for the before/after)",
     )
     p.add_argument("--no-blackbox", action="store_true", help="measure us only")
     p.add_argument("--no-transport", action="store_true", help="skip the transport benchmark")

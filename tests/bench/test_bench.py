@@ -34,10 +34,7 @@ def test_scale_smoke_writes_results_with_expected_keys(tmp_path: Path) -> None:
     require_binary("prometheus-blackbox-exporter")
     args = ["--sizes", "5", "--window", "2", "--warmup", "1", "--interval", "1"]
     args += ["--delay-targets", "2", "--delay", "0.05", "--no-transport", "--no-md"]
-    args += [
-        "--metrics",
-        "fast",
-    ]  # the bench wiring of exposition.render; the app path is timed too
+    # default --metrics app: the exporter's own /metrics, as shipped; both encoders are timed
     assert main([*args, "--out", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "scale.json").read_text())
     assert {"machine", "plan", "runs", "goals", "started"} <= results.keys()
@@ -46,12 +43,16 @@ def test_scale_smoke_writes_results_with_expected_keys(tmp_path: Path) -> None:
     us, bb = run["us"], run["blackbox"]
     assert us.keys() >= SIDE_KEYS
     assert SIDE_KEYS | {"driver_cpu_s", "cpu_s_per_1000_probes_with_driver"} <= bb.keys()
-    assert {"render_ms", "render_fast_ms", "metrics_bytes", "loop_lag_ms", "scrape_ms"} <= us.keys()
+    render_keys = {"render_ms", "render_exposition_ms", "render_client_ms", "render_bytes"}
+    assert render_keys | {"metrics_bytes", "scrape_bytes", "loop_lag_ms", "scrape_ms"} <= us.keys()
+    assert us["render_ms"] == us["render_exposition_ms"]
     # both sides really probed the nginx and delay targets, and every probe passed
     assert us["probes"] > 0 and bb["probes"] > 0
     assert us["success_ratio"] == 1.0 and bb["success_ratio"] == 1.0
     assert us["configured_per_s"] == bb["configured_per_s"] == 7 * 3 / 1
     assert us["metrics_bytes"] > 0
+    # scraped with Accept-Encoding: gzip, as Prometheus does; the app compresses
+    assert 0 < us["scrape_bytes"] < us["metrics_bytes"]
     assert (tmp_path / "scale.png").stat().st_size > 0
 
 
@@ -59,8 +60,9 @@ def _side(cpu_per_1000: float, p99: float) -> dict[str, object]:
     return {
         "cpu_s_per_1000_probes": cpu_per_1000,
         "cpu_s_per_1000_probes_with_driver": cpu_per_1000 * 2,
-        "render_ms": 40.0,
-        "render_fast_ms": 10.0,
+        "render_ms": 10.0,
+        "render_exposition_ms": 10.0,
+        "render_client_ms": 40.0,
         "timing_error_ms": {"p50": 0.5, "p99": p99, "max": p99, "n": 10},
     }
 
