@@ -121,11 +121,9 @@ class Thresholds(_Strict):
     latency_warning: Duration | None = None
 
 
-class TargetConfig(_Strict):
-    """One monitored model server."""
+class TargetTemplate(_Strict):
+    """Everything about a target but its name and URL (what discovered targets share)."""
 
-    name: str
-    url: str
     model: str | None = None
     api_key: SecretStr | None = None
     api_key_file: Path | None = None
@@ -134,6 +132,13 @@ class TargetConfig(_Strict):
     max_body_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)
     checks: Checks = Checks()
     thresholds: Thresholds = Thresholds()
+
+
+class TargetConfig(TargetTemplate):
+    """One monitored model server."""
+
+    name: str
+    url: str
 
     @model_validator(mode="after")
     def _check(self) -> TargetConfig:
@@ -182,19 +187,6 @@ def redact_url(url: str) -> str:
 
 
 # ---- scale-out: /probe modules, target discovery, sharding (docs/scaling.md) ----------------
-class TargetTemplate(_Strict):
-    """What a discovered target gets besides its name and URL: TargetConfig's other fields."""
-
-    model: str | None = None
-    api_key: SecretStr | None = None
-    api_key_file: Path | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    interval: Duration | None = None
-    max_body_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)
-    checks: Checks = Checks()
-    thresholds: Thresholds = Thresholds()
-
-
 class FileSDConfig(_Strict):
     """Prometheus file-SD files (JSON or YAML), polled for changes by modification time."""
 
