@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from collections.abc import AsyncIterator
 
 import pytest
+
+from exporter.simulate import Simulator, SimulatorConfig
 
 
 def free_port() -> int:
@@ -26,3 +29,12 @@ def require_binary(name: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    """A simulated vLLM server on a free loopback port with quick (but non-zero) timings."""
+    server = Simulator(SimulatorConfig(port=0, ttft_seconds=0.02, token_interval_seconds=0.005))
+    await server.start()
+    yield server
+    await server.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from playwright.async_api import Page
 
 from exporter.config import Settings, TargetConfig
 from exporter.results import Check
-from exporter.simulate import FaultSpec, Simulator, SimulatorConfig
+from exporter.simulate import FaultSpec, Simulator
 from exporter.state import State
 from tests.core.live import running_exporter, wait_for
 
@@ -67,14 +66,6 @@ async def row(page: Page, name: str) -> dict[str, str]:
         }""",
         name,
     )
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    s = Simulator(SimulatorConfig(port=0, ttft_seconds=0.02, token_interval_seconds=0.005))
-    await s.start()
-    yield s
-    await s.stop()
 
 
 async def test_outage_turns_red_within_one_refresh_and_recovery_green(

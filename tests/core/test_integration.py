@@ -5,27 +5,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from exporter.config import Settings, TargetConfig
-from exporter.simulate import FaultSpec, Simulator, SimulatorConfig
+from exporter.simulate import FaultSpec, Simulator
 from tests.conftest import free_port, require_binary
 
 from .live import running_exporter, samples, scrape, value, wait_for
 
 FAST = {"failures_to_down": 3, "retry_interval": 0.2}
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    s = Simulator(SimulatorConfig(port=0, ttft_seconds=0.02, token_interval_seconds=0.005))
-    await s.start()
-    yield s
-    await s.stop()
 
 
 def settings_for(tmp_path: Path, *targets: TargetConfig, interval: float = 1.0) -> Settings:

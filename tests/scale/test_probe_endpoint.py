@@ -3,7 +3,6 @@ deadline, debug output, and equivalence with the collector loop for the same tar
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -16,14 +15,6 @@ from exporter.simulate import DEFAULT_MODEL, FaultSpec, Simulator, SimulatorConf
 from tests.core.live import running_exporter, samples, scrape, value, wait_for
 
 SECRET = "sk-probe-secret-0123456789"
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    s = Simulator(SimulatorConfig(port=0, ttft_seconds=0.02, token_interval_seconds=0.005))
-    await s.start()
-    yield s
-    await s.stop()
 
 
 def probe_settings(

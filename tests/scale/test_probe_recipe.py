@@ -4,15 +4,13 @@ and the simulator: what docs/scaling.md tells users to paste really works."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
 import yaml
 
 from exporter.config import Settings
-from exporter.simulate import Simulator, SimulatorConfig
+from exporter.simulate import Simulator
 from tests.core.live import running_exporter, wait_for
 
 from .helpers import prometheus
@@ -24,14 +22,6 @@ RECIPE = REPO / "deploy" / "prometheus" / "probe-job.yml"
 def test_docs_show_the_tested_recipe() -> None:
     body = RECIPE.read_text().split("scrape_configs:", 1)[1]
     assert "scrape_configs:" + body in (REPO / "docs" / "scaling.md").read_text()
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    s = Simulator(SimulatorConfig(port=0, ttft_seconds=0.01, token_interval_seconds=0.002))
-    await s.start()
-    yield s
-    await s.stop()
 
 
 async def test_prometheus_probes_through_the_recipe(sim: Simulator, tmp_path: Path) -> None:
