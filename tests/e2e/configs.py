@@ -135,9 +135,12 @@ RouteTimings = Callable[[str, float], float]
 
 
 def short_timings(field: str, seconds: float) -> float:
-    """Seconds instead of minutes: a zero wait stays zero, everything else becomes short."""
+    """Seconds instead of minutes. Every group_wait becomes zero: with the fast rules the
+    receiver's restart resolves LLMTargetDown about one evaluation (1 s) after it fired, and
+    Alertmanager never tells anyone about an alert that is resolved by its group's first
+    flush, so a 1 s group_wait would race the resolution for the humans' mail."""
     if field == "group_wait":
-        return 0.0 if seconds == 0 else 1.0
+        return 0.0
     if field == "group_interval":
         return 1.0
     return 2.0  # repeat_interval: the receiver sees repeats, humans get reminders
