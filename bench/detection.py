@@ -279,9 +279,8 @@ def render_section(
         lines += [
             "",
             f"Fast profile against the goal: fault → webhook within {GOAL_SECONDS:g} s in {met} of"
-            f" {len(fast)} runs. Prometheus's share (scrape, evaluation, `for: 5s` at 2 s"
-            " evaluation) is most of it; `for: 2s` in rules/fast/ or a 1 s evaluation interval"
-            " would leave room to spare.",
+            f" {len(fast)} runs (1 s scrape and evaluation, `for: 2s`; see prometheus/README.md"
+            " for the trade-off).",
         ]
     return "\n".join(lines) + "\n"
 
@@ -291,7 +290,7 @@ NOTES = [
     "probe interval) plus `failures_to_down - 1` confirming re-probes (`retry_interval` apart);",
     "Prometheus needs the next scrape and the next rule evaluation to see `down`, then the",
     "rule's `for:` rounded up to whole evaluation intervals (30 s at 15 s evaluation in the",
-    "default profile: 30-45 s; 5 s at 2 s evaluation in the fast profile: 6 s); Alertmanager's",
+    "default profile: 30-45 s; 2 s at 1 s evaluation in the fast profile: 2-3 s); Alertmanager's",
     "recovery route has `group_wait: 0s`, so the webhook follows the firing alert within",
     "milliseconds. After the webhook, the receiver re-probes, runs the restart and the",
     "exporter sees the server answer again about a second later (the simulator starts in",
