@@ -144,16 +144,12 @@ class KubernetesAction(_Strict):
         return value
 
 
-class HttpAction(_Strict):
-    """Call an orchestrator's restart endpoint."""
+class _HttpCall(_Strict):
+    """An outgoing HTTP call: a URL and headers, secret ones read from files."""
 
-    type: Literal["http"] = "http"
     url: str
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
     headers: dict[str, str] = Field(default_factory=dict)
     header_files: dict[str, Path] = Field(default_factory=dict)
-    body: str | None = None
-    timeout: Duration = Field(default=30.0, gt=0)
 
     @field_validator("url")
     @classmethod
@@ -166,6 +162,15 @@ class HttpAction(_Strict):
     @classmethod
     def _headers(cls, value: dict) -> dict:
         return _check_headers(value)
+
+
+class HttpAction(_HttpCall):
+    """Call an orchestrator's restart endpoint."""
+
+    type: Literal["http"] = "http"
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    body: str | None = None
+    timeout: Duration = Field(default=30.0, gt=0)
 
 
 ActionConfig = Annotated[
@@ -271,27 +276,12 @@ class EmailChannel(_Strict):
         return self
 
 
-class WebhookChannel(_Strict):
+class WebhookChannel(_HttpCall):
     """JSON POST: `json` sends the event object, `slack` sends {"text": ...}."""
 
     name: str
-    url: str
     format: Literal["json", "slack"] = "json"
-    headers: dict[str, str] = Field(default_factory=dict)
-    header_files: dict[str, Path] = Field(default_factory=dict)
     timeout: Duration = Field(default=10.0, gt=0)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("url must be an http:// or https:// URL")
-        return value
-
-    @field_validator("headers", "header_files")
-    @classmethod
-    def _headers(cls, value: dict) -> dict:
-        return _check_headers(value)
 
 
 Event = Literal["started", "succeeded", "failed", "exhausted"]
