@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 from collections.abc import AsyncIterator
@@ -11,12 +12,24 @@ import pytest
 
 from exporter.simulate import Simulator, SimulatorConfig
 
+_rng = random.Random()
+
 
 def free_port() -> int:
-    """A port that was free a moment ago on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port that was free a moment ago on 127.0.0.1.
+
+    Picked below Linux's ephemeral range (32768-60999): a port from bind(0) can be handed out
+    again as the source port of any outgoing connection before the server that was meant to
+    get it binds, and with a few hundred probe connections a second that race is real."""
+    for _ in range(200):
+        port = _rng.randint(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-32000 on 127.0.0.1")
 
 
 def require_binary(name: str) -> str:
