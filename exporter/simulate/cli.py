@@ -191,18 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.exit_after is not None and args.exit_after < 0:
         parser.error("--exit-after must not be negative")
     if args.supervise:
-        from exporter.simulate.supervisor import supervise
+        from exporter.simulate.supervisor import supervise_from_args
 
-        return supervise(
-            _child_args(argv),
-            pidfile=args.pidfile,
-            restart_count_file=args.restart_count_file,
-            restart_delay=args.restart_delay,
-            max_restarts=args.max_restarts,
-            supervisor_pidfile=args.supervisor_pidfile,
-            auto_restart=args.auto_restart,
-            child_args_file=args.child_args_file,
-        )
+        return supervise_from_args(_child_args(argv), args)
     try:
         config = config_from_args(args)
         ports = _ports(args)

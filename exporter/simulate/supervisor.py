@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-__all__ = ["add_supervisor_args", "main", "read_child_args", "supervise"]
+__all__ = ["add_supervisor_args", "main", "read_child_args", "supervise", "supervise_from_args"]
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -149,6 +149,20 @@ def add_supervisor_args(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def supervise_from_args(child: list[str], args: argparse.Namespace) -> int:
+    """`supervise` with the options `add_supervisor_args` parsed (one place for both CLIs)."""
+    return supervise(
+        child,
+        pidfile=args.pidfile,
+        restart_count_file=args.restart_count_file,
+        restart_delay=args.restart_delay,
+        max_restarts=args.max_restarts,
+        supervisor_pidfile=args.supervisor_pidfile,
+        auto_restart=args.auto_restart,
+        child_args_file=args.child_args_file,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" in argv:
@@ -163,16 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_supervisor_args(parser)
     args = parser.parse_args(own)
-    return supervise(
-        child,
-        pidfile=args.pidfile,
-        restart_count_file=args.restart_count_file,
-        restart_delay=args.restart_delay,
-        max_restarts=args.max_restarts,
-        supervisor_pidfile=args.supervisor_pidfile,
-        auto_restart=args.auto_restart,
-        child_args_file=args.child_args_file,
-    )
+    return supervise_from_args(child, args)
 
 
 if __name__ == "__main__":
