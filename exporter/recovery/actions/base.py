@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["ActionContext", "ActionResult"]
+import httpx
+
+__all__ = ["ActionContext", "ActionResult", "api_message"]
 
 
 @dataclass(frozen=True)
@@ -24,3 +26,14 @@ class ActionContext:
 class ActionResult:
     ok: bool
     detail: str = ""
+
+
+def api_message(response: httpx.Response) -> str:
+    """The `message` of a Docker or Kubernetes API error body, else the reason phrase."""
+    try:
+        body = response.json()
+        if isinstance(body, dict) and isinstance(body.get("message"), str):
+            return body["message"][:300]
+    except ValueError:
+        pass
+    return response.reason_phrase

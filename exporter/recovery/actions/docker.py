@@ -6,20 +6,10 @@ from urllib.parse import quote
 
 import httpx
 
-from exporter.recovery.actions.base import ActionContext, ActionResult
+from exporter.recovery.actions.base import ActionContext, ActionResult, api_message
 from exporter.recovery.config import DockerAction
 
 __all__ = ["run_docker"]
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-        if isinstance(body, dict) and isinstance(body.get("message"), str):
-            return body["message"][:300]
-    except ValueError:
-        pass
-    return response.reason_phrase
 
 
 async def run_docker(cfg: DockerAction, ctx: ActionContext) -> ActionResult:
@@ -39,4 +29,6 @@ async def run_docker(cfg: DockerAction, ctx: ActionContext) -> ActionResult:
         return ActionResult(True, f"container {cfg.container} restarted")
     if response.status_code == 404:
         return ActionResult(False, f"no such container {cfg.container!r}")
-    return ActionResult(False, f"docker API answered {response.status_code}: {_message(response)}")
+    return ActionResult(
+        False, f"docker API answered {response.status_code}: {api_message(response)}"
+    )

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
-from exporter.recovery.actions.base import ActionContext, ActionResult
+from exporter.recovery.actions.base import ActionContext, ActionResult, api_message
 from exporter.recovery.config import KubernetesAction
 
 __all__ = ["restart_patch", "run_kubernetes"]
@@ -49,16 +49,6 @@ def _namespace(cfg: KubernetesAction) -> str:
         raise RuntimeError(f"no namespace configured and {cfg.namespace_file} unreadable") from exc
 
 
-def _message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-        if isinstance(body, dict) and isinstance(body.get("message"), str):
-            return body["message"][:300]
-    except ValueError:
-        pass
-    return response.reason_phrase
-
-
 async def run_kubernetes(cfg: KubernetesAction, ctx: ActionContext) -> ActionResult:
     try:
         base = _api_url(cfg)
@@ -89,5 +79,5 @@ async def run_kubernetes(cfg: KubernetesAction, ctx: ActionContext) -> ActionRes
     if response.status_code == 200:
         return ActionResult(True, f"deployment {namespace}/{cfg.deployment} restart requested")
     return ActionResult(
-        False, f"kubernetes API answered {response.status_code}: {_message(response)}"
+        False, f"kubernetes API answered {response.status_code}: {api_message(response)}"
     )
