@@ -19,9 +19,19 @@ from starlette.routing import BaseRoute, Route
 
 from exporter.exposition import render
 from exporter.monitor import Monitor
+from exporter.text import safe_json
 from exporter.views import target_view, targets_view
 
-__all__ = ["create_app", "is_loopback"]
+__all__ = ["SafeJSONResponse", "create_app", "is_loopback"]
+
+
+class SafeJSONResponse(JSONResponse):
+    """JSON that cannot fail on the data it shows (a target's text, a NaN): one bad string
+    must not take the whole view down."""
+
+    def render(self, content: Any) -> bytes:
+        return safe_json(content)
+
 
 ReloadFn = Callable[[], Awaitable[tuple[bool, str]]]
 
@@ -59,22 +69,24 @@ def create_app(
         return PlainTextResponse("llm-heartbeat is not ready.\n", status_code=503)
 
     async def targets(request: Request) -> Response:
-        return JSONResponse(targets_view(monitor, time.time()))
+        return SafeJSONResponse(targets_view(monitor, time.time()))
 
     async def one_target(request: Request) -> Response:
         rt = monitor.targets.get(request.path_params["name"])
         if rt is None:
-            return JSONResponse({"error": "no such target"}, status_code=404)
-        return JSONResponse(target_view(rt, list(monitor.transitions)))
+            return SafeJSONResponse({"error": "no such target"}, status_code=404)
+        return SafeJSONResponse(target_view(rt, list(monitor.transitions)))
 
     async def do_reload(request: Request) -> Response:
         if reload is None:
-            return JSONResponse({"error": "reload is not available"}, status_code=404)
+            return SafeJSONResponse({"error": "reload is not available"}, status_code=404)
         if not reload_allowed(request):
-            return JSONResponse({"error": "reload is allowed from loopback only"}, status_code=403)
+            return SafeJSONResponse(
+                {"error": "reload is allowed from loopback only"}, status_code=403
+            )
         ok, message = await reload()
         body: dict[str, Any] = {"status": "ok" if ok else "error", "message": message}
-        return JSONResponse(body, status_code=200 if ok else 400)
+        return SafeJSONResponse(body, status_code=200 if ok else 400)
 
     routes: list[BaseRoute] = [
         Route("/metrics", metrics),

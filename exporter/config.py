@@ -269,9 +269,16 @@ class ProbeEndpointConfig(_Strict):
     modules: dict[str, ProbeModule] = Field(default_factory=dict)
     allowed_targets: list[str] = Field(default_factory=list)
     timeout_offset: Duration = Field(default=0.5, ge=0)
+    # its own connection pool and budget: nothing /probe does can delay a scheduled probe
+    max_concurrency: int = Field(default=16, ge=1, le=1024)
+    # optional bearer token (from a file or an environment variable) that /probe requires
+    token_file: Path | None = None
+    token_env: str | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ProbeEndpointConfig:
+        if self.token_file is not None and self.token_env is not None:
+            raise ValueError("set either token_file or token_env, not both")
         for name in self.modules:
             if not _NAME.match(name):
                 raise ValueError(f"modules: {name!r} is not a valid module name")

@@ -227,4 +227,4 @@ def render(registry: Collector, accept: str = "") -> tuple[bytes, str]:
             out.append(text.removesuffix(_EOF) if openmetrics else text)
     if openmetrics:
         out.append(_EOF)
-    return "".join(out).encode(), content_type
+    return "".join(out).encode("utf-8", "replace"), content_type

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from exporter.state import Transition
+from exporter.text import clean_tree
 
 __all__ = ["HistoryWriter", "read_history"]
 
@@ -61,7 +62,8 @@ def read_history(path: Path | None, keep: int) -> list[dict[str, Any]]:
                 except ValueError:
                     continue
                 if isinstance(obj, dict) and isinstance(obj.get("target"), str):
-                    records.append(obj)
+                    # a file written before text was cleaned may hold what no view can encode
+                    records.append(clean_tree(obj))
     except OSError as exc:
         log.warning("cannot read history file %s (%s)", path, exc.strerror)
     return list(records)

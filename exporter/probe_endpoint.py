@@ -6,15 +6,18 @@ metrics in a fresh registry (the same `llm_*` families the collector loop export
 schedule. The round's deadline is min(module timeout, X-Prometheus-Scrape-Timeout-Seconds
 minus `probe.timeout_offset`). A target outside `probe.allowed_targets` is refused with 403:
 without an allow-list this endpoint would be an open proxy into the cluster network.
-`&debug=true` answers with the round's log and metrics as plain text instead.
+`&debug=true` answers with the round's log and metrics as plain text instead (header values
+redacted). /probe has its own connection pool and concurrency budget (`probe.max_concurrency`;
+past it, 503 at once), so no number of /probe clients can delay a scheduled probe; with
+`probe.token_file` or `probe.token_env` set it asks for `Authorization: Bearer <token>`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import ipaddress
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -35,6 +38,7 @@ from exporter.config import ProbeModule, Settings, TargetConfig
 from exporter.discovery import derive_name
 from exporter.monitor import Monitor, TargetRuntime
 from exporter.probes import PROBES, ProbeContext
+from exporter.recovery.secrets import bearer_ok
 from exporter.results import Check, ProbeResult, Reason
 from exporter.state import Transition
 
@@ -107,9 +111,23 @@ def is_allowed(url: str, patterns: list[str]) -> bool:
             continue
         with_port = pattern.startswith("[") or (pattern.count(":") == 1)
         subject = host_port if with_port else host
-        if fnmatch.fnmatchcase(subject, pattern):
+        if _glob(pattern).fullmatch(subject):
             return True
     return False
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    """A host glob where `*` and `?` stay within one DNS label (and off the port):
+    `vllm-*:8000` admits `vllm-a:8000`, never `vllm-a.evil.com:8000`."""
+    parts = []
+    for ch in pattern:
+        if ch == "*":
+            parts.append("[^.:]*")
+        elif ch == "?":
+            parts.append("[^.:]")
+        else:
+            parts.append(re.escape(ch))
+    return re.compile("".join(parts))
 
 
 def deadline_for(module: ProbeModule, header: str | None, offset: float) -> float:
@@ -223,11 +241,16 @@ class ProbeEndpoint:
     """The /probe route and its request counter (`llm_probe_endpoint_requests_total`)."""
 
     def __init__(
-        self, settings: Callable[[], Settings], client: httpx.AsyncClient, concurrency: int = 64
+        self,
+        settings: Callable[[], Settings],
+        client: httpx.AsyncClient,
+        concurrency: int = 16,
+        token: str | None = None,
     ) -> None:
         self.settings = settings
-        self.client = client
+        self.client = client  # its own pool: never the scheduler's
         self._sem = asyncio.Semaphore(concurrency)
+        self.token = token
         self.requests: Counter[tuple[str, str]] = Counter()
 
     def routes(self) -> list[BaseRoute]:
@@ -240,6 +263,15 @@ class ProbeEndpoint:
         settings = self.settings()
         cfg = settings.probe
         params = request.query_params
+        if self.token is not None and not bearer_ok(
+            request.headers.get("authorization"), self.token
+        ):
+            self.requests[("unknown", "unauthorized")] += 1
+            return PlainTextResponse(
+                "/probe needs Authorization: Bearer <token>\n",
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         module_name = params.get("module", "")
         module = cfg.modules.get(module_name)
         label = module_name if module is not None else "unknown"
@@ -264,6 +296,13 @@ class ProbeEndpoint:
             first = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
             return self._refuse(label, 400, first.removeprefix("Value error, "))
 
+        if self._sem.locked():  # its whole budget is in use: say so now, queue nothing
+            self.requests[(label, "busy")] += 1
+            return PlainTextResponse(
+                "too many /probe requests at once (probe.max_concurrency)\n",
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
         lines: list[str] = []
         t0 = time.perf_counter()
 
@@ -299,8 +338,11 @@ class ProbeEndpoint:
 def _debug_text(
     lines: list[str], registry: CollectorRegistry, name: str, module: ProbeModule
 ) -> str:
-    # mode="json" shows SecretStr as '**********': the module's secrets stay secret
-    config = yaml.safe_dump({name: module.model_dump(mode="json")}, sort_keys=False)
+    # mode="json" shows SecretStr as '**********'; header values (Authorization, API keys)
+    # are redacted too: the module's secrets stay secret
+    dumped = module.model_dump(mode="json")
+    dumped["headers"] = {k: "<redacted>" for k in dumped.get("headers", {})}
+    config = yaml.safe_dump({name: dumped}, sort_keys=False)
     return (
         "Logs for the probe:\n"
         + "\n".join(lines)
@@ -318,7 +360,8 @@ class _EndpointCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily(
             "llm_probe_endpoint_requests",
-            "/probe requests by module and result (success, failure, refused, bad_request).",
+            "/probe requests by module and result (success, failure, refused, bad_request, "
+            "busy, unauthorized).",
             labels=["module", "result"],
         )
         for (module, result), n in sorted(self.endpoint.requests.items()):

@@ -23,6 +23,7 @@ from exporter.discovery import Discovery, DiscoveryCollector, DiscoveryStats, me
 from exporter.monitor import Monitor
 from exporter.probe_endpoint import ProbeEndpoint
 from exporter.probes import make_client
+from exporter.recovery.secrets import read_secret
 from exporter.scheduler import Scheduler
 from exporter.sharding import split
 
@@ -68,8 +69,15 @@ class Exporter:
         self.registry.register(self.exporter_collector)
         self.registry.register(DiscoveryCollector(self.discovery_stats))
         self.registry.register(_ShardCollector(self))
+        # /probe gets its own pool and budget: it cannot starve the scheduled probes (its
+        # pool size, budget and token are read at start; modules and allow-list reload)
+        probe_cfg = settings.probe
+        self.probe_client = make_client(max_connections=probe_cfg.max_concurrency)
         self.probe_endpoint = ProbeEndpoint(
-            lambda: self.settings, self.client, settings.max_concurrency
+            lambda: self.settings,
+            self.probe_client,
+            probe_cfg.max_concurrency,
+            token=read_secret(probe_cfg.token_file, probe_cfg.token_env, "probe token"),
         )
         self.registry.register(self.probe_endpoint.collector())
         self.recovery: Any = None
@@ -154,6 +162,7 @@ class Exporter:
         if self.recovery is not None:
             await self.recovery.stop()
         await self.client.aclose()
+        await self.probe_client.aclose()
         self.monitor.history.close()
 
     async def reload(self) -> tuple[bool, str]:

@@ -17,6 +17,7 @@ from exporter.probes._http import (
 )
 from exporter.probes.errors import error_message
 from exporter.results import Check, ProbeResult, Reason
+from exporter.text import clean_text
 
 __all__ = ["Attempt", "get_body", "guarded", "http_failure", "reason_for_status"]
 
@@ -49,6 +50,12 @@ class Attempt:
     def _result(
         self, success: bool, reason: Reason | None, detail: str, extra: dict[str, Any]
     ) -> ProbeResult:
+        # the target's words enter here, once, cleaned (exporter/text.py says why)
+        if extra.get("models"):
+            extra["models"] = tuple(clean_text(m, 200) for m in extra["models"][:100])
+        for key in ("content", "finish_reason"):
+            if isinstance(extra.get(key), str):
+                extra[key] = clean_text(extra[key], 500)
         return ProbeResult(
             check=self.check,
             success=success,
@@ -56,7 +63,7 @@ class Attempt:
             timestamp=self.timestamp,
             status_code=self.status_code,
             reason=reason,
-            detail=detail[:300],
+            detail=clean_text(detail, 300),
             phases=dict(self.phases),
             **extra,
         )

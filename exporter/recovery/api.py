@@ -6,7 +6,7 @@ receiver is not started yet). The body is read with a size cap while it streams.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from starlette.requests import ClientDisconnect, Request
@@ -15,9 +15,18 @@ from starlette.routing import Route
 
 from exporter.recovery.payload import WebhookMessage
 from exporter.recovery.secrets import bearer_ok
+from exporter.text import safe_json
 
 if TYPE_CHECKING:
     from exporter.recovery.service import RecoveryService
+
+
+class _JSON(JSONResponse):
+    """JSON that cannot fail on what an alert carried (exporter/text.py)."""
+
+    def render(self, content: Any) -> bytes:
+        return safe_json(content)
+
 
 __all__ = ["BodyTooLarge", "build_routes", "read_capped"]
 
@@ -43,8 +52,8 @@ async def read_capped(request: Request, cap: int) -> bytes:
     return bytes(body)
 
 
-def _error(status: int, message: str, **headers: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers or None)
+def _error(status: int, message: str, **headers: str) -> _JSON:
+    return _JSON({"error": message}, status_code=status, headers=headers or None)
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -60,10 +69,10 @@ def build_routes(svc: RecoveryService) -> list[Route]:
     def authorized(request: Request) -> bool:
         return svc.token is None or bearer_ok(request.headers.get("authorization"), svc.token)
 
-    def unauthorized() -> JSONResponse:
+    def unauthorized() -> _JSON:
         return _error(401, "missing or wrong bearer token", **{"WWW-Authenticate": "Bearer"})
 
-    async def alertmanager_hook(request: Request) -> JSONResponse:
+    async def alertmanager_hook(request: Request) -> _JSON:
         stats = svc.stats
         if not svc.config.enabled:
             stats.count_webhook("disabled")
@@ -92,21 +101,21 @@ def build_routes(svc: RecoveryService) -> list[Route]:
         summary = svc.accept(message)
         only_repeats = summary["duplicate"] and not summary["accepted"]
         stats.count_webhook("duplicate" if only_repeats else "accepted")
-        return JSONResponse({"status": "ok", **summary})
+        return _JSON({"status": "ok", **summary})
 
-    async def reset(request: Request) -> JSONResponse:
+    async def reset(request: Request) -> _JSON:
         if not authorized(request):
             return unauthorized()
         target = request.path_params["target"]
         if not svc.targets.has_target(target):
             return _error(404, "no such target")
         svc.reset(target, by="operator")
-        return JSONResponse({"target": target, "reset": True})
+        return _JSON({"target": target, "reset": True})
 
-    async def status(request: Request) -> JSONResponse:
+    async def status(request: Request) -> _JSON:
         if not authorized(request):
             return unauthorized()
-        return JSONResponse(svc.status())
+        return _JSON(svc.status())
 
     return [
         Route("/hooks/alertmanager", alertmanager_hook, methods=["POST"]),

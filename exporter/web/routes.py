@@ -57,7 +57,8 @@ def status_routes(monitor: Monitor) -> list[BaseRoute]:
             assets=urls,
         )
         headers = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
-        return HTMLResponse(html, headers=headers)
+        # encoded so that no character the data holds can fail the page
+        return HTMLResponse(html.encode("utf-8", "replace"), headers=headers)
 
     async def static(request: Request) -> Response:
         asset = assets.get(request.path_params["name"])

@@ -3,6 +3,9 @@ deadline, debug output, and equivalence with the collector loop for the same tar
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -12,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.config import ProbeModule, Settings, TargetConfig
 from exporter.probe_endpoint import ProbeRefused, deadline_for, is_allowed, target_url
 from exporter.simulate import DEFAULT_MODEL, FaultSpec, Simulator, SimulatorConfig
+from tests.conftest import free_port
 from tests.core.live import running_exporter, samples, scrape, value, wait_for
 
 SECRET = "sk-probe-secret-0123456789"
@@ -58,6 +62,13 @@ def address(sim: Simulator) -> str:
         ("http://[::1]:8000", ["::1/128"], True),
         ("http://[::1]:8000", ["127.0.0.0/8"], False),
         ("http://VLLM.Models.SVC:8000", ["vllm.models.svc"], True),
+        # a `*` stays within one host label: the module's credentials never leave the zone
+        ("http://vllm-a:8000", ["vllm-*:8000"], True),
+        ("http://vllm-a.evil.com:8000", ["vllm-*:8000"], False),
+        ("http://vllm-a.evil.com:8000", ["vllm-*"], False),
+        ("http://a.b.models.svc:8000", ["*.models.svc"], False),
+        ("http://vllm-1:8000", ["vllm-?:8000"], True),
+        ("http://vllm-1:8080", ["vllm-1:80*0"], True),
     ],
 )
 def test_allow_list(url: str, patterns: list[str], allowed: bool) -> None:
@@ -204,7 +215,9 @@ async def test_debug_shows_log_and_metrics_without_secrets(tmp_path: Path) -> No
     )
     await s.start()
     try:
-        settings = probe_settings(tmp_path, llm={"api_key": SECRET})
+        settings = probe_settings(
+            tmp_path, llm={"api_key": SECRET, "headers": {"X-Api-Key": SECRET + "-hdr"}}
+        )
         async with running_exporter(settings) as (_, base):
             r = await get(
                 base, "/probe", params={"target": address(s), "module": "llm", "debug": "true"}
@@ -216,9 +229,96 @@ async def test_debug_shows_log_and_metrics_without_secrets(tmp_path: Path) -> No
         assert "probe succeeded" in r.text
         assert "probe_success 1.0" in r.text
         assert "Module configuration:" in r.text and "**********" in r.text
-        assert SECRET not in r.text
+        assert SECRET not in r.text  # neither the api_key nor the header value
+        assert "X-Api-Key: <redacted>" in r.text
     finally:
         await s.stop()
+
+
+@contextlib.asynccontextmanager
+async def silent_server() -> AsyncIterator[tuple[str, list[int]]]:
+    """Accepts connections and never answers (a hung server); counts the connections."""
+    held: list[asyncio.StreamWriter] = []
+    count = [0]
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        count[0] += 1
+        held.append(writer)
+        with contextlib.suppress(ConnectionError):
+            await reader.read()  # until the client gives up
+
+    port = free_port()
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    try:
+        yield f"127.0.0.1:{port}", count
+    finally:
+        for w in held:
+            w.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_probe_floods_cannot_starve_the_scheduled_probes(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """64 clients loop on /probe against a target that never answers: the static target's own
+    probes keep their schedule and it stays up; /probe sheds what exceeds its budget."""
+    static = TargetConfig(
+        name="static", url=sim.url, thresholds={"failures_to_down": 2, "retry_interval": 0.2}
+    )
+    settings = probe_settings(tmp_path, static, llm={"timeout": "3s"})
+    settings = settings.model_copy(update={"max_concurrency": 4})
+    async with silent_server() as (hung, connections), running_exporter(settings) as (_, base):
+
+        async def up() -> bool:
+            return value(await scrape(base), "llm_target_up", target="static") == 1.0
+
+        await wait_for(up)
+        before = value(await scrape(base), "llm_probes_total", target="static", check="health")
+        stop = asyncio.get_running_loop().time() + 4.0
+        answers: list[int] = []
+
+        async def flood() -> None:
+            async with httpx.AsyncClient(timeout=10) as c:
+                while asyncio.get_running_loop().time() < stop:
+                    r = await c.get(base + "/probe", params={"target": hung, "module": "llm"})
+                    answers.append(r.status_code)
+
+        async def watch() -> list[float]:
+            seen = []
+            while asyncio.get_running_loop().time() < stop:
+                seen.append(value(await scrape(base), "llm_target_up", target="static") or 0.0)
+                await asyncio.sleep(0.3)
+            return seen
+
+        results = await asyncio.gather(watch(), *(flood() for _ in range(64)))
+        seen = results[0]
+        text = await scrape(base)
+        after = value(text, "llm_probes_total", target="static", check="health")
+    assert seen and all(v == 1.0 for v in seen)  # never down while /probe was flooded
+    assert before is not None and after is not None and after - before >= 3
+    assert 503 in answers  # the budget (16 by default) was exceeded and shed
+    assert connections[0] <= 16 + 1  # /probe never held more connections than its budget
+    assert value(text, "llm_probe_endpoint_requests_total", module="llm", result="busy")
+
+
+async def test_probe_token_is_required_when_configured(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMHB_TEST_PROBE_TOKEN", "tok-0123456789")
+    settings = probe_settings(tmp_path)
+    settings = settings.model_copy(
+        update={"probe": settings.probe.model_copy(update={"token_env": "LLMHB_TEST_PROBE_TOKEN"})}
+    )
+    params = {"target": address(sim), "module": "llm"}
+    async with running_exporter(settings) as (_, base):
+        denied = await get(base, "/probe", params=params)
+        wrong = await get(base, "/probe", params=params, headers={"Authorization": "Bearer x"})
+        ok = await get(
+            base, "/probe", params=params, headers={"Authorization": "Bearer tok-0123456789"}
+        )
+    assert denied.status_code == 401 and wrong.status_code == 401
+    assert ok.status_code == 200 and "probe_success 1.0" in ok.text
 
 
 # ---- /probe equals the loop ------------------------------------------------------------------
