@@ -4,4 +4,4 @@
   blackbox_exporter at N = 100, 1,000, 5,000 targets (BENCHMARKS.md).
 - `python -m bench.transport`: HTTP client CPU per request (the transport choice).
 - `python -m bench.render`: /metrics render time, prometheus_client against
-  exporter.exposition.render."""
+  exporter.metrics.exposition.render."""

@@ -1,6 +1,6 @@
 """/metrics render micro-benchmark: N targets with every check recorded a few times, rendered
 by prometheus_client's encoder (what `/metrics` does through `choose_encoder`) and by
-`exporter.exposition.render`. Run: python -m bench.render [--targets 1000]."""
+`exporter.metrics.exposition.render`. Run: python -m bench.render [--targets 1000]."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from prometheus_client.exposition import choose_encoder
 
 from bench import fixtures
 from bench.runner import PROMETHEUS_ACCEPT
-from exporter.collector import ExporterCollector, MonitorCollector
 from exporter.config import Settings, TargetConfig
-from exporter.exposition import render
-from exporter.monitor import Monitor
-from exporter.results import Check, ProbeResult
+from exporter.engine.monitor import Monitor
+from exporter.metrics.collector import ExporterCollector, MonitorCollector
+from exporter.metrics.exposition import render
+from exporter.probes.results import Check, ProbeResult
 
 __all__ = ["run_render"]
 

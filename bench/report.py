@@ -186,9 +186,9 @@ def markdown(results: dict[str, Any]) -> str:
         "Prometheus's Accept and Accept-Encoding headers. /metrics served by "
         + (
             "prometheus_client's encoder (`--metrics client`, the app's handler before "
-            "`exporter.exposition.render`)."
+            "`exporter.metrics.exposition.render`)."
             if p.get("metrics") == "client"
-            else "the exporter's own app, as shipped (`exporter.exposition.render`, gzip level 1)."
+            else "the exporter's own app, as shipped (`exporter.metrics.exposition.render`, gzip level 1)."
         ),
         "Render columns: `exposition.render` / prometheus_client's encoder on the same registry "
         "at the end of the window; /metrics size as text / as sent gzipped.",

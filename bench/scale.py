@@ -53,7 +53,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         default="app",
         help="app: the exporter's own /metrics handler, as shipped (default);\n"
         "client: /metrics through prometheus_client's encoder, as the app served it\n"
-        "before it used exporter.exposition.render (for the before/after)",
+        "before it used exporter.metrics.exposition.render (for the before/after)",
     )
     p.add_argument("--no-blackbox", action="store_true", help="measure us only")
     p.add_argument("--no-transport", action="store_true", help="skip the transport benchmark")

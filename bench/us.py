@@ -26,8 +26,8 @@ from starlette.routing import Mount, Route
 from bench import fixtures
 from bench.runner import PROMETHEUS_ACCEPT
 from exporter.config import Settings, TargetConfig
-from exporter.exposition import render
-from exporter.results import ProbeResult
+from exporter.metrics.exposition import render
+from exporter.probes.results import ProbeResult
 from exporter.runtime import Exporter
 
 __all__ = ["build_settings", "main"]

@@ -99,8 +99,8 @@ def _check_config(path: Path) -> int:
 # ---- probe ---------------------------------------------------------------------------------
 async def _probe(args: argparse.Namespace) -> int:
     from exporter.probes import PROBES, ProbeContext, make_client
-    from exporter.results import Check
-    from exporter.views import result_view
+    from exporter.probes.results import Check
+    from exporter.server.views import result_view
 
     try:
         checks: dict[str, Any] = {

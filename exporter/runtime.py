@@ -16,16 +16,16 @@ from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from exporter.app import create_app
-from exporter.collector import ExporterCollector, MonitorCollector
 from exporter.config import ConfigError, Settings, load_config
 from exporter.discovery import Discovery, DiscoveryCollector, DiscoveryStats, merge_targets
-from exporter.monitor import Monitor
-from exporter.probe_endpoint import ProbeEndpoint
+from exporter.discovery.sharding import split
+from exporter.engine.monitor import Monitor
+from exporter.engine.scheduler import Scheduler
+from exporter.metrics.collector import ExporterCollector, MonitorCollector
 from exporter.probes import make_client
 from exporter.recovery.secrets import read_secret
-from exporter.scheduler import Scheduler
-from exporter.sharding import split
+from exporter.server.app import create_app
+from exporter.server.probe_endpoint import ProbeEndpoint
 
 __all__ = ["Exporter"]
 
@@ -96,8 +96,8 @@ class Exporter:
     def _build_recovery(self) -> None:
         """Always built: a disabled receiver answers 404 and still exports its metrics as 0.
         Raises RecoveryConfigError (e.g. rules without a bearer token)."""
+        from exporter.engine.recovery_control import MonitorControl
         from exporter.recovery import RecoveryService
-        from exporter.recovery_adapter import MonitorControl
 
         recovery = self.settings.recovery
         unknown = recovery.unknown_targets(set(self.monitor.targets))
@@ -115,7 +115,7 @@ class Exporter:
 
     def _build_status_page(self) -> None:
         try:
-            from exporter.web import status_routes
+            from exporter.server.web import status_routes
         except ImportError:
             return
         self._extra_routes.extend(status_routes(self.monitor))

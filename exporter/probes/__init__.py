@@ -8,7 +8,7 @@ from exporter.probes._http import ProbeContext, make_client
 from exporter.probes.chat import probe_chat
 from exporter.probes.health import probe_health
 from exporter.probes.models import probe_models
-from exporter.results import Check, ProbeResult
+from exporter.probes.results import Check, ProbeResult
 
 __all__ = [
     "PROBES",

@@ -16,8 +16,8 @@ from exporter.probes._http import (
     timeouts,
 )
 from exporter.probes.errors import error_message
-from exporter.results import Check, ProbeResult, Reason
-from exporter.text import clean_text
+from exporter.probes.results import Check, ProbeResult, Reason
+from exporter.probes.text import clean_text
 
 __all__ = ["Attempt", "get_body", "guarded", "http_failure", "reason_for_status"]
 

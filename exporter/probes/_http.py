@@ -16,7 +16,7 @@ from httpx_aiohttp import AiohttpTransport
 from exporter import __version__
 from exporter.config import TargetConfig
 from exporter.probes._direct import DirectPath
-from exporter.results import Reason
+from exporter.probes.results import Reason
 
 __all__ = [
     "USER_AGENT",

@@ -25,8 +25,8 @@ from exporter.probes._http import (
     timeouts,
 )
 from exporter.probes.errors import error_message
+from exporter.probes.results import Check, ProbeResult, Reason
 from exporter.probes.sse import SSEDecoder
-from exporter.results import Check, ProbeResult, Reason
 
 __all__ = ["build_request", "probe_chat", "validate_content"]
 

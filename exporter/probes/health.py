@@ -9,7 +9,7 @@ from __future__ import annotations
 from exporter.probes._base import Attempt, get_body, guarded, http_failure
 from exporter.probes._http import ProbeContext
 from exporter.probes.errors import error_message
-from exporter.results import Check, ProbeResult, Reason
+from exporter.probes.results import Check, ProbeResult, Reason
 
 __all__ = ["probe_health"]
 

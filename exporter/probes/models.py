@@ -7,7 +7,7 @@ import json
 
 from exporter.probes._base import Attempt, get_body, guarded, http_failure
 from exporter.probes._http import ProbeContext
-from exporter.results import Check, ProbeResult, Reason
+from exporter.probes.results import Check, ProbeResult, Reason
 
 __all__ = ["parse_model_ids", "probe_models"]
 

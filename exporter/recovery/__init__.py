@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter.recovery.config import RecoveryConfig
+from exporter.config.recovery import RecoveryConfig
 from exporter.recovery.ports import TargetCheck, TargetControl
 from exporter.recovery.secrets import RecoveryConfigError
 from exporter.recovery.service import RecoveryService

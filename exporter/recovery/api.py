@@ -13,9 +13,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from exporter.probes.text import safe_json
 from exporter.recovery.payload import WebhookMessage
 from exporter.recovery.secrets import bearer_ok
-from exporter.text import safe_json
 
 if TYPE_CHECKING:
     from exporter.recovery.service import RecoveryService

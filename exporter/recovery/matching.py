@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from exporter.recovery.config import RuleConfig
+from exporter.config.recovery import RuleConfig
 
 __all__ = ["actions_for_target", "match_rule"]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from exporter.recovery.config import EmailChannel, NotificationsConfig, WebhookChannel
+from exporter.config.recovery import EmailChannel, NotificationsConfig, WebhookChannel
 from exporter.recovery.secrets import header_values, read_secret
 
 __all__ = ["Notifier", "RecoveryEvent", "render_text"]

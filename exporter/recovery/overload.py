@@ -9,7 +9,7 @@ import math
 
 import httpx
 
-from exporter.recovery.config import OverloadConfig
+from exporter.config.recovery import OverloadConfig
 from exporter.recovery.ports import TargetCheck
 
 __all__ = ["fetch_queue_length", "overload_reason", "parse_gauge_sum"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from exporter.recovery.config import RailsConfig
+from exporter.config.recovery import RailsConfig
 
 __all__ = ["Attempt", "Decision", "TargetRecord", "decide", "earliest_next", "should_exhaust"]
 

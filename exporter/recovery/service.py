@@ -21,9 +21,9 @@ from urllib.parse import urlsplit, urlunsplit
 from prometheus_client import CollectorRegistry
 from starlette.routing import Route
 
+from exporter.config.recovery import RecoveryConfig, RuleConfig
 from exporter.recovery.actions import ActionContext, run_action
 from exporter.recovery.collector import ATTEMPT_RESULTS, RecoveryCollector
-from exporter.recovery.config import RecoveryConfig, RuleConfig
 from exporter.recovery.dedup import Dedup
 from exporter.recovery.history import HistoryFile, record_events
 from exporter.recovery.matching import actions_for_target, match_rule

@@ -14,7 +14,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from starlette.types import ASGIApp
 
 from exporter.config import Settings, TargetConfig
-from exporter.results import Check, ProbeResult, Reason
+from exporter.probes.results import Check, ProbeResult, Reason
 from exporter.runtime import Exporter
 from tests.conftest import free_port, require_binary
 

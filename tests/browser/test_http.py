@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from exporter.config import Settings, TargetConfig
-from exporter.results import Check
+from exporter.probes.results import Check
 from exporter.runtime import Exporter
-from exporter.web.format import (
+from exporter.server.web.format import (
     SPARK_HEIGHT,
     SPARK_WIDTH,
     clip,
@@ -29,8 +29,8 @@ from exporter.web.format import (
     sparkline,
     ttft_series,
 )
-from exporter.web.page import render_page
-from exporter.web.routes import parse_refresh
+from exporter.server.web.page import render_page
+from exporter.server.web.routes import parse_refresh
 
 from .helpers import failed, ok
 
@@ -177,7 +177,7 @@ def test_series_and_sparkline_geometry(tmp_path: Path) -> None:
 
 
 def test_static_files_ship_in_the_wheel(tmp_path: Path) -> None:
-    """pyproject's package-data must carry exporter/web/static into the wheel: setuptools'
+    """pyproject's package-data must carry exporter/server/web/static into the wheel: setuptools'
     build_py (the step that fills a wheel) on a copy of the project, so the tree stays clean."""
     root = Path(__file__).resolve().parents[2]
     src = tmp_path / "src"
@@ -203,9 +203,11 @@ def test_static_files_ship_in_the_wheel(tmp_path: Path) -> None:
         check=False,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    built = tmp_path / "lib" / "exporter" / "web" / "static"
+    built = tmp_path / "lib" / "exporter" / "server" / "web" / "static"
     for name in ("status.js", "status.css", "favicon.svg"):
-        assert (built / name).read_bytes() == (root / "exporter/web/static" / name).read_bytes()
+        assert (built / name).read_bytes() == (
+            root / "exporter/server/web/static" / name
+        ).read_bytes()
 
 
 async def test_transitions_from_the_history_file_are_shown(tmp_path: Path) -> None:

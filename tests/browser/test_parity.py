@@ -1,5 +1,5 @@
 """The server's first view and the script's refreshed view must read the same: one markup,
-two renderers (exporter/web/page.py and static/status.js)."""
+two renderers (exporter/server/web/page.py and static/status.js)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Page
 
 from exporter.config import TargetConfig
-from exporter.results import Check
+from exporter.probes.results import Check
 
 from .helpers import chromium, failed, idle_exporter, ok, open_page, serve, wait_js
 

@@ -11,9 +11,9 @@ import pytest
 from playwright.async_api import Page
 
 from exporter.config import Settings, TargetConfig
-from exporter.results import Check
+from exporter.engine.state import State
+from exporter.probes.results import Check
 from exporter.simulate import FaultSpec, Simulator
-from exporter.state import State
 from tests.core.live import running_exporter, wait_for
 
 from .helpers import (

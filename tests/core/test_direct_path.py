@@ -15,7 +15,7 @@ from aiohttp import web
 
 from exporter.config import TargetConfig
 from exporter.probes import ProbeContext, make_client, probe_chat, probe_health, probe_models
-from exporter.results import ProbeResult, Reason
+from exporter.probes.results import ProbeResult, Reason
 from tests.core.helpers import MODEL, vllm_stream
 
 SEEN: list[list[tuple[str, str]]] = []  # every header line, duplicates kept

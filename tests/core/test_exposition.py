@@ -8,11 +8,11 @@ import pytest
 from prometheus_client import CollectorRegistry, PlatformCollector
 from prometheus_client.exposition import choose_encoder
 
-from exporter.collector import ExporterCollector, MonitorCollector
 from exporter.config import Settings, TargetConfig
-from exporter.exposition import format_value, render
-from exporter.monitor import Monitor
-from exporter.results import Check, ProbeResult, Reason
+from exporter.engine.monitor import Monitor
+from exporter.metrics.collector import ExporterCollector, MonitorCollector
+from exporter.metrics.exposition import format_value, render
+from exporter.probes.results import Check, ProbeResult, Reason
 
 ACCEPTS = [
     "",

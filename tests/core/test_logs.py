@@ -7,10 +7,10 @@ import logging
 from pathlib import Path
 
 from exporter.config import Settings, TargetConfig
-from exporter.history import HistoryWriter
+from exporter.engine.history import HistoryWriter
+from exporter.engine.monitor import Monitor
 from exporter.logs import setup_logging
-from exporter.monitor import Monitor
-from exporter.results import Check, ProbeResult, Reason
+from exporter.probes.results import Check, ProbeResult, Reason
 
 
 def test_json_log_file_has_one_parsable_line_per_transition(tmp_path: Path) -> None:

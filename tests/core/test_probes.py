@@ -13,7 +13,7 @@ import respx
 from exporter.config import ChatCheck
 from exporter.probes import probe_chat, probe_health, probe_models
 from exporter.probes.chat import build_request
-from exporter.results import Reason
+from exporter.probes.results import Reason
 
 from .helpers import MODEL, URL, Chunks, context, sse_response, vllm_stream
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.results import Check, ProbeResult, Reason
-from exporter.state import Policy, State, TargetStatus, begin_grace, next_delay, observe
+from exporter.engine.state import Policy, State, TargetStatus, begin_grace, next_delay, observe
+from exporter.probes.results import Check, ProbeResult, Reason
 
 H, M, C = Check.HEALTH, Check.MODELS, Check.CHAT
 POLICY = Policy(checks=(H, M, C), failures_to_down=3, successes_to_up=1, startup_grace=600)

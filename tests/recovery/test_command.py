@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from exporter.config.recovery import CommandAction, SystemdAction
 from exporter.recovery.actions import ENV_VARS, ActionContext, run_action
-from exporter.recovery.config import CommandAction, SystemdAction
 from tests.recovery.helpers import (
     AUTH,
     RECORDER,

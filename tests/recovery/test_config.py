@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from exporter.durations import Duration, parse_duration
-from exporter.recovery.config import RecoveryConfig
+from exporter.config.durations import Duration, parse_duration
+from exporter.config.recovery import RecoveryConfig
 
 
 def cmd_rule(**over: object) -> dict:

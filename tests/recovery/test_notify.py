@@ -18,7 +18,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from prometheus_client import CollectorRegistry
 
-from exporter.recovery.config import NotificationsConfig
+from exporter.config.recovery import NotificationsConfig
 from exporter.recovery.notify import Notifier, RecoveryEvent
 from tests.recovery.servers import Seen, stub_server
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter.recovery.config import RailsConfig
+from exporter.config.recovery import RailsConfig
 from exporter.recovery.rails import Attempt, TargetRecord, decide, earliest_next, should_exhaust
 
 RAILS = RailsConfig(cooldown=60, max_attempts=3, window=3600, backoff_base=100, backoff_max=1000)

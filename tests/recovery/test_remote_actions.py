@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from exporter.config.recovery import DockerAction, HttpAction, KubernetesAction
 from exporter.recovery.actions import ActionContext, run_action
 from exporter.recovery.actions.kubernetes import RESTARTED_AT, _api_url
-from exporter.recovery.config import DockerAction, HttpAction, KubernetesAction
 from tests.recovery.servers import Seen, stub_server
 
 CTX = ActionContext(

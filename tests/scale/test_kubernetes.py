@@ -17,9 +17,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from exporter.app import create_app
 from exporter.config import Settings, load_config
-from exporter.monitor import Monitor
+from exporter.engine.monitor import Monitor
+from exporter.server.app import create_app
 from tests.conftest import require_binary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -229,7 +229,7 @@ def test_probe_example_structure(tmp_path: Path) -> None:
     assert int(port) == svc["spec"]["ports"][0]["port"]
     settings = configmap_settings(tmp_path)
     assert spec["module"] in settings.probe.modules
-    from exporter.probe_endpoint import is_allowed
+    from exporter.server.probe_endpoint import is_allowed
 
     for target in spec["targets"]["staticConfig"]["static"]:
         assert is_allowed(f"http://{target}", settings.probe.allowed_targets)

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import ProbeModule, Settings, TargetConfig
-from exporter.probe_endpoint import ProbeRefused, deadline_for, is_allowed, target_url
+from exporter.server.probe_endpoint import ProbeRefused, deadline_for, is_allowed, target_url
 from exporter.simulate import DEFAULT_MODEL, FaultSpec, Simulator, SimulatorConfig
 from tests.conftest import free_port
 from tests.core.live import running_exporter, samples, scrape, value, wait_for

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import TargetConfig
-from exporter.sharding import hashmod, owns, shard_of, split
+from exporter.discovery.sharding import hashmod, owns, shard_of, split
 from exporter.simulate import Simulator, SimulatorConfig
 from tests.conftest import free_port
 from tests.core.live import wait_for

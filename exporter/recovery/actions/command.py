@@ -11,9 +11,9 @@ import json
 import os
 from collections.abc import Mapping
 
+from exporter.config.recovery import CommandAction
 from exporter.recovery.actions.base import ActionContext, ActionResult
 from exporter.recovery.actions.process import run_argv
-from exporter.recovery.config import CommandAction
 
 __all__ = ["ENV_VARS", "build_env", "run_command"]
 

@@ -6,8 +6,8 @@ from urllib.parse import quote
 
 import httpx
 
+from exporter.config.recovery import DockerAction
 from exporter.recovery.actions.base import ActionContext, ActionResult, api_message
-from exporter.recovery.config import DockerAction
 
 __all__ = ["run_docker"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from exporter.config.recovery import HttpAction
 from exporter.recovery.actions.base import ActionContext, ActionResult
-from exporter.recovery.config import HttpAction
 from exporter.recovery.secrets import header_values
 
 __all__ = ["run_http"]

@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 import httpx
 
+from exporter.config.recovery import KubernetesAction
 from exporter.recovery.actions.base import ActionContext, ActionResult, api_message
-from exporter.recovery.config import KubernetesAction
 
 __all__ = ["restart_patch", "run_kubernetes"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
+from exporter.config.recovery import SystemdAction
 from exporter.recovery.actions.base import ActionContext, ActionResult
 from exporter.recovery.actions.process import run_argv
-from exporter.recovery.config import SystemdAction
 
 __all__ = ["run_systemd", "systemd_argv"]
 

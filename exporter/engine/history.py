@@ -9,8 +9,8 @@ from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
-from exporter.state import Transition
-from exporter.text import clean_tree
+from exporter.engine.state import Transition
+from exporter.probes.text import clean_tree
 
 __all__ = ["HistoryWriter", "read_history"]
 

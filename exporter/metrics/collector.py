@@ -9,10 +9,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from exporter import __version__
-from exporter.exposition import FastCounter, FastGauge, FastHistogram
-from exporter.monitor import Monitor
-from exporter.results import Check
-from exporter.state import State
+from exporter.engine.monitor import Monitor
+from exporter.engine.state import State
+from exporter.metrics.exposition import FastCounter, FastGauge, FastHistogram
+from exporter.probes.results import Check
 
 __all__ = ["ExporterCollector", "MonitorCollector"]
 
@@ -24,7 +24,7 @@ _PREINIT_FAILURES = ((Check.MODELS, "model_missing"),)
 
 class MonitorCollector(Collector):
     """Per-target metrics (names documented in docs/metrics.md). Its families keep rows, not
-    samples: `exporter.exposition.render` writes them ten times faster than prometheus_client,
+    samples: `exporter.metrics.exposition.render` writes them ten times faster than prometheus_client,
     whose encoders still see the same samples."""
 
     def __init__(self, monitor: Monitor) -> None:

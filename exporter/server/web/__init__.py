@@ -3,6 +3,6 @@ fresh from `/api/v1/targets`. No external sources, so it works in an air-gapped 
 
 from __future__ import annotations
 
-from exporter.web.routes import status_routes
+from exporter.server.web.routes import status_routes
 
 __all__ = ["status_routes"]

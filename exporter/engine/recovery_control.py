@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from exporter.monitor import Monitor
+from exporter.engine.monitor import Monitor
+from exporter.engine.scheduler import Scheduler
+from exporter.probes.results import Check
 from exporter.recovery.ports import TargetCheck
-from exporter.results import Check
-from exporter.scheduler import Scheduler
 
 __all__ = ["MonitorControl"]
 

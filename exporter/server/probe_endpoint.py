@@ -33,14 +33,14 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from exporter.collector import MonitorCollector
 from exporter.config import ProbeModule, Settings, TargetConfig
 from exporter.discovery import derive_name
-from exporter.monitor import Monitor, TargetRuntime
+from exporter.engine.monitor import Monitor, TargetRuntime
+from exporter.engine.state import Transition
+from exporter.metrics.collector import MonitorCollector
 from exporter.probes import PROBES, ProbeContext
+from exporter.probes.results import Check, ProbeResult, Reason
 from exporter.recovery.secrets import bearer_ok
-from exporter.results import Check, ProbeResult, Reason
-from exporter.state import Transition
 
 __all__ = [
     "SCRAPE_TIMEOUT_HEADER",

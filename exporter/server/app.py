@@ -17,10 +17,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from exporter.exposition import render
-from exporter.monitor import Monitor
-from exporter.text import safe_json
-from exporter.views import target_view, targets_view
+from exporter.engine.monitor import Monitor
+from exporter.metrics.exposition import render
+from exporter.probes.text import safe_json
+from exporter.server.views import target_view, targets_view
 
 __all__ = ["SafeJSONResponse", "create_app", "is_loopback"]
 

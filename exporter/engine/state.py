@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from exporter.results import Check, ProbeResult, Reason
+from exporter.probes.results import Check, ProbeResult, Reason
 
 __all__ = ["Policy", "State", "TargetStatus", "Transition", "begin_grace", "next_delay", "observe"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.monitor import Monitor, TargetRuntime
-from exporter.results import ProbeResult
+from exporter.engine.monitor import Monitor, TargetRuntime
+from exporter.probes.results import ProbeResult
 
 __all__ = ["result_view", "target_view", "targets_view"]
 

@@ -10,10 +10,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from exporter.monitor import Monitor
-from exporter.views import targets_view
-from exporter.web.assets import load_assets
-from exporter.web.page import render_page
+from exporter.engine.monitor import Monitor
+from exporter.server.views import targets_view
+from exporter.server.web.assets import load_assets
+from exporter.server.web.page import render_page
 
 __all__ = ["CSP", "DEFAULT_REFRESH", "parse_refresh", "status_routes"]
 

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from exporter.durations import Duration
+from exporter.config.durations import Duration
 
 __all__ = [
     "ActionConfig",

@@ -11,14 +11,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.config import Settings, TargetConfig
-from exporter.histogram import DURATION_BUCKETS, TTFT_BUCKETS, Histogram
-from exporter.history import HistoryWriter, read_history
-from exporter.results import Check, ProbeResult
-from exporter.state import Policy, State, TargetStatus, Transition, begin_grace, end_grace, observe
+from exporter.engine.histogram import DURATION_BUCKETS, TTFT_BUCKETS, Histogram
+from exporter.engine.history import HistoryWriter, read_history
+from exporter.engine.state import (
+    Policy,
+    State,
+    TargetStatus,
+    Transition,
+    begin_grace,
+    end_grace,
+    observe,
+)
+from exporter.probes.results import Check, ProbeResult
 
 __all__ = ["Monitor", "TargetRuntime", "policy_for"]
 
-log = logging.getLogger("exporter.state")
+log = logging.getLogger("exporter.engine.state")
 
 RECENT = 60
 

@@ -12,10 +12,10 @@ from collections.abc import Iterable
 
 import httpx
 
-from exporter.monitor import Monitor
+from exporter.engine.monitor import Monitor
+from exporter.engine.state import next_delay
 from exporter.probes import PROBES, ProbeContext
-from exporter.results import Check, ProbeResult
-from exporter.state import next_delay
+from exporter.probes.results import Check, ProbeResult
 
 __all__ = ["Scheduler"]
 

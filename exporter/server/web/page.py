@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from exporter.web.format import (
+from exporter.server.web.format import (
     CHECK_ORDER,
     SPARK_HEIGHT,
     SPARK_WIDTH,

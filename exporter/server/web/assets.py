@@ -33,7 +33,7 @@ class Asset:
 
 
 def load_assets() -> dict[str, Asset]:
-    folder = resources.files("exporter.web").joinpath("static")
+    folder = resources.files("exporter.server.web").joinpath("static")
     return {
         name: Asset(name, folder.joinpath(name).read_bytes(), media_type)
         for name, media_type in ASSET_NAMES.items()

@@ -1,0 +1,42 @@
+"""What every config model shares: strictness, names, header names, the defaults."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "DEFAULT_EXPECT",
+    "DEFAULT_MODEL_URL",
+    "DEFAULT_PROMPT",
+    "HEADER_NAME",
+    "NAME",
+    "Strict",
+    "redact_url",
+]
+
+DEFAULT_MODEL_URL = "http://localhost:8000"
+DEFAULT_PROMPT = "Reply with exactly one word: the capital of France."
+DEFAULT_EXPECT = "Paris"
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors; a loaded config never changes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def redact_url(url: str) -> str:
+    """The URL without user:password, safe for labels and logs."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -1,0 +1,150 @@
+"""A target: the three checks, the thresholds, and the target itself."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, model_validator
+
+from exporter.config.base import (
+    DEFAULT_EXPECT,
+    DEFAULT_PROMPT,
+    HEADER_NAME,
+    NAME,
+    Strict,
+    redact_url,
+)
+from exporter.config.durations import Duration
+
+__all__ = [
+    "ChatCheck",
+    "Checks",
+    "HealthCheck",
+    "ModelsCheck",
+    "TargetConfig",
+    "TargetTemplate",
+    "Thresholds",
+]
+
+
+class HealthCheck(Strict):
+    """GET /health: 200 is healthy, 503 means loading."""
+
+    enabled: bool = True
+    path: str = "/health"
+    interval: Duration | None = None
+    timeout: Duration = Field(default=5.0, gt=0)
+
+
+class ModelsCheck(Strict):
+    """GET /v1/models: the expected model must be listed."""
+
+    enabled: bool = True
+    path: str = "/v1/models"
+    interval: Duration | None = None
+    timeout: Duration = Field(default=10.0, gt=0)
+
+
+class ChatCheck(Strict):
+    """POST /v1/chat/completions: real tokens are the only proof that inference works."""
+
+    enabled: bool = True
+    path: str = "/v1/chat/completions"
+    interval: Duration | None = None
+    timeout: Duration = Field(default=30.0, gt=0)
+    prompt: str = Field(default=DEFAULT_PROMPT, min_length=1)
+    system_prompt: str | None = None
+    max_tokens: int = Field(default=8, ge=1, le=4096)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    seed: int | None = 0
+    stream: bool = True
+    expect_contains: str | None = None
+    expect_regex: str | None = None
+    json_mode: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> ChatCheck:
+        if self.expect_regex is not None:
+            try:
+                re.compile(self.expect_regex)
+            except re.error as exc:
+                raise ValueError(f"expect_regex is not a valid regular expression: {exc}") from None
+        if (
+            self.prompt == DEFAULT_PROMPT
+            and self.expect_contains is None
+            and self.expect_regex is None
+            and not self.json_mode
+        ):
+            object.__setattr__(self, "expect_contains", DEFAULT_EXPECT)
+        return self
+
+
+class Checks(Strict):
+    health: HealthCheck = HealthCheck()
+    models: ModelsCheck = ModelsCheck()
+    chat: ChatCheck = ChatCheck()
+
+
+class Thresholds(Strict):
+    """When failures change the state; the seed's 3 strikes, confirmed fast by re-probing."""
+
+    failures_to_down: int = Field(default=3, ge=1)
+    successes_to_up: int = Field(default=1, ge=1)
+    retry_interval: Duration = Field(default=1.0, gt=0)
+    startup_grace: Duration = Field(default=600.0, ge=0)
+    latency_warning: Duration | None = None
+
+
+class TargetTemplate(Strict):
+    """Everything about a target but its name and URL (what discovered targets share)."""
+
+    model: str | None = None
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    interval: Duration | None = None
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)
+    checks: Checks = Checks()
+    thresholds: Thresholds = Thresholds()
+
+
+class TargetConfig(TargetTemplate):
+    """One monitored model server."""
+
+    name: str
+    url: str
+
+    @model_validator(mode="after")
+    def _check(self) -> TargetConfig:
+        if not NAME.match(self.name):
+            raise ValueError(
+                f"name {self.name!r} must be 1-128 characters of letters, digits, '_', '.', ':' or '-'"
+            )
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("url must be an absolute http:// or https:// URL with a host")
+        if parts.query or parts.fragment:
+            raise ValueError("url must not have a query or fragment: give the server's base URL")
+        object.__setattr__(self, "url", self.url.rstrip("/"))
+        if self.api_key is not None and self.api_key_file is not None:
+            raise ValueError("set api_key or api_key_file, not both")
+        for key, value in self.headers.items():
+            if not HEADER_NAME.match(key) or "\n" in value or "\r" in value:
+                raise ValueError(f"headers: {key!r} is not a valid HTTP header")
+        if not any(c.enabled for c in (self.checks.health, self.checks.models, self.checks.chat)):
+            raise ValueError("checks: at least one check must be enabled")
+        return self
+
+    @property
+    def safe_url(self) -> str:
+        return redact_url(self.url)
+
+    def resolve_api_key(self) -> str | None:
+        """The API key, from the config or its file (read each time, so rotation works)."""
+        if self.api_key is not None:
+            return self.api_key.get_secret_value()
+        if self.api_key_file is not None:
+            return self.api_key_file.read_text(encoding="utf-8").strip()
+        return None
