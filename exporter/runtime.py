@@ -39,6 +39,7 @@ _RESTART_ONLY = (
     "log_file",
     "log_format",
     "max_concurrency",
+    "metrics",  # bucket layouts are fixed when a target starts
     "sharding",  # may come from --shard/--shards, which a reload of the file must not undo
 )
 
@@ -63,7 +64,8 @@ class Exporter:
         self.monitor = Monitor(self.effective(settings))
         self.client = make_client(max_connections=max(settings.max_concurrency, 16))
         self.scheduler = Scheduler(self.monitor, self.client, settings.max_concurrency)
-        self.registry.register(MonitorCollector(self.monitor))
+        self.monitor_collector = MonitorCollector(self.monitor)
+        self.registry.register(self.monitor_collector)
         self.exporter_collector = ExporterCollector(self.monitor)
         self.exporter_collector.reload_success_time = time.time()
         self.registry.register(self.exporter_collector)
@@ -91,6 +93,7 @@ class Exporter:
             ready=lambda: self.scheduler.started,
             reload=self.reload,
             extra_routes=self._extra_routes,
+            before_scrape=self.monitor_collector.refresh,
         )
 
     def _build_recovery(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from exporter.config.base import DEFAULT_MODEL_URL, DEFAULT_PROMPT, redact_url
 from exporter.config.discovery import DiscoveryConfig, FileSDConfig, HTTPSDConfig
 from exporter.config.loading import ConfigError, load_config, read_yaml
+from exporter.config.metrics import MetricsConfig
 from exporter.config.probe import ProbeEndpointConfig, ProbeModule, ShardingConfig
 from exporter.config.settings import Settings
 from exporter.config.targets import (
@@ -31,6 +32,7 @@ __all__ = [
     "FileSDConfig",
     "HTTPSDConfig",
     "HealthCheck",
+    "MetricsConfig",
     "ModelsCheck",
     "ProbeEndpointConfig",
     "ProbeModule",

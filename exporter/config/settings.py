@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from exporter.config.base import DEFAULT_MODEL_URL
 from exporter.config.discovery import DiscoveryConfig
 from exporter.config.durations import Duration
+from exporter.config.metrics import MetricsConfig
 from exporter.config.probe import ProbeEndpointConfig, ShardingConfig
 from exporter.config.recovery import RecoveryConfig
 from exporter.config.targets import TargetConfig
@@ -42,6 +43,7 @@ class Settings(BaseSettings):
     discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
     probe: ProbeEndpointConfig = Field(default_factory=ProbeEndpointConfig)
     sharding: ShardingConfig = Field(default_factory=ShardingConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @classmethod
     def settings_customise_sources(

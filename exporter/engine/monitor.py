@@ -8,10 +8,18 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from exporter.config import Settings, TargetConfig
-from exporter.engine.histogram import DURATION_BUCKETS, TTFT_BUCKETS, Histogram
+from exporter.engine.histogram import (
+    COMPACT_CHAT_BUCKETS,
+    COMPACT_GET_BUCKETS,
+    COMPACT_TTFT_BUCKETS,
+    DURATION_BUCKETS,
+    TTFT_BUCKETS,
+    Histogram,
+)
 from exporter.engine.history import HistoryWriter, read_history
 from exporter.engine.state import (
     Policy,
@@ -55,17 +63,26 @@ class TargetRuntime:
     failures: Counter[tuple[Check, str]] = field(default_factory=Counter)
     last_success: dict[Check, float] = field(default_factory=dict)
     last_run: dict[Check, float] = field(default_factory=dict)
+    last_phases: dict[Check, dict[str, float]] = field(default_factory=dict)
     durations: dict[Check, Histogram] = field(default_factory=dict)
-    ttft: Histogram = field(default_factory=lambda: Histogram(TTFT_BUCKETS))
+    ttft: Histogram = field(default_factory=lambda: Histogram(COMPACT_TTFT_BUCKETS))
     last_ttft: float | None = None
     last_tokens_per_second: float | None = None
     tokens: Counter[str] = field(default_factory=Counter)
     transitions_to: Counter[State] = field(default_factory=Counter)
     recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT))
+    full: bool = False  # `metrics.detail: full`: the fine bucket layouts
+    # bumped on every change, so /metrics re-renders only the targets that changed
+    version: int = 0
 
     @property
     def name(self) -> str:
         return self.config.name
+
+    @cached_property
+    def safe_url(self) -> str:
+        """The URL without credentials (the config of a runtime never changes)."""
+        return self.config.safe_url
 
     @property
     def model(self) -> str | None:
@@ -74,7 +91,11 @@ class TargetRuntime:
     def duration_histogram(self, check: Check) -> Histogram:
         hist = self.durations.get(check)
         if hist is None:
-            hist = self.durations[check] = Histogram(DURATION_BUCKETS)
+            if self.full:
+                layout = DURATION_BUCKETS
+            else:
+                layout = COMPACT_CHAT_BUCKETS if check is Check.CHAT else COMPACT_GET_BUCKETS
+            hist = self.durations[check] = Histogram(layout)
         return hist
 
 
@@ -107,8 +128,13 @@ class Monitor:
         added = set()
         for name, cfg in wanted.items():
             if name not in self.targets:
+                full = settings.metrics.full
                 self.targets[name] = TargetRuntime(
-                    cfg, policy_for(cfg), TargetStatus(since=self.clock())
+                    cfg,
+                    policy_for(cfg),
+                    TargetStatus(since=self.clock()),
+                    ttft=Histogram(TTFT_BUCKETS if full else COMPACT_TTFT_BUCKETS),
+                    full=full,
                 )
                 added.add(name)
         return added, removed
@@ -120,6 +146,8 @@ class Monitor:
             return None
         now = self.clock()
         check = result.check
+        rt.version += 1
+        rt.last_phases[check] = result.phases
         rt.probes[check] += 1
         rt.last_run[check] = now
         rt.duration_histogram(check).observe(result.duration)
@@ -158,6 +186,7 @@ class Monitor:
         rt = self.targets.get(name)
         if rt is None:
             return
+        rt.version += 1
         rt.status, transition = begin_grace(rt.status, name, self.clock(), seconds, reason)
         if transition is not None:
             self._transitioned(rt, transition)
@@ -165,9 +194,11 @@ class Monitor:
     def end_grace(self, name: str) -> None:
         rt = self.targets.get(name)
         if rt is not None:
+            rt.version += 1
             rt.status = end_grace(rt.status)
 
     def _transitioned(self, rt: TargetRuntime, t: Transition) -> None:
+        rt.version += 1
         rt.transitions_to[t.to_state] += 1
         record = t.as_dict()
         self.transitions.append(record)

@@ -1,142 +1,123 @@
-"""The /metrics view of the monitor: a custom collector that builds fresh metric families from
-the runtime store at scrape time (no global registry, no per-sample objects kept around)."""
+"""The /metrics view of the monitor: a custom collector over the runtime store.
+
+Each target's lines are written by family into a block that is kept until the target changes
+(`TargetRuntime.version`), so a scrape re-renders only what changed since the last one, and
+`refresh()` does that work in slices that give the event loop back between them: a scrape never
+holds the loop long enough to show up in a probe's timing (issue 16)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from exporter import __version__
-from exporter.engine.monitor import Monitor
-from exporter.engine.state import State
-from exporter.metrics.exposition import FastCounter, FastGauge, FastHistogram
-from exporter.probes.results import Check
+from exporter.engine.monitor import Monitor, TargetRuntime
+from exporter.metrics.exposition import (
+    FastCounter,
+    FastFamily,
+    FastGauge,
+    FastHistogram,
+    LineWriter,
+    TextFamily,
+)
+from exporter.metrics.rows import FAMILIES, Family, target_rows
 
 __all__ = ["ExporterCollector", "MonitorCollector"]
 
-_STATES = tuple(State)
-# failure series that alert rules take increase() of start at 0, so the first failure counts;
-# the others appear when they first happen (33 zero series per target would cost render time)
-_PREINIT_FAILURES = ((Check.MODELS, "model_missing"),)
+SLICE_SECONDS = 0.002  # the longest the render holds the event loop before yielding
+
+
+@dataclass(slots=True)
+class _Block:
+    """One target's text, one string per family, as of `version`."""
+
+    rt: TargetRuntime
+    version: int
+    texts: tuple[str, ...]
+    writer: LineWriter
+
+
+def _family(spec: Family) -> FastFamily:
+    if spec.type == "histogram":
+        return FastHistogram(spec.name, spec.doc, labels=spec.labels)
+    if spec.type == "counter":
+        return FastCounter(spec.name, spec.doc, labels=spec.labels)
+    return FastGauge(spec.name, spec.doc, labels=spec.labels)
 
 
 class MonitorCollector(Collector):
-    """Per-target metrics (names documented in docs/metrics.md). Its families keep rows, not
-    samples: `exporter.metrics.exposition.render` writes them ten times faster than prometheus_client,
-    whose encoders still see the same samples."""
+    """Per-target metrics (names documented in docs/metrics.md). `collect()` serves cached
+    per-target blocks (re-rendering the targets that changed); `refresh()` brings the cache up
+    to date without holding the event loop, and the /metrics route awaits it first."""
 
     def __init__(self, monitor: Monitor) -> None:
         self.monitor = monitor
+        self._blocks: dict[str, _Block] = {}
+
+    def _families(self) -> list[Family]:
+        full = self.monitor.settings.metrics.full
+        return [f for f in FAMILIES if full or not f.full_only]
+
+    def _block(self, name: str, rt: TargetRuntime) -> _Block:
+        """The target's block, re-rendered when the target changed since it was written."""
+        block = self._blocks.get(name)
+        if block is not None and block.rt is rt and block.version == rt.version:
+            return block
+        writer = block.writer if block is not None and block.rt is rt else LineWriter()
+        texts = []
+        for spec, rows in zip(FAMILIES, target_rows(name, rt), strict=True):
+            out: list[str] = []
+            if spec.type == "histogram":
+                writer.histogram(out, spec.name, spec.labels, rows)
+            else:
+                writer.rows(out, spec.name + spec.suffix, spec.labels, rows)
+            texts.append("".join(out))
+        block = self._blocks[name] = _Block(rt, rt.version, tuple(texts), writer)
+        return block
+
+    def _forget_removed(self) -> None:
+        targets = self.monitor.targets
+        for name in [n for n in self._blocks if n not in targets]:
+            del self._blocks[name]
+
+    async def refresh(self, slice_seconds: float = SLICE_SECONDS) -> None:
+        """Re-render the targets that changed, yielding to the event loop every
+        `slice_seconds`; `collect()` right after (with no await between) only joins text."""
+        self._forget_removed()
+        started = time.perf_counter()
+        for name, rt in list(self.monitor.targets.items()):
+            if self.monitor.targets.get(name) is not rt:  # removed or replaced meanwhile
+                continue
+            self._block(name, rt)
+            if time.perf_counter() - started > slice_seconds:
+                await asyncio.sleep(0)
+                started = time.perf_counter()
 
     def collect(self) -> Iterator[Metric]:
-        t = ["target"]
-        tc = ["target", "check"]
-        up = FastGauge("llm_target_up", "1 when every enabled check passes (state up).", labels=t)
-        state = FastGauge("llm_target_state", "Current state, one-hot.", labels=[*t, "state"])
-        since = FastGauge(
-            "llm_target_state_since_timestamp_seconds", "When the current state began.", labels=t
-        )
-        trans = FastCounter(
-            "llm_target_transitions", "State transitions, by new state.", labels=[*t, "to"]
-        )
-        info = FastGauge(
-            "llm_target_info",
-            "Target URL (without credentials) and model.",
-            labels=["target", "url", "model"],
-        )
-        success = FastGauge("llm_probe_success", "1 when the last probe passed.", labels=tc)
-        status = FastGauge(
-            "llm_probe_http_status_code", "HTTP status of the last probe, 0 when none.", labels=tc
-        )
-        duration = FastHistogram("llm_probe_duration_seconds", "Probe duration.", labels=tc)
-        last_duration = FastGauge(
-            "llm_probe_last_duration_seconds", "Duration of the last probe.", labels=tc
-        )
-        ttft = FastHistogram(
-            "llm_probe_ttft_seconds",
-            "Time to first content token of passing chat probes.",
-            labels=t,
-        )
-        last_ttft = FastGauge(
-            "llm_probe_last_ttft_seconds",
-            "Time to first content token of the last chat probe.",
-            labels=t,
-        )
-        stall = FastGauge(
-            "llm_probe_max_stall_seconds",
-            "Longest gap between stream chunks in the last chat probe.",
-            labels=t,
-        )
-        tps = FastGauge(
-            "llm_probe_output_tokens_per_second",
-            "Decode speed of the last chat probe that could measure it.",
-            labels=t,
-        )
-        probes = FastCounter("llm_probes", "Probes run.", labels=tc)
-        failures = FastCounter(
-            "llm_probe_failures", "Failed probes by reason.", labels=[*tc, "reason"]
-        )
-        consecutive = FastGauge(
-            "llm_probe_consecutive_failures", "Failures since the last success.", labels=tc
-        )
-        last_success = FastGauge(
-            "llm_probe_last_success_timestamp_seconds",
-            "Unix time of the last passing probe.",
-            labels=tc,
-        )
-        last_run = FastGauge(
-            "llm_probe_last_run_timestamp_seconds", "Unix time the last probe completed.", labels=tc
-        )
-        tokens = FastCounter(
-            "llm_probe_tokens", "Tokens spent by probing.", labels=["target", "kind"]
-        )
+        self._forget_removed()
+        blocks = [self._block(name, rt) for name, rt in self.monitor.targets.items()]
+        for spec in self._families():
+            i = spec.index
+            yield TextFamily(
+                spec.name,
+                spec.doc,
+                spec.type,
+                [b.texts[i] for b in blocks],
+                lambda spec=spec: self._rows_family(spec),  # type: ignore[misc]
+            )
+
+    def _rows_family(self, spec: Family) -> FastFamily:
+        """The family with every target's rows, for prometheus_client's own encoders."""
+        family = _family(spec)
         for name, rt in self.monitor.targets.items():
-            st = rt.status
-            up.add_metric([name], 1.0 if st.state is State.UP else 0.0)
-            for s in _STATES:
-                state.add_metric([name, s.value], 1.0 if st.state is s else 0.0)
-            since.add_metric([name], st.since)
-            for s in _STATES:  # zeros too, so increase() sees the first transition
-                trans.add_metric([name, s.value], rt.transitions_to[s])
-            info.add_metric([name, rt.config.safe_url, rt.model or ""], 1.0)
-            for check in rt.policy.checks:
-                labels = [name, check.value]
-                probes.add_metric(labels, rt.probes[check])
-                consecutive.add_metric(labels, st.consecutive_failures(check))
-                result = st.latest.get(check)
-                if result is not None:
-                    success.add_metric(labels, 1.0 if result.success else 0.0)
-                    status.add_metric(labels, float(result.status_code or 0))
-                    last_duration.add_metric(labels, result.duration)
-                hist = rt.durations.get(check)
-                if hist is not None:
-                    duration.add_metric(labels, hist.cumulative(), hist.sum)
-                if check in rt.last_success:
-                    last_success.add_metric(labels, rt.last_success[check])
-                if check in rt.last_run:
-                    last_run.add_metric(labels, rt.last_run[check])
-            for check, reason in _PREINIT_FAILURES:
-                if check in rt.policy.checks and (check, reason) not in rt.failures:
-                    failures.add_metric([name, check.value, reason], 0.0)
-            for (check, reason), n in rt.failures.items():
-                failures.add_metric([name, check.value, reason], n)
-            if Check.CHAT in rt.policy.checks:
-                ttft.add_metric([name], rt.ttft.cumulative(), rt.ttft.sum)
-                for kind in ("prompt", "completion"):
-                    tokens.add_metric([name, kind], rt.tokens[kind])
-                chat = st.latest.get(Check.CHAT)
-                if rt.last_ttft is not None:
-                    last_ttft.add_metric([name], rt.last_ttft)
-                if chat is not None and chat.max_stall is not None:
-                    stall.add_metric([name], chat.max_stall)
-                if rt.last_tokens_per_second is not None:
-                    tps.add_metric([name], rt.last_tokens_per_second)
-        yield from (
-            up, state, since, trans, info, success, status, duration, last_duration, ttft,
-            last_ttft, stall, tps, probes, failures, consecutive, last_success, last_run, tokens,
-        )  # fmt: skip
+            for row in target_rows(name, rt)[spec.index]:
+                family.add_metric(*row)
+        return family
 
 
 class ExporterCollector(Collector):

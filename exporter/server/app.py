@@ -52,10 +52,15 @@ def create_app(
     reload: ReloadFn | None = None,
     reload_allowed: Callable[[Request], bool] = is_loopback,
     extra_routes: Sequence[BaseRoute] = (),
+    before_scrape: Callable[[], Awaitable[None]] | None = None,
 ) -> Starlette:
-    """The Starlette app; `extra_routes` come from the recovery receiver and the status page."""
+    """The Starlette app; `extra_routes` come from the recovery receiver and the status page;
+    `before_scrape` (MonitorCollector.refresh) brings cached text up to date in slices that
+    yield, so the render that follows holds the event loop only to join it."""
 
     async def metrics(request: Request) -> Response:
+        if before_scrape is not None:
+            await before_scrape()
         # our own writer: byte-identical to prometheus_client's, several times faster
         body, content_type = render(registry, request.headers.get("accept", ""))
         return Response(body, media_type=content_type)
@@ -98,7 +103,9 @@ def create_app(
         *extra_routes,
     ]
     # the status JSON for a thousand targets is megabytes; phones and Prometheus take gzip
-    # (level 1: most of the saving for a fraction of the CPU of the default 9)
+    # (level 1: most of the saving for a fraction of the CPU of the default 9; Starlette
+    # compresses bodies over 128 KiB, /metrics among them, in a worker thread, and zlib
+    # releases the GIL while it works: off the event loop)
     return Starlette(
         routes=routes, middleware=[Middleware(GZipMiddleware, minimum_size=4096, compresslevel=1)]
     )

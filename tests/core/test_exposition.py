@@ -32,7 +32,7 @@ ACCEPTS = [
 ]
 
 
-def _monitor() -> Monitor:
+def _monitor(detail: str = "full") -> Monitor:
     clock = iter(float(1764000000 + i) for i in range(10_000))
     targets = [
         TargetConfig(name="plain", url="http://a.test:8000", model="m"),
@@ -44,7 +44,8 @@ def _monitor() -> Monitor:
         ),
         TargetConfig(name="fresh", url="http://d.test"),
     ]
-    monitor = Monitor(Settings(targets=targets, history_file=None), clock=lambda: next(clock))
+    settings = Settings(targets=targets, history_file=None, metrics={"detail": detail})
+    monitor = Monitor(settings, clock=lambda: next(clock))
 
     def result(check: Check, ok: bool, duration: float, **kw: object) -> ProbeResult:
         reason = None if ok else kw.pop("reason", Reason.TIMEOUT)
@@ -80,9 +81,10 @@ def _registry(monitor: Monitor) -> CollectorRegistry:
     return registry
 
 
+@pytest.mark.parametrize("detail", ["compact", "full"])
 @pytest.mark.parametrize("accept", ACCEPTS)
-def test_render_is_byte_identical_to_prometheus_client(accept: str) -> None:
-    registry = _registry(_monitor())
+def test_render_is_byte_identical_to_prometheus_client(accept: str, detail: str) -> None:
+    registry = _registry(_monitor(detail))
     encoder, content_type = choose_encoder(accept)
     body, ctype = render(registry, accept)
     assert ctype == content_type
@@ -145,3 +147,62 @@ def test_format_value_matches_float_to_go_string(value: float) -> None:
     from prometheus_client.utils import floatToGoString
 
     assert format_value(value) == floatToGoString(value)
+
+
+def _series(body: bytes, target: str) -> list[str]:
+    return [
+        line
+        for line in body.decode().splitlines()
+        if not line.startswith("#") and f'target="{target}"' in line
+    ]
+
+
+def test_compact_keeps_about_fifty_series_per_target_and_full_adds_the_rest() -> None:
+    compact = _series(render(_registry(_monitor("compact")))[0], "plain")
+    full = _series(render(_registry(_monitor("full")))[0], "plain")
+    assert 40 <= len(compact) <= 55 < len(full)
+    assert not [line for line in compact if line.startswith("llm_probes_total")]
+    assert [line for line in full if line.startswith("llm_probes_total")]
+    # the compact buckets put a bound at each alert threshold (2 s GET, 10 s chat, 2 s TTFT)
+    assert (
+        'llm_probe_duration_seconds_bucket{check="health",le="2.0",target="plain"} 5.0' in compact
+    )
+    assert 'llm_probe_duration_seconds_bucket{check="chat",le="10.0",target="plain"} 5.0' in compact
+    assert any(line.startswith('llm_probe_ttft_seconds_bucket{le="2.0"') for line in compact)
+
+
+def test_a_changed_target_is_rendered_again_and_a_removed_one_is_gone() -> None:
+    monitor = _monitor("compact")
+    registry = _registry(monitor)
+    line = 'llm_probe_consecutive_failures{check="health",target="health-only"}'
+    assert f"{line} 0.0" in render(registry)[0].decode()
+    monitor.record(
+        "health-only", ProbeResult(Check.HEALTH, False, 0.1, 1.0, None, Reason.CONNECT_ERROR)
+    )
+    assert f"{line} 1.0" in render(registry)[0].decode()
+    monitor.apply(monitor.settings.model_copy(update={"targets": monitor.settings.targets[:2]}))
+    assert 'target="health-only"' not in render(registry)[0].decode()
+
+
+def test_refresh_gives_the_event_loop_back_between_slices() -> None:
+    import asyncio
+
+    monitor = _monitor("full")
+    collector = MonitorCollector(monitor)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        before = ticks
+        await collector.refresh(slice_seconds=0.0)  # yield after every target
+        task.cancel()
+        assert ticks - before >= len(monitor.targets) - 1
+
+    asyncio.run(main())

@@ -18,15 +18,20 @@ from .live import running_exporter, samples, scrape, value, wait_for
 FAST = {"failures_to_down": 3, "retry_interval": 0.2}
 
 
-def settings_for(tmp_path: Path, *targets: TargetConfig, interval: float = 1.0) -> Settings:
+def settings_for(
+    tmp_path: Path, *targets: TargetConfig, interval: float = 1.0, detail: str = "compact"
+) -> Settings:
     return Settings(
-        targets=list(targets), default_interval=interval, history_file=tmp_path / "history.jsonl"
+        targets=list(targets),
+        default_interval=interval,
+        history_file=tmp_path / "history.jsonl",
+        metrics={"detail": detail},
     )
 
 
 async def test_healthy_target_then_outage_then_recovery(sim: Simulator, tmp_path: Path) -> None:
     target = TargetConfig(name="qwen", url=sim.url, thresholds=FAST)
-    async with running_exporter(settings_for(tmp_path, target)) as (_, base):
+    async with running_exporter(settings_for(tmp_path, target, detail="full")) as (_, base):
 
         async def up() -> bool:
             return value(await scrape(base), "llm_target_up", target="qwen") == 1.0
@@ -48,6 +53,8 @@ async def test_healthy_target_then_outage_then_recovery(sim: Simulator, tmp_path
             == 1.0
         )  # discovered from /v1/models
         assert (value(text, "llm_probe_tokens_total", target="qwen", kind="completion") or 0) > 0
+        ttft = value(text, "llm_probe_phase_seconds", target="qwen", check="chat", phase="ttft")
+        assert ttft is not None and ttft > 0  # metrics.detail: full shows the phases
 
         sim.set_fault(FaultSpec(kind="hang"))
 
@@ -125,7 +132,10 @@ async def test_metrics_pass_promtool(sim: Simulator, tmp_path: Path) -> None:
 
 
 async def _has_chat(base: str) -> bool:
-    return (value(await scrape(base), "llm_probes_total", target="qwen", check="chat") or 0) >= 1
+    return (
+        value(await scrape(base), "llm_probe_duration_seconds_count", target="qwen", check="chat")
+        or 0
+    ) >= 1
 
 
 async def test_reload_keeps_state_and_rejects_bad_config(sim: Simulator, tmp_path: Path) -> None:
@@ -155,7 +165,10 @@ async def test_reload_keeps_state_and_rejects_bad_config(sim: Simulator, tmp_pat
 
 
 async def _probes(base: str, name: str) -> float:
-    return value(await scrape(base), "llm_probes_total", target=name, check="health") or 0.0
+    return (
+        value(await scrape(base), "llm_probe_duration_seconds_count", target=name, check="health")
+        or 0.0
+    )
 
 
 async def test_api_key_never_appears_in_metrics_or_api(sim: Simulator, tmp_path: Path) -> None:

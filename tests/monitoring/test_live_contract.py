@@ -140,7 +140,10 @@ async def test_every_dashboard_query_returns_data_from_a_real_prometheus(
                 return list(body["data"]["result"])
 
             # enough scrapes for rate() and the recording rules to have two points
-            await wait_for(lambda: query("count_over_time(llm_probes_total[1m]) >= 6"), timeout=60)
+            await wait_for(
+                lambda: query("count_over_time(llm_probe_duration_seconds_count[1m]) >= 6"),
+                timeout=60,
+            )
             await wait_for(lambda: query("target:llm_probe_ttft_seconds:p95_rate5m"), timeout=60)
             # the SLO group has its own 15 s interval
             await wait_for(lambda: query("target:llm_availability:ratio_rate5m"), timeout=60)

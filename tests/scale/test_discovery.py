@@ -137,7 +137,9 @@ async def test_file_sd_reload_adds_and_removes_keeping_state(
         assert set(exporter.monitor.targets) == {"a", "b"}
 
         async def probed(name: str, at_least: float = 1.0) -> bool:
-            n = value(await scrape(base), "llm_probes_total", target=name, check="chat")
+            n = value(
+                await scrape(base), "llm_probe_duration_seconds_count", target=name, check="chat"
+            )
             return (n or 0) >= at_least
 
         await wait_for(lambda: probed("a", 2))

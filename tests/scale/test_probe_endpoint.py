@@ -22,11 +22,16 @@ SECRET = "sk-probe-secret-0123456789"
 
 
 def probe_settings(
-    tmp_path: Path, *targets: TargetConfig, allowed: list[str] | None = None, **modules: dict
+    tmp_path: Path,
+    *targets: TargetConfig,
+    allowed: list[str] | None = None,
+    detail: str = "compact",
+    **modules: dict,
 ) -> Settings:
     modules = modules or {"llm": {}}
     return Settings(
         targets=list(targets),
+        metrics={"detail": detail},
         default_interval=0.5,
         history_file=tmp_path / "history.jsonl",
         probe={
@@ -98,7 +103,7 @@ def test_deadline() -> None:
 
 # ---- against the simulator -------------------------------------------------------------------
 async def test_probe_reports_one_round_in_a_fresh_registry(sim: Simulator, tmp_path: Path) -> None:
-    async with running_exporter(probe_settings(tmp_path)) as (_, base):
+    async with running_exporter(probe_settings(tmp_path, detail="full")) as (_, base):
         r = await get(base, "/probe", params={"target": address(sim), "module": "llm"})
         assert r.status_code == 200, r.text
         text = r.text
@@ -274,7 +279,9 @@ async def test_probe_floods_cannot_starve_the_scheduled_probes(
             return value(await scrape(base), "llm_target_up", target="static") == 1.0
 
         await wait_for(up)
-        before = value(await scrape(base), "llm_probes_total", target="static", check="health")
+        before = value(
+            await scrape(base), "llm_probe_duration_seconds_count", target="static", check="health"
+        )
         stop = asyncio.get_running_loop().time() + 4.0
         answers: list[int] = []
 
@@ -294,7 +301,7 @@ async def test_probe_floods_cannot_starve_the_scheduled_probes(
         results = await asyncio.gather(watch(), *(flood() for _ in range(64)))
         seen = results[0]
         text = await scrape(base)
-        after = value(text, "llm_probes_total", target="static", check="health")
+        after = value(text, "llm_probe_duration_seconds_count", target="static", check="health")
     assert seen and all(v == 1.0 for v in seen)  # never down while /probe was flooded
     assert before is not None and after is not None and after - before >= 3
     assert 503 in answers  # the budget (16 by default) was exceeded and shed
@@ -360,7 +367,7 @@ async def test_probe_equals_loop_for_one_target(
         async def first_round() -> str | None:
             text = await scrape(base)
             done = all(
-                value(text, "llm_probes_total", target="qwen", check=c)
+                value(text, "llm_probe_duration_seconds_count", target="qwen", check=c)
                 for c in ("health", "models", "chat")
             )
             return (

@@ -164,10 +164,12 @@ async def test_two_shards_probe_every_target_exactly_once(sim: Simulator, tmp_pa
             fams = {f.name: f for f in text_string_to_metric_families(text)}
             counts = {
                 s.labels["target"]: s.value
-                for s in fams["llm_probes"].samples
-                if s.name == "llm_probes_total"
+                for s in fams["llm_probe_duration_seconds"].samples
+                if s.name == "llm_probe_duration_seconds_count"
             }
-            if not counts or min(counts.values()) < 1:
+            known = {s.labels["target"] for s in fams["llm_target_info"].samples}
+            # a target's duration histogram appears with its first probe
+            if not counts or set(counts) != known or min(counts.values()) < 1:
                 return None
             return {"probed": counts, "families": fams}
 

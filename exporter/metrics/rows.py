@@ -1,0 +1,125 @@
+"""What /metrics says about one target: the families (names in docs/metrics.md) and, for one
+target, the rows of each. Written once; the collector turns rows into cached text and, for
+prometheus_client's encoders, into families.
+
+Cardinality (docs/metrics.md, "Cardinality"): with `metrics.detail: compact` (the default) a
+target with three checks has about 50 series, the families marked `full_only` are left out, and
+transitions are counted only into the states the rules take increase() of."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.engine.monitor import TargetRuntime
+from exporter.engine.state import State
+from exporter.probes.results import Check
+
+__all__ = ["FAMILIES", "Family", "target_rows"]
+
+_STATES = tuple(State)
+# compact: the transitions the alert rules take increase() of (from 0, so the first counts)
+_COMPACT_TRANSITIONS = frozenset({State.DOWN, State.DEGRADED})
+# likewise for failures; the others appear when they first happen
+_PREINIT_FAILURES = ((Check.MODELS, "model_missing"),)
+
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    index: int
+    name: str  # without a counter's _total
+    doc: str
+    type: str
+    labels: tuple[str, ...]
+    full_only: bool = False
+
+    @property
+    def suffix(self) -> str:
+        return "_total" if self.type == "counter" else ""
+
+
+_T, _TC = ("target",), ("target", "check")
+_SPECS: tuple[tuple[str, str, str, tuple[str, ...], bool], ...] = (
+    ("llm_target_up", "1 when every enabled check passes (state up).", "gauge", _T, False),
+    ("llm_target_state", "Current state, one-hot.", "gauge", (*_T, "state"), False),
+    ("llm_target_state_since_timestamp_seconds", "When the current state began.", "gauge", _T, True),
+    ("llm_target_transitions", "State transitions, by new state.", "counter", (*_T, "to"), False),
+    ("llm_target_info", "Target URL (without credentials) and model.", "gauge", ("target", "url", "model"), False),
+    ("llm_probe_success", "1 when the last probe passed.", "gauge", _TC, False),
+    ("llm_probe_http_status_code", "HTTP status of the last probe, 0 when none.", "gauge", _TC, False),
+    ("llm_probe_duration_seconds", "Probe duration.", "histogram", _TC, False),
+    ("llm_probe_last_duration_seconds", "Duration of the last probe.", "gauge", _TC, False),
+    ("llm_probe_phase_seconds", "Time from the start of the last probe to each phase.", "gauge", (*_TC, "phase"), True),
+    ("llm_probe_ttft_seconds", "Time to first content token of passing chat probes.", "histogram", _T, False),
+    ("llm_probe_last_ttft_seconds", "Time to first content token of the last chat probe.", "gauge", _T, False),
+    ("llm_probe_max_stall_seconds", "Longest gap between stream chunks in the last chat probe.", "gauge", _T, False),
+    ("llm_probe_output_tokens_per_second", "Decode speed of the last chat probe that could measure it.", "gauge", _T, False),
+    ("llm_probes", "Probes run.", "counter", _TC, True),
+    ("llm_probe_failures", "Failed probes by reason.", "counter", (*_TC, "reason"), False),
+    ("llm_probe_consecutive_failures", "Failures since the last success.", "gauge", _TC, False),
+    ("llm_probe_last_success_timestamp_seconds", "Unix time of the last passing probe.", "gauge", _TC, True),
+    ("llm_probe_last_run_timestamp_seconds", "Unix time the last probe completed.", "gauge", _TC, False),
+    ("llm_probe_tokens", "Tokens spent by probing.", "counter", ("target", "kind"), True),
+)  # fmt: skip
+FAMILIES = tuple(Family(i, *spec) for i, spec in enumerate(_SPECS))
+(
+    UP, STATE, SINCE, TRANS, INFO, SUCCESS, STATUS, DURATION, LAST_DURATION, PHASE, TTFT,
+    LAST_TTFT, STALL, TPS, PROBES, FAILURES, CONSECUTIVE, LAST_SUCCESS, LAST_RUN, TOKENS,
+) = range(len(FAMILIES))  # fmt: skip
+
+
+def target_rows(name: str, rt: TargetRuntime) -> list[list[Row]]:
+    """One target's rows, one list per family in FAMILIES order (empty when not exported):
+    (label values, value), or (label values, cumulative buckets, sum) for histograms."""
+    rows: list[list[Row]] = [[] for _ in FAMILIES]
+    full = rt.full
+    st = rt.status
+    t = (name,)
+    rows[UP].append((t, 1.0 if st.state is State.UP else 0.0))
+    rows[STATE].extend(((name, s.value), 1.0 if st.state is s else 0.0) for s in _STATES)
+    if full:
+        rows[SINCE].append((t, st.since))
+    for s in _STATES:
+        if full or s in _COMPACT_TRANSITIONS:
+            rows[TRANS].append(((name, s.value), rt.transitions_to[s]))
+    rows[INFO].append(((name, rt.safe_url, rt.model or ""), 1.0))
+    for check in rt.policy.checks:
+        labels = (name, check.value)
+        if full:
+            rows[PROBES].append((labels, rt.probes[check]))
+            for phase, seconds in rt.last_phases.get(check, {}).items():
+                rows[PHASE].append(((name, check.value, phase), seconds))
+        rows[CONSECUTIVE].append((labels, st.consecutive_failures(check)))
+        result = st.latest.get(check)
+        if result is not None:
+            rows[SUCCESS].append((labels, 1.0 if result.success else 0.0))
+            rows[STATUS].append((labels, float(result.status_code or 0)))
+            rows[LAST_DURATION].append((labels, result.duration))
+        hist = rt.durations.get(check)
+        if hist is not None:
+            rows[DURATION].append((labels, hist.cumulative(), hist.sum))
+        if full and check in rt.last_success:
+            rows[LAST_SUCCESS].append((labels, rt.last_success[check]))
+        if check in rt.last_run:
+            rows[LAST_RUN].append((labels, rt.last_run[check]))
+    for check, reason in _PREINIT_FAILURES:
+        if check in rt.policy.checks and (check, reason) not in rt.failures:
+            rows[FAILURES].append(((name, check.value, reason), 0.0))
+    for (check, reason), n in rt.failures.items():
+        rows[FAILURES].append(((name, check.value, reason), n))
+    if Check.CHAT in rt.policy.checks:
+        rows[TTFT].append((t, rt.ttft.cumulative(), rt.ttft.sum))
+        if full:
+            rows[TOKENS].extend(
+                ((name, kind), rt.tokens[kind]) for kind in ("prompt", "completion")
+            )
+        chat = st.latest.get(Check.CHAT)
+        if rt.last_ttft is not None:
+            rows[LAST_TTFT].append((t, rt.last_ttft))
+        if chat is not None and chat.max_stall is not None:
+            rows[STALL].append((t, chat.max_stall))
+        if rt.last_tokens_per_second is not None:
+            rows[TPS].append((t, rt.last_tokens_per_second))
+    return rows
