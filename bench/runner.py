@@ -178,6 +178,7 @@ def run_us(plan: Plan, nginx_pids: list[int]) -> dict[str, Any]:
             "scrape_bytes": wire,
             "render_exposition_ms": round(results["render_exposition_ms"], 3),
             "render_client_ms": round(results["render_client_ms"], 3),
+            "render_join_ms": round(results.get("render_join_ms", 0.0), 3),
             # what /metrics itself runs in this run
             "render_ms": round(
                 results["render_client_ms" if plan.metrics == "client" else "render_exposition_ms"],

@@ -210,8 +210,10 @@ class LineWriter:
         self, out: list[str], name: str, names: Sequence[str], rows: Sequence[tuple[Any, Any]]
     ) -> None:
         """(label values, value) rows of a gauge or counter (`name` with its suffix)."""
+        prefixes, fmt = self._prefixes, format_value
         for values, value in rows:
-            out.append(f"{self._prefix(name, names, values)}{format_value(value)}\n")
+            prefix = prefixes.get((name, values)) or self._prefix(name, names, values)
+            out.append(f"{prefix}{fmt(value)}\n")
 
     def histogram(
         self,
