@@ -62,7 +62,8 @@ class Plan:
 
 
 def _http(port: int, method: str, path: str, headers: dict[str, str] | None = None) -> bytes:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    # long: /-/bench/results renders 5,000 targets through prometheus_client too
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     try:
         conn.request(method, path, headers=headers or {})
         return conn.getresponse().read()

@@ -1,6 +1,6 @@
-"""Transport micro-benchmark: client CPU per request for httpx's default transport,
-httpx on aiohttp (httpx-aiohttp, what the exporter uses), raw aiohttp, and our whole chat
-probe on top. nginx on loopback answers the fixed streaming chat completion; the client
+"""Transport micro-benchmark: client CPU per request for httpx (default transport), raw
+aiohttp, and our whole chat probe on the probes' transport (exporter/probes/transport.py, on
+aiohttp). nginx on loopback answers the fixed streaming chat completion; the client
 keeps 8 connections busy. Run: python -m bench.transport [--requests N].
 
 Only this process's CPU is counted (time.process_time), not nginx's."""
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import httpx
 
 from bench import fixtures
 from bench.servers import Nginx, free_port_block
@@ -60,18 +61,14 @@ async def _clients(port: int, count: int) -> list[dict[str, Any]]:
     headers = {"Content-Type": "application/json"}
     results = []
 
-    for label, transport in (
-        ("httpx (default transport)", "httpx"),
-        ("httpx + httpx-aiohttp", "httpx-aiohttp"),
-    ):
-        client = make_client(CONCURRENCY, transport=transport)
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with httpx.AsyncClient(limits=limits, trust_env=False) as client:
 
-        async def via_httpx(client: Any = client) -> bool:
+        async def via_httpx() -> bool:
             response = await client.post(url, content=body, headers=headers)
             return response.status_code == 200 and b"Paris" in response.content
 
-        results.append(await _measure(label, via_httpx, count))
-        await client.aclose()
+        results.append(await _measure("httpx (default transport)", via_httpx, count))
 
     async with aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=CONCURRENCY), auto_decompress=False
@@ -85,18 +82,13 @@ async def _clients(port: int, count: int) -> list[dict[str, Any]]:
         results.append(await _measure("aiohttp (raw)", via_aiohttp, count))
 
     target = TargetConfig(name="t", url=f"http://127.0.0.1:{port}")
-    for label, transport in (
-        ("llm-heartbeat chat probe, through httpx + httpx-aiohttp", "httpx-aiohttp"),
-        ("llm-heartbeat chat probe, direct path (make_client default)", "aiohttp"),
-    ):
-        client = make_client(CONCURRENCY, transport=transport)
-        ctx = ProbeContext(client, target, 30.0, fixtures.MODEL)
+    async with make_client(CONCURRENCY) as transport:
+        ctx = ProbeContext(transport, target, 30.0, fixtures.MODEL)
 
-        async def via_probe(ctx: ProbeContext = ctx) -> bool:
+        async def via_probe() -> bool:
             return (await probe_chat(ctx)).success
 
-        results.append(await _measure(label, via_probe, count))
-        await client.aclose()
+        results.append(await _measure("llm-heartbeat chat probe (its transport)", via_probe, count))
     return results
 
 

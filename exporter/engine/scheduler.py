@@ -10,12 +10,11 @@ import logging
 import random
 from collections.abc import Iterable
 
-import httpx
-
 from exporter.engine.monitor import Monitor
 from exporter.engine.state import next_delay
 from exporter.probes import PROBES, ProbeContext
 from exporter.probes.results import Check, ProbeResult
+from exporter.probes.transport import Transport
 
 __all__ = ["Scheduler"]
 
@@ -25,9 +24,7 @@ log = logging.getLogger(__name__)
 class Scheduler:
     """Runs the probes of every target on their own cadence and feeds the results to the monitor."""
 
-    def __init__(
-        self, monitor: Monitor, client: httpx.AsyncClient, max_concurrency: int = 64
-    ) -> None:
+    def __init__(self, monitor: Monitor, client: Transport, max_concurrency: int = 64) -> None:
         self.monitor = monitor
         self.client = client
         self._sem = asyncio.Semaphore(max_concurrency)

@@ -23,7 +23,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
-import httpx
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -40,6 +39,7 @@ from exporter.engine.state import Transition
 from exporter.metrics.collector import MonitorCollector
 from exporter.probes import PROBES, ProbeContext
 from exporter.probes.results import Check, ProbeResult, Reason
+from exporter.probes.transport import Transport
 from exporter.recovery.secrets import bearer_ok
 
 __all__ = [
@@ -186,7 +186,7 @@ def _out_of_time(check: Check) -> ProbeResult:
 
 
 async def run_round(
-    client: httpx.AsyncClient,
+    client: Transport,
     target: TargetConfig,
     deadline: float,
     note: Callable[[str], None] = lambda _msg: None,
@@ -243,7 +243,7 @@ class ProbeEndpoint:
     def __init__(
         self,
         settings: Callable[[], Settings],
-        client: httpx.AsyncClient,
+        client: Transport,
         concurrency: int = 16,
         token: str | None = None,
     ) -> None:

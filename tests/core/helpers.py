@@ -4,17 +4,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-import httpx
-import respx
+from tests.core.local_server import MODEL
 
-from exporter.config import TargetConfig
-from exporter.probes import ProbeContext
-
-MODEL = "Qwen/Qwen3-4B-Instruct-2507"
-URL = "http://model.test:8000"
+__all__ = ["MODEL", "chunk", "vllm_stream"]
 
 
 def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extra: Any) -> dict:
@@ -63,25 +58,3 @@ def vllm_stream(
     if done:
         out.append(b"data: [DONE]\n\n")
     return out
-
-
-class Chunks(httpx.AsyncByteStream):
-    def __init__(self, parts: Iterable[bytes]) -> None:
-        self.parts = list(parts)
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for p in self.parts:
-            yield p
-
-
-def sse_response(
-    parts: Iterable[bytes], status: int = 200, ctype: str = "text/event-stream; charset=utf-8"
-) -> httpx.Response:
-    return httpx.Response(status, headers={"content-type": ctype}, stream=Chunks(parts))
-
-
-def context(
-    router: respx.Router, timeout: float = 5.0, model: str | None = MODEL, **target: Any
-) -> ProbeContext:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(router.async_handler))
-    return ProbeContext(client, TargetConfig(name="t", url=URL, **target), timeout, model)

@@ -1,4 +1,5 @@
-"""Each probe against respx-mocked servers: what a user relies on each verdict to mean."""
+"""Each probe through the production transport against a real local server scripted per
+test: what a user relies on each verdict to mean."""
 
 from __future__ import annotations
 
@@ -6,67 +7,70 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
-import respx
+from aiohttp import web
 
 from exporter.config import ChatCheck
 from exporter.probes import probe_chat, probe_health, probe_models
 from exporter.probes.chat import build_request
 from exporter.probes.results import Reason
+from tests.conftest import free_port
 
-from .helpers import MODEL, URL, Chunks, context, sse_response, vllm_stream
+from .helpers import MODEL, vllm_stream
+from .local_server import LocalServer
 
 
 @pytest.fixture
-def router() -> respx.Router:
-    return respx.Router(assert_all_called=False)
+async def server() -> AsyncIterator[LocalServer]:
+    srv = LocalServer()
+    await srv.start()
+    yield srv
+    await srv.stop()
 
 
 # ---- health ---------------------------------------------------------------------------------
-async def test_health_200_empty_body_is_healthy(router: respx.Router) -> None:
-    router.get(f"{URL}/health").respond(200)
-    r = await probe_health(context(router))
+async def test_health_200_empty_body_is_healthy(server: LocalServer) -> None:
+    server.get("/health").respond(200)
+    r = await probe_health(server.context())
     assert r.success and r.status_code == 200 and r.reason is None
 
 
-async def test_health_503_means_loading_not_unreachable(router: respx.Router) -> None:
-    router.get(f"{URL}/health").respond(
+async def test_health_503_means_loading_not_unreachable(server: LocalServer) -> None:
+    server.get("/health").respond(
         503, json={"error": {"message": "Loading model", "type": "unavailable_error", "code": 503}}
     )
-    r = await probe_health(context(router))
+    r = await probe_health(server.context())
     assert not r.success and r.reason is Reason.LOADING and r.loading and r.answered
     assert "Loading model" in r.detail
 
 
-async def test_health_connection_refused(router: respx.Router) -> None:
-    router.get(f"{URL}/health").mock(side_effect=httpx.ConnectError("refused"))
-    r = await probe_health(context(router))
+async def test_health_connection_refused(server: LocalServer) -> None:
+    r = await probe_health(server.context(url=f"http://127.0.0.1:{free_port()}"))
     assert r.reason is Reason.CONNECT_ERROR and not r.answered
 
 
-async def test_health_server_that_never_answers_hits_the_deadline(router: respx.Router) -> None:
-    async def hang(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(30)
-        return httpx.Response(200)
+async def test_health_server_that_never_answers_hits_the_deadline(server: LocalServer) -> None:
+    async def hang(request: web.Request) -> web.Response:
+        await asyncio.sleep(3)  # past the probe's deadline
+        return web.Response()
 
-    router.get(f"{URL}/health").mock(side_effect=hang)
-    r = await probe_health(context(router, timeout=0.2))
+    server.get("/health").handle(hang)
+    r = await probe_health(server.context(timeout=0.2))
     assert r.reason is Reason.TIMEOUT and r.duration < 5
 
 
-async def test_requests_carry_user_agent_and_api_key(router: respx.Router) -> None:
-    route = router.get(f"{URL}/health").respond(200)
-    await probe_health(context(router, api_key="sk-secret", headers={"X-Team": "ml"}))
-    req = route.calls.last.request
+async def test_requests_carry_user_agent_and_api_key(server: LocalServer) -> None:
+    route = server.get("/health").respond(200)
+    await probe_health(server.context(api_key="sk-secret", headers={"X-Team": "ml"}))
+    req = route.calls[-1]
     assert req.headers["user-agent"].startswith("llm-heartbeat/")
     assert req.headers["authorization"] == "Bearer sk-secret"
     assert req.headers["x-team"] == "ml"
 
 
-async def test_unauthorized_is_its_own_reason_and_hides_the_key(router: respx.Router) -> None:
-    router.get(f"{URL}/v1/models").respond(401, json={"error": "Unauthorized"})
-    r = await probe_models(context(router, api_key="sk-secret"))
+async def test_unauthorized_is_its_own_reason_and_hides_the_key(server: LocalServer) -> None:
+    server.get("/v1/models").respond(401, json={"error": "Unauthorized"})
+    r = await probe_models(server.context(api_key="sk-secret"))
     assert r.reason is Reason.UNAUTHORIZED and "sk-secret" not in r.detail
 
 
@@ -88,38 +92,41 @@ VLLM_MODELS = {
 }
 
 
-async def test_models_lists_expected_model(router: respx.Router) -> None:
-    router.get(f"{URL}/v1/models").respond(200, json=VLLM_MODELS)
-    r = await probe_models(context(router))
+async def test_models_lists_expected_model(server: LocalServer) -> None:
+    server.get("/v1/models").respond(200, json=VLLM_MODELS)
+    r = await probe_models(server.context())
     assert r.success and r.models == (MODEL,)
 
 
-async def test_models_wrong_model_served(router: respx.Router) -> None:
-    router.get(f"{URL}/v1/models").respond(200, json=VLLM_MODELS)
-    r = await probe_models(context(router, model="meta-llama/Llama-3.1-8B"))
+async def test_models_wrong_model_served(server: LocalServer) -> None:
+    server.get("/v1/models").respond(200, json=VLLM_MODELS)
+    r = await probe_models(server.context(model="meta-llama/Llama-3.1-8B"))
     assert r.reason is Reason.MODEL_MISSING and MODEL in r.detail
 
 
-async def test_models_garbage_json(router: respx.Router) -> None:
-    router.get(f"{URL}/v1/models").respond(200, text="<html>oops</html>")
-    r = await probe_models(context(router))
+async def test_models_garbage_json(server: LocalServer) -> None:
+    server.get("/v1/models").respond(200, text="<html>oops</html>")
+    r = await probe_models(server.context())
     assert r.reason is Reason.INVALID_RESPONSE
 
 
-async def test_models_oversized_body_is_refused(router: respx.Router) -> None:
+async def test_models_oversized_body_is_refused(server: LocalServer) -> None:
     big = b"x" * (2 << 20)
-    router.get(f"{URL}/v1/models").mock(
-        return_value=httpx.Response(200, stream=Chunks([big[: 1 << 20], big[1 << 20 :]]))
-    )
-    r = await probe_models(context(router))
+    server.get("/v1/models").stream([big[: 1 << 20], big[1 << 20 :]], ctype="application/json")
+    r = await probe_models(server.context())
     assert r.reason is Reason.BODY_TOO_LARGE
 
 
-async def test_models_declared_oversize_is_refused_before_reading(router: respx.Router) -> None:
-    router.get(f"{URL}/v1/models").respond(
-        200, headers={"content-length": str(1 << 30)}, content=b"{}"
-    )
-    r = await probe_models(context(router))
+async def test_models_declared_oversize_is_refused_before_reading(server: LocalServer) -> None:
+    async def huge(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        resp.content_length = 1 << 30  # declared, never sent
+        await resp.prepare(request)
+        await resp.write(b"{}")
+        return resp
+
+    server.get("/v1/models").handle(huge)
+    r = await probe_models(server.context())
     assert r.reason is Reason.BODY_TOO_LARGE
 
 
@@ -131,53 +138,49 @@ def test_request_is_deterministic_and_asks_for_usage() -> None:
     assert body["model"] == MODEL and body["messages"][-1]["role"] == "user"
 
 
-async def test_chat_stream_success_with_figures(router: respx.Router) -> None:
-    route = router.post(f"{URL}/v1/chat/completions").mock(return_value=sse_response(vllm_stream()))
-    r = await probe_chat(context(router))
+async def test_chat_stream_success_with_figures(server: LocalServer) -> None:
+    route = server.post("/v1/chat/completions").stream(vllm_stream())
+    r = await probe_chat(server.context())
     assert r.success, r.detail
     assert r.content == "Paris" and r.finish_reason == "stop"
     assert r.completion_tokens == 2 and r.prompt_tokens == 17
     assert r.ttft is not None and 0 <= r.ttft <= r.duration
-    sent = json.loads(route.calls.last.request.content)
+    sent = json.loads(route.calls[-1].body)
     assert sent["stream"] is True
 
 
-async def test_chat_events_split_across_reads_and_merged(router: respx.Router) -> None:
+async def test_chat_events_split_across_reads_and_merged(server: LocalServer) -> None:
     raw = b"".join(vllm_stream())
     pieces = [raw[i : i + 7] for i in range(0, len(raw), 7)]  # split mid-line, mid-UTF-8 is ok too
-    router.post(f"{URL}/v1/chat/completions").mock(return_value=sse_response(pieces))
-    r = await probe_chat(context(router))
+    server.post("/v1/chat/completions").stream(pieces)
+    r = await probe_chat(server.context())
     assert r.success and r.content == "Paris"
-    router.post(f"{URL}/v1/chat/completions").mock(return_value=sse_response([raw]))
-    r = await probe_chat(context(router))
+    server.post("/v1/chat/completions").stream([raw])
+    r = await probe_chat(server.context())
     assert r.success and r.content == "Paris"
 
 
-async def test_chat_crlf_framing_is_accepted(router: respx.Router) -> None:
+async def test_chat_crlf_framing_is_accepted(server: LocalServer) -> None:
     raw = b"".join(vllm_stream()).replace(b"\n", b"\r\n")
-    router.post(f"{URL}/v1/chat/completions").mock(return_value=sse_response([raw[:50], raw[50:]]))
-    r = await probe_chat(context(router))
+    server.post("/v1/chat/completions").stream([raw[:50], raw[50:]])
+    r = await probe_chat(server.context())
     assert r.success, r.detail
 
 
-async def test_chat_missing_done_is_incomplete(router: respx.Router) -> None:
-    router.post(f"{URL}/v1/chat/completions").mock(
-        return_value=sse_response(vllm_stream(done=False))
-    )
-    r = await probe_chat(context(router))
+async def test_chat_missing_done_is_incomplete(server: LocalServer) -> None:
+    server.post("/v1/chat/completions").stream(vllm_stream(done=False))
+    r = await probe_chat(server.context())
     assert r.reason is Reason.STREAM_INCOMPLETE and r.content == "Paris"
 
 
-async def test_chat_missing_finish_reason_is_incomplete(router: respx.Router) -> None:
-    router.post(f"{URL}/v1/chat/completions").mock(
-        return_value=sse_response(vllm_stream(finish=None))
-    )
-    r = await probe_chat(context(router))
+async def test_chat_missing_finish_reason_is_incomplete(server: LocalServer) -> None:
+    server.post("/v1/chat/completions").stream(vllm_stream(finish=None))
+    r = await probe_chat(server.context())
     assert r.reason is Reason.STREAM_INCOMPLETE
 
 
-async def test_chat_error_json_with_status(router: respx.Router) -> None:
-    router.post(f"{URL}/v1/chat/completions").respond(
+async def test_chat_error_json_with_status(server: LocalServer) -> None:
+    server.post("/v1/chat/completions").respond(
         404,
         json={
             "error": {
@@ -188,12 +191,12 @@ async def test_chat_error_json_with_status(router: respx.Router) -> None:
             }
         },
     )
-    r = await probe_chat(context(router))
+    r = await probe_chat(server.context())
     assert r.reason is Reason.HTTP_STATUS and r.status_code == 404 and "does not exist" in r.detail
 
 
-async def test_chat_old_vllm_error_shape_and_500(router: respx.Router) -> None:
-    router.post(f"{URL}/v1/chat/completions").respond(
+async def test_chat_old_vllm_error_shape_and_500(server: LocalServer) -> None:
+    server.post("/v1/chat/completions").respond(
         500,
         json={
             "object": "error",
@@ -203,91 +206,74 @@ async def test_chat_old_vllm_error_shape_and_500(router: respx.Router) -> None:
             "code": 500,
         },
     )
-    r = await probe_chat(context(router))
+    r = await probe_chat(server.context())
     assert r.reason is Reason.SERVER_ERROR and "engine dead" in r.detail
 
 
-async def test_chat_error_event_inside_200_stream(router: respx.Router) -> None:
+async def test_chat_error_event_inside_200_stream(server: LocalServer) -> None:
     parts = [
         *vllm_stream(done=False)[:1],
         b'data: {"error":{"message":"CUDA error","type":"InternalServerError","param":null,"code":500}}\n\n',
         b"data: [DONE]\n\n",
     ]
-    router.post(f"{URL}/v1/chat/completions").mock(return_value=sse_response(parts))
-    r = await probe_chat(context(router))
+    server.post("/v1/chat/completions").stream(parts)
+    r = await probe_chat(server.context())
     assert r.reason is Reason.SERVER_ERROR and "CUDA error" in r.detail
 
 
-async def test_chat_wrong_content_type(router: respx.Router) -> None:
-    router.post(f"{URL}/v1/chat/completions").respond(200, json={"ok": True})
-    r = await probe_chat(context(router))
+async def test_chat_wrong_content_type(server: LocalServer) -> None:
+    server.post("/v1/chat/completions").respond(200, json={"ok": True})
+    r = await probe_chat(server.context())
     assert r.reason is Reason.INVALID_RESPONSE and "text/event-stream" in r.detail
 
 
-async def test_chat_garbage_event(router: respx.Router) -> None:
-    router.post(f"{URL}/v1/chat/completions").mock(
-        return_value=sse_response([b"data: {not json\n\n"])
-    )
-    r = await probe_chat(context(router))
+async def test_chat_garbage_event(server: LocalServer) -> None:
+    server.post("/v1/chat/completions").stream([b"data: {not json\n\n"])
+    r = await probe_chat(server.context())
     assert r.reason is Reason.INVALID_RESPONSE
 
 
-async def test_chat_wrong_answer_fails_validation(router: respx.Router) -> None:
-    router.post(f"{URL}/v1/chat/completions").mock(
-        return_value=sse_response(vllm_stream(["Lon", "don"]))
-    )
-    r = await probe_chat(context(router))
+async def test_chat_wrong_answer_fails_validation(server: LocalServer) -> None:
+    server.post("/v1/chat/completions").stream(vllm_stream(["Lon", "don"]))
+    r = await probe_chat(server.context())
     assert r.reason is Reason.VALIDATION_FAILED and "London" in r.detail
 
 
-async def test_chat_custom_prompt_accepts_any_nonempty_answer(router: respx.Router) -> None:
-    router.post(f"{URL}/v1/chat/completions").mock(return_value=sse_response(vllm_stream(["Hi"])))
-    r = await probe_chat(context(router, checks={"chat": {"prompt": "Say hi"}}))
+async def test_chat_custom_prompt_accepts_any_nonempty_answer(server: LocalServer) -> None:
+    server.post("/v1/chat/completions").stream(vllm_stream(["Hi"]))
+    r = await probe_chat(server.context(checks={"chat": {"prompt": "Say hi"}}))
     assert r.success
-    router.post(f"{URL}/v1/chat/completions").mock(return_value=sse_response(vllm_stream([])))
-    r = await probe_chat(context(router, checks={"chat": {"prompt": "Say hi"}}))
+    server.post("/v1/chat/completions").stream(vllm_stream([]))
+    r = await probe_chat(server.context(checks={"chat": {"prompt": "Say hi"}}))
     assert r.reason is Reason.VALIDATION_FAILED and "empty" in r.detail
 
 
-async def test_chat_regex_and_json_mode(router: respx.Router) -> None:
-    router.post(f"{URL}/v1/chat/completions").mock(
-        return_value=sse_response(vllm_stream(['{"a":', " 1}"]))
-    )
-    r = await probe_chat(context(router, checks={"chat": {"prompt": "json", "json_mode": True}}))
+async def test_chat_regex_and_json_mode(server: LocalServer) -> None:
+    server.post("/v1/chat/completions").stream(vllm_stream(['{"a":', " 1}"]))
+    r = await probe_chat(server.context(checks={"chat": {"prompt": "json", "json_mode": True}}))
     assert r.success, r.detail
-    r = await probe_chat(
-        context(router, checks={"chat": {"prompt": "x", "expect_regex": r"^\d+$"}})
-    )
+    r = await probe_chat(server.context(checks={"chat": {"prompt": "x", "expect_regex": r"^\d+$"}}))
     assert r.reason is Reason.VALIDATION_FAILED
 
 
-async def test_chat_stream_over_the_byte_limit(router: respx.Router) -> None:
+async def test_chat_stream_over_the_byte_limit(server: LocalServer) -> None:
     endless = [
         b'data: {"choices":[{"index":0,"delta":{"content":"' + b"a" * 60000 + b'"}}]}\n\n'
     ] * 40
-    router.post(f"{URL}/v1/chat/completions").mock(return_value=sse_response(endless))
-    r = await probe_chat(context(router))
+    server.post("/v1/chat/completions").stream(endless)
+    r = await probe_chat(server.context())
     assert r.reason is Reason.BODY_TOO_LARGE
 
 
-async def test_chat_drip_cannot_outlive_the_deadline(router: respx.Router) -> None:
-    class Drip(httpx.AsyncByteStream):
-        async def __aiter__(self) -> AsyncIterator[bytes]:
-            for b in b"".join(vllm_stream()):
-                await asyncio.sleep(0.05)
-                yield bytes([b])
-
-    router.post(f"{URL}/v1/chat/completions").mock(
-        return_value=httpx.Response(
-            200, headers={"content-type": "text/event-stream"}, stream=Drip()
-        )
-    )
-    r = await probe_chat(context(router, timeout=0.5))
+async def test_chat_drip_cannot_outlive_the_deadline(server: LocalServer) -> None:
+    drip = [bytes([b]) for b in b"".join(vllm_stream())]
+    server.post("/v1/chat/completions").stream(drip, delay=0.05)
+    r = await probe_chat(server.context(timeout=0.5))
     assert r.reason is Reason.TIMEOUT and r.duration < 3
 
 
-async def test_chat_non_streaming(router: respx.Router) -> None:
-    router.post(f"{URL}/v1/chat/completions").respond(
+async def test_chat_non_streaming(server: LocalServer) -> None:
+    server.post("/v1/chat/completions").respond(
         200,
         json={
             "id": "chatcmpl-1",
@@ -315,5 +301,5 @@ async def test_chat_non_streaming(router: respx.Router) -> None:
             "system_fingerprint": None,
         },
     )
-    r = await probe_chat(context(router, checks={"chat": {"stream": False}}))
+    r = await probe_chat(server.context(checks={"chat": {"stream": False}}))
     assert r.success and r.completion_tokens == 2 and r.ttft is None

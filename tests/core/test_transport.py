@@ -1,12 +1,10 @@
-"""The probes' direct aiohttp path gives the same verdicts, figures and failure reasons as
-the same probe through httpx (on httpx-aiohttp), against a real loopback server, and sends
-the same request headers."""
+"""The probes' one transport (exporter/probes/transport.py) against a real loopback server:
+each way a server can answer or fail maps to its reason, and the requests carry the headers
+a server sees from llm-heartbeat."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,7 +13,8 @@ from aiohttp import web
 
 from exporter.config import TargetConfig
 from exporter.probes import ProbeContext, make_client, probe_chat, probe_health, probe_models
-from exporter.probes.results import ProbeResult, Reason
+from exporter.probes.results import Reason
+from tests.conftest import free_port
 from tests.core.helpers import MODEL, vllm_stream
 
 SEEN: list[list[tuple[str, str]]] = []  # every header line, duplicates kept
@@ -91,85 +90,64 @@ def _app() -> web.Application:
 async def server() -> AsyncIterator[str]:
     runner = web.AppRunner(_app())
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
     yield f"http://127.0.0.1:{port}"
     await runner.cleanup()
 
 
-def _closed_port() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
-
-
-def _comparable(result: ProbeResult) -> dict[str, Any]:
-    out = dataclasses.asdict(result)
-    for key in ("duration", "timestamp", "phases", "ttft", "max_stall", "tokens_per_second"):
-        out.pop(key)
-    return out
-
-
 CASES = [
-    ("ok", probe_health, {}),
-    ("ok", probe_models, {}),
-    ("ok", probe_chat, {}),
-    ("loading", probe_health, {}),
-    ("auth", probe_models, {"api_key": "sk-secret"}),
-    ("cut", probe_chat, {}),
-    ("slow", probe_health, {}),
-    ("big", probe_models, {"max_body_bytes": 1024 * 4}),
-    ("text", probe_chat, {}),
-    (None, probe_health, {}),
+    ("ok", probe_health, {}, None),
+    ("ok", probe_models, {}, None),
+    ("ok", probe_chat, {}, None),
+    ("loading", probe_health, {}, Reason.LOADING),
+    ("auth", probe_models, {"api_key": "sk-secret"}, Reason.UNAUTHORIZED),
+    ("cut", probe_chat, {}, Reason.STREAM_INCOMPLETE),
+    ("slow", probe_health, {}, Reason.TIMEOUT),
+    ("big", probe_models, {"max_body_bytes": 1024 * 4}, Reason.BODY_TOO_LARGE),
+    ("text", probe_chat, {}, Reason.INVALID_RESPONSE),
+    (None, probe_health, {}, Reason.CONNECT_ERROR),
 ]
 
 
-@pytest.mark.parametrize(("path", "probe", "extra"), CASES)
-async def test_direct_path_reads_like_httpx(
-    server: str, path: str | None, probe: Any, extra: dict[str, Any]
+@pytest.mark.parametrize(("path", "probe", "extra", "reason"), CASES)
+async def test_each_answer_maps_to_its_reason(
+    server: str, path: str | None, probe: Any, extra: dict[str, Any], reason: Reason | None
 ) -> None:
-    url = f"{server}/{path}" if path else _closed_port()
+    url = f"{server}/{path}" if path else f"http://127.0.0.1:{free_port()}"
     target = TargetConfig(name="t", url=url, **extra)
-    results = []
-    for transport in ("aiohttp", "httpx-aiohttp"):
-        client = make_client(8, transport=transport)
-        assert (client.direct is not None) == (transport == "aiohttp")
-        try:
-            results.append(await probe(ProbeContext(client, target, 0.5, MODEL)))
-        finally:
-            await client.aclose()
-    direct, via_httpx = results
-    assert _comparable(direct) == _comparable(via_httpx)
-    if path == "ok":
-        assert direct.success
-    else:
-        assert not direct.success and direct.reason is not None
-    if path == "cut":
-        assert direct.reason is Reason.STREAM_INCOMPLETE
+    async with make_client(8) as client:
+        result = await probe(ProbeContext(client, target, 0.5, MODEL))
+    assert result.reason is reason, result.detail
+    assert result.success is (reason is None)
+    assert "sk-secret" not in result.detail
 
 
-async def test_same_request_headers_both_ways(server: str) -> None:
+async def test_request_headers_as_a_server_sees_them(server: str) -> None:
     target = TargetConfig(
         name="t",
         url=f"{server}/ok",
         api_key="sk-secret",
         headers={"accept-encoding": "br", "X-Team": "a"},
     )
-    seen = []
-    for transport in ("aiohttp", "httpx-aiohttp"):
-        SEEN.clear()
-        client = make_client(8, transport=transport)
-        try:
-            ctx = ProbeContext(client, target, 2.0, MODEL)
-            assert (await probe_models(ctx)).success
-            assert (await probe_chat(ctx)).success
-        finally:
-            await client.aclose()
-        seen.append(list(SEEN))
-    direct, via_httpx = seen
-    assert direct == via_httpx
-    models_headers = direct[0]
+    SEEN.clear()
+    async with make_client(8) as client:
+        ctx = ProbeContext(client, target, 2.0, MODEL)
+        assert (await probe_models(ctx)).success
+        assert (await probe_chat(ctx)).success
+    assert len(SEEN) == 2
+    models_headers, chat_headers = SEEN
     assert [v for k, v in models_headers if k == "accept-encoding"] == ["br"]  # wins, once
     assert ("authorization", "Bearer sk-secret") in models_headers
-    assert ("content-type", "application/json") in direct[1]
+    assert ("x-team", "a") in models_headers
+    assert next(v for k, v in chat_headers if k == "user-agent").startswith("llm-heartbeat/")
+    assert ("content-type", "application/json") in chat_headers
+    assert not [k for k, _ in chat_headers if k == "cookie"]
+
+
+async def test_the_default_accept_encoding_is_identity(server: str) -> None:
+    SEEN.clear()
+    async with make_client(8) as client:
+        target = TargetConfig(name="t", url=f"{server}/ok")
+        assert (await probe_models(ProbeContext(client, target, 2.0, MODEL))).success
+    assert [v for k, v in SEEN[0] if k == "accept-encoding"] == ["identity"]
