@@ -17,14 +17,8 @@ from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.engine.monitor import Monitor, TargetRuntime
-from exporter.metrics.exposition import (
-    FastCounter,
-    FastFamily,
-    FastGauge,
-    FastHistogram,
-    LineWriter,
-    TextFamily,
-)
+from exporter.metrics.exposition import FastCounter, FastFamily, FastGauge, FastHistogram
+from exporter.metrics.lines import LineWriter, TextFamily
 from exporter.metrics.rows import FAMILIES, Family, target_rows
 
 __all__ = ["ExporterCollector", "MonitorCollector"]

@@ -10,7 +10,7 @@ so `generate_latest(registry)` and `registry.get_sample_value` work as before.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -27,8 +27,7 @@ __all__ = [
     "FastFamily",
     "FastGauge",
     "FastHistogram",
-    "LineWriter",
-    "TextFamily",
+    "escape",
     "format_value",
     "render",
 ]
@@ -48,7 +47,7 @@ def format_value(value: float) -> str:
     return floatToGoString(value)
 
 
-def _escape(value: str) -> str:
+def escape(value: str) -> str:
     if "\\" in value or '"' in value or "\n" in value:
         return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
     return value
@@ -103,7 +102,7 @@ class FastFamily(Metric):
         """Append the sample lines, as prometheus_client would write them."""
         order, template, _, _ = _template(self._labelnames, None)
         name = self.name + self.suffix
-        fmt, esc = format_value, _escape
+        fmt, esc = format_value, escape
         if len(order) == 1:
             out.extend(f"{name}{template % esc(lv[0])} {fmt(v)}\n" for lv, v in self.rows)
         elif len(order) == 2:
@@ -168,99 +167,15 @@ class FastHistogram(FastFamily):
         bucket, count, total_name = self.name + "_bucket", self.name + "_count", self.name + "_sum"
         fmt = format_value
         for lv, buckets, total in self.hist_rows:
-            values = tuple(_escape(lv[i]) for i in order)
+            values = tuple(escape(lv[i]) for i in order)
             pre = bucket + before % values[:first]
             post = after % values[first:]
             for le, n in buckets:
                 out.append(f"{pre}{le}{post} {fmt(n)}\n")
             if float(buckets[0][0]) >= 0 and total is not None:
-                labels = plain % tuple(_escape(lv[i]) for i in plain_order)
+                labels = plain % tuple(escape(lv[i]) for i in plain_order)
                 out.append(f"{count}{labels} {fmt(buckets[-1][1])}\n")
                 out.append(f"{total_name}{labels} {fmt(total)}\n")
-
-
-def _label_text(names: Sequence[str], values: Sequence[str]) -> str:
-    """`{a="1",b="2"}`, sorted by label name, escaped, as prometheus_client writes labels."""
-    if not names:
-        return ""
-    pairs = sorted(zip(names, values, strict=True))
-    return "{" + ",".join(f'{n}="{_escape(v)}"' for n, v in pairs) + "}"
-
-
-class LineWriter:
-    """Writes sample lines keeping each series' `name{labels} ` prefix from one call to the
-    next: a target's series keep their labels, so a re-render only formats numbers (and a
-    line costs a dict lookup instead of sorting and escaping its labels)."""
-
-    __slots__ = ("_prefixes",)
-
-    def __init__(self) -> None:
-        self._prefixes: dict[tuple[str, tuple[str, ...]], str] = {}
-
-    def _prefix(self, name: str, names: Sequence[str], values: tuple[str, ...]) -> str:
-        key = (name, values)
-        found = self._prefixes.get(key)
-        if found is None:
-            if len(self._prefixes) > 4096:  # labels that keep changing: start over
-                self._prefixes.clear()
-            found = self._prefixes[key] = f"{name}{_label_text(names, values)} "
-        return found
-
-    def rows(
-        self, out: list[str], name: str, names: Sequence[str], rows: Sequence[tuple[Any, Any]]
-    ) -> None:
-        """(label values, value) rows of a gauge or counter (`name` with its suffix)."""
-        prefixes, fmt = self._prefixes, format_value
-        for values, value in rows:
-            prefix = prefixes.get((name, values)) or self._prefix(name, names, values)
-            out.append(f"{prefix}{fmt(value)}\n")
-
-    def histogram(
-        self,
-        out: list[str],
-        name: str,
-        names: Sequence[str],
-        rows: Sequence[tuple[Any, Sequence[tuple[str, float]], float]],
-    ) -> None:
-        """(label values, cumulative (le, count) pairs, sum) rows, as FastHistogram writes."""
-        with_le = (*names, "le")
-        bucket, count, total_name = name + "_bucket", name + "_count", name + "_sum"
-        fmt = format_value
-        for values, buckets, total in rows:
-            for le, n in buckets:
-                out.append(f"{self._prefix(bucket, with_le, (*values, le))}{fmt(n)}\n")
-            if float(buckets[0][0]) >= 0 and total is not None:
-                out.append(f"{self._prefix(count, names, values)}{fmt(buckets[-1][1])}\n")
-                out.append(f"{self._prefix(total_name, names, values)}{fmt(total)}\n")
-
-
-class TextFamily(FastFamily):
-    """A family whose sample lines were written ahead (per target, cached by the collector);
-    prometheus_client's encoders and `get_sample_value` get samples from `build` on demand."""
-
-    def __init__(
-        self,
-        name: str,
-        documentation: str,
-        typ: str,
-        texts: list[str],
-        build: Callable[[], FastFamily],
-    ) -> None:
-        super().__init__(name, documentation, typ, ())
-        self.texts = texts
-        self._build = build
-
-    @property  # type: ignore[override]
-    def samples(self) -> list[Sample]:
-        return self._build().samples
-
-    @samples.setter
-    def samples(self, value: list[Sample]) -> None:
-        if value:
-            raise AttributeError("a TextFamily is written ahead")
-
-    def lines(self, out: list[str]) -> None:
-        out.extend(self.texts)
 
 
 class _One(Collector):
