@@ -48,6 +48,7 @@ def format_value(value: float) -> str:
 
 
 def escape(value: str) -> str:
+    """A label value escaped as the text formats want it (backslash, quote, newline)."""
     if "\\" in value or '"' in value or "\n" in value:
         return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
     return value
