@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Iterator
@@ -158,6 +159,10 @@ class Exporter:
             len(self.monitor.targets),
             ", ".join(f"{rt.name}={rt.config.safe_url}" for rt in self.monitor.targets.values()),
         )
+        # what exists now (modules, config, the targets' runtimes) lives as long as the
+        # process: out of the collector's sight, a full collection no longer walks it; at 5,000
+        # targets one walked ~250k objects and held the event loop ~150 ms (bench/, issue 16)
+        gc.freeze()
 
     async def stop(self) -> None:
         await self.discovery.stop()
