@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from exporter.engine.monitor import Monitor
-from exporter.metrics.exposition import render
+from exporter.metrics.exposition import render_async
 from exporter.probes.text import safe_json
 from exporter.server.views import target_view, targets_view
 
@@ -62,7 +62,7 @@ def create_app(
         if before_scrape is not None:
             await before_scrape()
         # our own writer: byte-identical to prometheus_client's, several times faster
-        body, content_type = render(registry, request.headers.get("accept", ""))
+        body, content_type = await render_async(registry, request.headers.get("accept", ""))
         return Response(body, media_type=content_type)
 
     async def healthy(request: Request) -> Response:

@@ -4,6 +4,8 @@ samples (get_sample_value) are unchanged."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from prometheus_client import CollectorRegistry, PlatformCollector
 from prometheus_client.exposition import choose_encoder
@@ -11,7 +13,7 @@ from prometheus_client.exposition import choose_encoder
 from exporter.config import Settings, TargetConfig
 from exporter.engine.monitor import Monitor
 from exporter.metrics.collector import ExporterCollector, MonitorCollector
-from exporter.metrics.exposition import format_value, render
+from exporter.metrics.exposition import format_value, render, render_async
 from exporter.probes.results import Check, ProbeResult, Reason
 
 ACCEPTS = [
@@ -89,6 +91,8 @@ def test_render_is_byte_identical_to_prometheus_client(accept: str, detail: str)
     body, ctype = render(registry, accept)
     assert ctype == content_type
     assert body.decode() == encoder(registry).decode()
+    sliced = asyncio.run(render_async(registry, accept, slice_seconds=0.0))
+    assert sliced == (body, ctype)
 
 
 def test_samples_are_still_readable_from_the_registry() -> None:
@@ -185,8 +189,6 @@ def test_a_changed_target_is_rendered_again_and_a_removed_one_is_gone() -> None:
 
 
 def test_refresh_gives_the_event_loop_back_between_slices() -> None:
-    import asyncio
-
     monitor = _monitor("full")
     collector = MonitorCollector(monitor)
     ticks = 0
@@ -206,3 +208,25 @@ def test_refresh_gives_the_event_loop_back_between_slices() -> None:
         assert ticks - before >= len(monitor.targets) - 1
 
     asyncio.run(main())
+
+
+def test_render_async_gives_the_event_loop_back_between_families() -> None:
+    registry = _registry(_monitor("compact"))
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    async def main() -> int:
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        before = ticks
+        await render_async(registry, slice_seconds=0.0)
+        task.cancel()
+        return ticks - before
+
+    families = sum(1 for _ in registry.collect())
+    assert asyncio.run(main()) >= families
