@@ -91,6 +91,7 @@ class TargetRuntime:
     def duration_histogram(self, check: Check) -> Histogram:
         hist = self.durations.get(check)
         if hist is None:
+            layout: tuple[float, ...]
             if self.full:
                 layout = DURATION_BUCKETS
             else:
