@@ -27,6 +27,10 @@ SLICE_SECONDS = 0.002  # the longest the render holds the event loop before yiel
 SLICE_SHARE = 0.03  # ... until 3 % of the time the refresh has taken is longer
 
 
+# per family: the name its lines start with, its labels, whether it is a histogram
+_LINES = tuple((f.name + f.suffix, f.labels, f.type == "histogram") for f in FAMILIES)
+
+
 @dataclass(slots=True)
 class _Block:
     """One target's text, one string per family, as of `version`."""
@@ -64,14 +68,7 @@ class MonitorCollector(Collector):
         if block is not None and block.rt is rt and block.version == rt.version:
             return block
         writer = block.writer if block is not None and block.rt is rt else LineWriter()
-        texts = []
-        for spec, rows in zip(FAMILIES, target_rows(name, rt), strict=True):
-            out: list[str] = []
-            if spec.type == "histogram":
-                writer.histogram(out, spec.name, spec.labels, rows)
-            else:
-                writer.rows(out, spec.name + spec.suffix, spec.labels, rows)
-            texts.append("".join(out))
+        texts = writer.write(_LINES, target_rows(name, rt))
         block = self._blocks[name] = _Block(rt, rt.version, tuple(texts), writer)
         return block
 

@@ -1,5 +1,5 @@
-"""Sample lines written ahead of a scrape: a writer that keeps each series' `name{labels} `
-prefix from one render to the next, and a family that serves text written that way (the
+"""Sample lines written ahead of a scrape: a writer that keeps a %-template of each family's
+lines from one render to the next, and a family that serves text written that way (the
 collector caches it per target, exporter/metrics/collector.py)."""
 
 from __future__ import annotations
@@ -22,60 +22,88 @@ def _label_text(names: Sequence[str], values: Sequence[str]) -> str:
     return "{" + ",".join(f'{n}="{escape(v)}"' for n, v in pairs) + "}"
 
 
-class LineWriter:
-    """Writes sample lines keeping each series' `name{labels} ` prefix from one call to the
-    next: a target's series keep their labels, so a re-render only formats numbers (and a
-    line costs a dict lookup instead of sorting and escaping its labels)."""
+def _line(name: str, names: Sequence[str], values: Sequence[str]) -> str:
+    """One line of a %-template: `name{labels} %s` (a `%` in a label value doubled)."""
+    return f"{name}{_label_text(names, values).replace('%', '%%')} %s\n"
 
-    __slots__ = ("_bucket_prefixes", "_prefixes")
+
+class LineWriter:
+    """Writes one target's sample lines, all families at once, through one %-template kept
+    while the target's series (their labels) stay the same: a re-render formats the numbers
+    and fills them in with a single `%`; no label is sorted or escaped again, and a target
+    keeps one template string rather than a prefix per series."""
+
+    __slots__ = ("_key", "_template")
 
     def __init__(self) -> None:
-        self._prefixes: dict[tuple[str, tuple[str, ...]], str] = {}
-        self._bucket_prefixes: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+        self._key: tuple[Any, ...] | None = None
+        self._template = ""
 
-    def _prefix(self, name: str, names: Sequence[str], values: tuple[str, ...]) -> str:
-        key = (name, values)
-        found = self._prefixes.get(key)
-        if found is None:
-            if len(self._prefixes) > 4096:  # labels that keep changing: start over
-                self._prefixes.clear()
-                self._bucket_prefixes.clear()
-            found = self._prefixes[key] = f"{name}{_label_text(names, values)} "
-        return found
-
-    def rows(
-        self, out: list[str], name: str, names: Sequence[str], rows: Sequence[tuple[Any, Any]]
-    ) -> None:
-        """(label values, value) rows of a gauge or counter (`name` with its suffix)."""
-        prefixes, fmt = self._prefixes, format_value
-        for values, value in rows:
-            prefix = prefixes.get((name, values)) or self._prefix(name, names, values)
-            out.append(f"{prefix}{fmt(value)}\n")
-
-    def histogram(
-        self,
-        out: list[str],
-        name: str,
-        names: Sequence[str],
-        rows: Sequence[tuple[Any, Sequence[tuple[str, float]], float]],
-    ) -> None:
-        """(label values, cumulative (le, count) pairs, sum) rows, as FastHistogram writes."""
-        with_le = (*names, "le")
-        bucket, count, total_name = name + "_bucket", name + "_count", name + "_sum"
+    def write(
+        self, families: Sequence[tuple[str, Sequence[str], bool]], rows: Sequence[Sequence[Any]]
+    ) -> list[str]:
+        """The text of each family's rows. `families`: (line name, label names, histogram?);
+        rows: (label values, value), or (label values, cumulative (le, count) pairs, sum) for
+        histograms, as FastFamily and FastHistogram take them."""
         fmt = format_value
-        for values, buckets, total in rows:
-            les = tuple(le for le, _ in buckets)
-            key = (bucket, (*values, *les))  # one lookup for all of a histogram's buckets
-            found = self._bucket_prefixes.get(key)
-            if found is None:
-                found = tuple(self._prefix(bucket, with_le, (*values, le)) for le in les)
-                self._bucket_prefixes[key] = found
-            out.extend(
-                [f"{prefix}{fmt(n)}\n" for prefix, (_, n) in zip(found, buckets, strict=True)]
-            )
-            if float(buckets[0][0]) >= 0 and total is not None:
-                out.append(f"{self._prefix(count, names, values)}{fmt(buckets[-1][1])}\n")
-                out.append(f"{self._prefix(total_name, names, values)}{fmt(total)}\n")
+        key: list[Any] = []
+        numbers: list[str] = []
+        for i, ((_, _, histogram), family_rows) in enumerate(zip(families, rows, strict=True)):
+            if not family_rows:
+                continue
+            key.append(i)
+            if histogram:
+                for values, buckets, total in family_rows:
+                    totals = _totals(buckets, total)
+                    key.append((values, tuple([le for le, _ in buckets]), totals))
+                    numbers.extend([fmt(n) for _, n in buckets])
+                    if totals:
+                        numbers.append(fmt(buckets[-1][1]))
+                        numbers.append(fmt(total))
+            else:
+                key.extend([values for values, _ in family_rows])
+                numbers.extend([fmt(value) for _, value in family_rows])
+        frozen = tuple(key)
+        if frozen != self._key:
+            parts = _parts(families, rows)
+            if any(_SEP in part for part in parts):  # in a label value: no template
+                self._key = None
+                return _parts(families, rows, numbers)
+            self._key, self._template = frozen, _SEP.join(parts)
+        return (self._template % tuple(numbers)).split(_SEP)
+
+
+_SEP = "\x00"  # between families in a template (a label value with one: no template)
+
+
+def _parts(
+    families: Sequence[tuple[str, Sequence[str], bool]],
+    rows: Sequence[Any],
+    numbers: list[str] | None = None,
+) -> list[str]:
+    """Each family's lines with `%s` for each number, or, given the numbers, filled in."""
+    parts = []
+    for (name, names, histogram), family_rows in zip(families, rows, strict=True):
+        lines = []
+        if histogram:
+            with_le = (*names, "le")
+            for values, buckets, total in family_rows:
+                lines.extend(_line(name + "_bucket", with_le, (*values, le)) for le, _ in buckets)
+                if _totals(buckets, total):
+                    lines.append(_line(name + "_count", names, values))
+                    lines.append(_line(name + "_sum", names, values))
+        else:
+            lines.extend(_line(name, names, values) for values, _ in family_rows)
+        parts.append("".join(lines))
+    if numbers is None:
+        return parts
+    values = iter(numbers)  # label values never hold a raw newline (escaped)
+    return ["".join(f"{line}\n" % next(values) for line in part.split("\n")[:-1]) for part in parts]
+
+
+def _totals(buckets: Sequence[tuple[str, float]], total: float | None) -> bool:
+    """Whether _count and _sum lines follow the buckets (prometheus_client's rule)."""
+    return float(buckets[0][0]) >= 0 and total is not None
 
 
 class TextFamily(FastFamily):

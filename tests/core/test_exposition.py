@@ -45,6 +45,8 @@ def _monitor(detail: str = "full") -> Monitor:
             checks={"models": {"enabled": False}, "chat": {"enabled": False}},
         ),
         TargetConfig(name="fresh", url="http://d.test"),
+        TargetConfig(name="pct", url="http://e.test:8000/a%20b", model="100%s %d"),
+        TargetConfig(name="nul", url="http://f.test:8000", model="a\x00b"),
     ]
     settings = Settings(targets=targets, history_file=None, metrics={"detail": detail})
     monitor = Monitor(settings, clock=lambda: next(clock))
