@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
 
     chk = sub.add_parser("check-config", help="validate a config file and exit")
     chk.add_argument("file", type=Path)
+    chk.add_argument(
+        "--skip-secrets",
+        action="store_true",
+        help="require token sources but do not read them (secrets mounted only at deploy)",
+    )
 
     probe = sub.add_parser("probe", help="one round of all checks against one URL")
     probe.add_argument("url")
@@ -80,15 +85,19 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0) and EXIT_USAGE
     if args.command == "check-config":
-        return _check_config(args.file)
+        return _check_config(args.file, read_secrets=not args.skip_secrets)
     if args.command == "probe":
         return asyncio.run(_probe(args))
     return _run(args)
 
 
-def _check_config(path: Path) -> int:
+def _check_config(path: Path, *, read_secrets: bool = True) -> int:
+    """Rejects everything `run` rejects, each as a message naming the file and the field."""
+    from exporter.preflight import preflight
+
     try:
         settings = load_config(path)
+        preflight(settings, read_secrets=read_secrets)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
@@ -165,18 +174,21 @@ def _first_error(exc: Exception) -> str:
 
 # ---- run -----------------------------------------------------------------------------------
 def _run(args: argparse.Namespace) -> int:
+    from exporter.preflight import preflight
+
     try:
         settings = load_config(args.config)
-        if args.listen:
-            settings = Settings(
-                **{**settings.model_dump(exclude_unset=True), "listen": args.listen}
-            )
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-    except Exception as exc:
-        print(f"invalid --listen: {_first_error(exc)}", file=sys.stderr)
-        return EXIT_USAGE
+    if args.listen:
+        try:
+            settings = Settings(
+                **{**settings.model_dump(exclude_unset=True), "listen": args.listen}
+            )
+        except Exception as exc:
+            print(f"invalid --listen: {_first_error(exc)}", file=sys.stderr)
+            return EXIT_USAGE
     if args.shard is not None or args.shards is not None:
         from exporter.config import ShardingConfig
 
@@ -189,6 +201,11 @@ def _run(args: argparse.Namespace) -> int:
             print(f"invalid --shard/--shards: {_first_error(exc)}", file=sys.stderr)
             return EXIT_USAGE
         settings = settings.model_copy(update={"sharding": sharding})
+    try:
+        preflight(settings)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
     from exporter.logs import setup_logging
 
     setup_logging(settings.log_format, settings.log_level, settings.log_file)
@@ -212,9 +229,10 @@ def _listening(url: str, timeout: float = 1.0) -> bool:
 
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
     from exporter.runtime import Exporter
+    from exporter.server.serve import raise_nofile, server_config
+
+    raise_nofile()
 
     _Server = _server_class()
     simulator = None
@@ -231,26 +249,32 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
                     DEFAULT_MODEL_URL,
                 )
     exporter = Exporter(settings, args.config)
-    await exporter.start()
-    server = _Server(
-        uvicorn.Config(
-            exporter.app,
-            host=settings.listen_host,
-            port=settings.listen_port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
-    )
+    server = _Server(server_config(exporter.app, settings.listen_host, settings.listen_port))
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError):
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(exporter.reload()))
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-    log.info("serving metrics on http://%s:%d/metrics", settings.listen_host, settings.listen_port)
+        loop.add_signal_handler(signal.SIGHUP, lambda: log.warning("SIGHUP ignored: starting"))
+    # serve first: a slow discovery source must not keep /metrics and /-/healthy away
+    # (/-/ready says 503 until the first targets are scheduled)
+    serving = asyncio.ensure_future(server.serve())
     try:
-        await server.serve()
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.01)
+        if server.started:
+            log.info(
+                "serving metrics on http://%s:%d/metrics",
+                settings.listen_host,
+                settings.listen_port,
+            )
+            await exporter.start()
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(signal.SIGHUP, exporter.reload_in_background)
+        await serving
     finally:
+        server.should_exit = True
+        with contextlib.suppress(BaseException):
+            await serving
         await exporter.stop()
         if simulator is not None:
             await simulator.stop()

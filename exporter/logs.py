@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["JsonFormatter", "setup_logging"]
+__all__ = ["JsonFormatter", "RepeatFilter", "setup_logging"]
 
 _STD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -29,6 +29,35 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+class RepeatFilter(logging.Filter):
+    """Lets one of each identical warning or error (same logger, level and message) through
+    per `window` seconds; the next one that passes says how many were dropped. A flood
+    (an accept loop out of file descriptors, a target failing the same way a thousand times
+    a second) costs a line a minute, not megabytes of log and a core."""
+
+    def __init__(self, window: float = 60.0, max_keys: int = 1024) -> None:
+        super().__init__()
+        self.window = window
+        self.max_keys = max_keys
+        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, record.levelno, record.getMessage()[:1000])
+        now = record.created
+        first, dropped = self._seen.get(key, (float("-inf"), 0))
+        if now - first < self.window:
+            self._seen[key] = (first, dropped + 1)
+            return False
+        if len(self._seen) >= self.max_keys:
+            self._seen.clear()  # bounded memory: many distinct messages are not a flood
+        self._seen[key] = (now, 0)
+        if dropped:
+            record.msg = f"{record.msg} [{dropped} identical message(s) suppressed]"
+        return True
+
+
 def setup_logging(fmt: str = "text", level: str = "info", log_file: Path | None = None) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -41,6 +70,7 @@ def setup_logging(fmt: str = "text", level: str = "info", log_file: Path | None 
     else:
         formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     handler.setFormatter(formatter)
+    handler.addFilter(RepeatFilter())
     root.addHandler(handler)
     root.setLevel(level.upper())
     for noisy in ("httpx", "httpcore", "uvicorn.access", "aiohttp.access"):

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 
-from exporter.config.base import HEADER_NAME, NAME, Strict
+from exporter.config.base import HEADER_NAME, NAME, Strict, check_authority
 from exporter.config.durations import Duration
 from exporter.config.targets import TargetTemplate
 
@@ -41,6 +41,7 @@ class HTTPSDConfig(Strict):
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("url must be an absolute http:// or https:// URL")
+        check_authority(parts)
         for key, value in self.headers.items():
             if not HEADER_NAME.match(key) or "\n" in value or "\r" in value:
                 raise ValueError(f"headers: {key!r} is not a valid HTTP header")

@@ -14,6 +14,7 @@ from exporter.config.base import (
     HEADER_NAME,
     NAME,
     Strict,
+    check_authority,
     redact_url,
 )
 from exporter.config.durations import Duration
@@ -125,6 +126,7 @@ class TargetConfig(TargetTemplate):
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("url must be an absolute http:// or https:// URL with a host")
+        check_authority(parts)
         if parts.query or parts.fragment:
             raise ValueError("url must not have a query or fragment: give the server's base URL")
         object.__setattr__(self, "url", self.url.rstrip("/"))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-__all__ = ["RecoveryConfigError", "bearer_ok", "header_values", "read_secret"]
+__all__ = ["RecoveryConfigError", "SecretReader", "bearer_ok", "header_values", "read_secret"]
+
+# (file, env, what) -> the secret, None when neither source is set
+SecretReader = Callable[[Path | None, str | None, str], str | None]
 
 
 class RecoveryConfigError(ValueError):

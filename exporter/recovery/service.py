@@ -32,9 +32,9 @@ from exporter.recovery.overload import fetch_queue_length, overload_reason
 from exporter.recovery.payload import Alert, WebhookMessage
 from exporter.recovery.ports import TargetCheck, TargetControl
 from exporter.recovery.rails import Attempt, TargetRecord, decide, earliest_next, should_exhaust
-from exporter.recovery.secrets import RecoveryConfigError, read_secret
+from exporter.recovery.secrets import RecoveryConfigError, SecretReader, read_secret
 
-__all__ = ["RecoveryService", "Stats"]
+__all__ = ["RecoveryService", "Stats", "receiver_token"]
 
 log = logging.getLogger("exporter.recovery")
 _RECENT = 100
@@ -79,6 +79,28 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
+def receiver_token(
+    cfg: RecoveryConfig, listen_host: str | None, read: SecretReader = read_secret
+) -> str | None:
+    """The receiver's bearer token; raises RecoveryConfigError for rules that would run
+    unauthenticated (also called by `check-config`, so it rejects what `run` rejects)."""
+    token = read(cfg.auth.token_file, cfg.auth.token_env, "recovery.auth")
+    if token is not None or not cfg.enabled or not cfg.rules:
+        return token
+    if not cfg.auth.allow_unauthenticated_loopback:
+        raise RecoveryConfigError(
+            "recovery.rules are configured but the receiver has no bearer token: set "
+            "recovery.auth.token_file or recovery.auth.token_env (or, for a receiver bound "
+            "to loopback only, recovery.auth.allow_unauthenticated_loopback: true)"
+        )
+    if not _is_loopback(listen_host):
+        raise RecoveryConfigError(
+            "recovery.auth.allow_unauthenticated_loopback is set but the exporter listens "
+            f"on {listen_host or 'an unknown address'}, not loopback: set a bearer token"
+        )
+    return None
+
+
 class RecoveryService:
     """The recovery receiver. Build it, mount `routes()`, `await start()`, `await stop()`."""
 
@@ -95,7 +117,9 @@ class RecoveryService:
         self.targets = targets
         self.clock = clock
         self.stats = Stats()
-        self.token = self._resolve_token(listen_host)
+        self.token = receiver_token(config, listen_host)
+        if self.token is None and config.enabled and config.rules:
+            log.warning("recovery receiver runs WITHOUT authentication (loopback only)")
         self.history = HistoryFile(config.history_file)
         self.dedup = Dedup(config.dedup_size)
         self.recent: deque[dict[str, Any]] = deque(maxlen=_RECENT)
@@ -106,26 +130,6 @@ class RecoveryService:
             config.notifications, spawn=self._spawn, count=self.stats.count_notification
         )
         registry.register(RecoveryCollector(self))
-
-    # ----------------------------------------------------------------- setup
-    def _resolve_token(self, listen_host: str | None) -> str | None:
-        cfg = self.config
-        token = read_secret(cfg.auth.token_file, cfg.auth.token_env, "recovery.auth")
-        if token is not None or not cfg.enabled or not cfg.rules:
-            return token
-        if not cfg.auth.allow_unauthenticated_loopback:
-            raise RecoveryConfigError(
-                "recovery.rules are configured but the receiver has no bearer token: set "
-                "recovery.auth.token_file or recovery.auth.token_env (or, for a receiver bound "
-                "to loopback only, recovery.auth.allow_unauthenticated_loopback: true)"
-            )
-        if not _is_loopback(listen_host):
-            raise RecoveryConfigError(
-                "recovery.auth.allow_unauthenticated_loopback is set but the exporter listens "
-                f"on {listen_host or 'an unknown address'}, not loopback: set a bearer token"
-            )
-        log.warning("recovery receiver runs WITHOUT authentication (loopback only)")
-        return None
 
     async def start(self) -> None:
         """Reload the attempt history (before any alert is accepted) and start the watcher."""

@@ -20,9 +20,10 @@ from starlette.routing import BaseRoute, Route
 from exporter.engine.monitor import Monitor
 from exporter.metrics.exposition import render
 from exporter.probes.text import safe_json
+from exporter.recovery.secrets import bearer_ok
 from exporter.server.views import target_view, targets_view
 
-__all__ = ["SafeJSONResponse", "create_app", "is_loopback"]
+__all__ = ["SafeJSONResponse", "create_app", "is_loopback", "reload_guard"]
 
 
 class SafeJSONResponse(JSONResponse):
@@ -37,11 +38,25 @@ ReloadFn = Callable[[], Awaitable[tuple[bool, str]]]
 
 
 def is_loopback(request: Request) -> bool:
+    """The socket's peer is a loopback address. Only the address counts: no name (a client
+    could be called "localhost"), no X-Forwarded-For (uvicorn runs with proxy_headers off)."""
     host = request.client.host if request.client else ""
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
     except ValueError:
-        return host in ("testclient", "localhost")
+        return False
+
+
+def reload_guard(token: str | None, allow_loopback: bool = True) -> Callable[[Request], bool]:
+    """Who may POST /-/reload: a client presenting `token` as a bearer token (when one is
+    set), else a loopback peer (when allowed)."""
+
+    def allowed(request: Request) -> bool:
+        if token is not None and bearer_ok(request.headers.get("authorization"), token):
+            return True
+        return allow_loopback and is_loopback(request)
+
+    return allowed
 
 
 def create_app(
@@ -82,7 +97,7 @@ def create_app(
             return SafeJSONResponse({"error": "reload is not available"}, status_code=404)
         if not reload_allowed(request):
             return SafeJSONResponse(
-                {"error": "reload is allowed from loopback only"}, status_code=403
+                {"error": "reload needs the reload token or a loopback peer"}, status_code=403
             )
         ok, message = await reload()
         body: dict[str, Any] = {"status": "ok" if ok else "error", "message": message}

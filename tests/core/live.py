@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import Settings
 from exporter.runtime import Exporter
+from exporter.server.serve import server_config
 from tests.conftest import free_port
 
 
@@ -24,16 +25,7 @@ async def running_exporter(
     settings = settings.model_copy(update={"listen": f"127.0.0.1:{port}"})
     exporter = Exporter(settings, config_path)
     await exporter.start()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            exporter.app,
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
-    )
+    server = uvicorn.Server(server_config(exporter.app, "127.0.0.1", port))
     task = asyncio.create_task(server.serve())
     try:
         for _ in range(200):

@@ -125,4 +125,5 @@ def test_check_config_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixtu
     ids=lambda p: p.name,
 )
 def test_shipped_examples_are_valid(path: Path) -> None:
-    assert main(["check-config", str(path)]) == 0
+    # the examples name secrets mounted at deploy time: their sources are required, not read
+    assert main(["check-config", "--skip-secrets", str(path)]) == 0

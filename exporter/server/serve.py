@@ -1,0 +1,120 @@
+"""How the exporter's HTTP server is run: bounded connections, a deadline for request headers,
+the peer address from the socket only, and as many file descriptors as the system allows.
+
+A slowloris client (thousands of connections that never finish a request) must not take
+/metrics away from Prometheus, spin a core in the accept loop or flood the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+__all__ = ["HEADER_TIMEOUT", "MAX_CONNECTIONS", "guarded_protocol", "raise_nofile", "server_config"]
+
+log = logging.getLogger(__name__)
+
+HEADER_TIMEOUT = 10.0  # seconds a connection may take to send a request's headers
+MAX_CONNECTIONS = 1000  # open client connections; past it the oldest idle one is closed
+KEEP_ALIVE = 5  # seconds an idle keep-alive connection stays open (uvicorn's default)
+
+
+def guarded_protocol(header_timeout: float, max_connections: int) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with two limits it lacks: a connection that has not sent a
+    request's headers within `header_timeout` is closed (uvicorn's keep-alive timer stops
+    at the first byte, and it has none before the first request), and past
+    `max_connections` a new connection closes the oldest one without a request in flight
+    (so an attacker's idle sockets, not Prometheus's next scrape, are what is dropped)."""
+
+    class GuardedH11Protocol(H11Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)  # type: ignore[arg-type]
+            self.opened_at = self.loop.time()
+            self.header_deadline: asyncio.TimerHandle | None = None
+            self.arm_header_deadline()
+            if len(self.connections) > max_connections:
+                self.evict_oldest_idle()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self.header_deadline is not None:
+                self.header_deadline.cancel()
+            super().connection_lost(exc)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self.arm_header_deadline()  # the next request's headers get the same deadline
+
+        def arm_header_deadline(self) -> None:
+            if self.header_deadline is not None:
+                self.header_deadline.cancel()
+            waiting_for = self.cycle  # a new request replaces the cycle
+            self.header_deadline = self.loop.call_later(
+                header_timeout, self.headers_overdue, waiting_for
+            )
+
+        def headers_overdue(self, waiting_for: Any) -> None:
+            if self.cycle is waiting_for and not self.transport.is_closing():
+                self.transport.close()
+
+        def idle(self) -> bool:
+            return self.cycle is None or self.cycle.response_complete
+
+        def evict_oldest_idle(self) -> None:
+            idle = [
+                c
+                for c in self.connections
+                if c is not self and isinstance(c, GuardedH11Protocol) and c.idle()
+            ]
+            victim = min(idle, key=lambda c: c.opened_at, default=None)
+            if victim is not None:
+                victim.transport.close()
+            else:  # every other connection is serving a request: refuse the new one
+                self.transport.close()
+
+    return GuardedH11Protocol
+
+
+def server_config(
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    header_timeout: float = HEADER_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
+) -> uvicorn.Config:
+    """The uvicorn config `run` (and the tests) serve the exporter with."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=guarded_protocol(header_timeout, max_connections),
+        # requests in flight past this answer 503 at once instead of queueing (above the
+        # connection bound: a closed connection leaves uvicorn's count a moment later)
+        limit_concurrency=max_connections + 16,
+        timeout_keep_alive=KEEP_ALIVE,
+        h11_max_incomplete_event_size=64 * 1024,  # request line + headers
+        proxy_headers=False,  # the peer address is the socket's, never a header's
+        server_header=False,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+    )
+
+
+def raise_nofile() -> tuple[int, int]:
+    """Raise the soft open-files limit to the hard one (systemd's soft default is 1024: a
+    thousand idle connections would leave no descriptor for the probes). Returns the
+    (soft, hard) limits now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard and hard != resource.RLIM_INFINITY:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-files limit from %d to %d: %s", soft, hard, exc)
+    return soft, hard
