@@ -26,6 +26,7 @@ from exporter.preflight import startup_secrets
 from exporter.probes import make_client
 from exporter.server.app import create_app, reload_guard
 from exporter.server.probe_endpoint import ProbeEndpoint
+from exporter.server.snapshot import ViewCache
 
 __all__ = ["Exporter"]
 
@@ -65,6 +66,7 @@ class Exporter:
         self.client = make_client(max_connections=max(settings.max_concurrency, 16))
         self.scheduler = Scheduler(self.monitor, self.client, settings.max_concurrency)
         self.registry.register(MonitorCollector(self.monitor))
+        self.views = ViewCache(self.monitor)  # what /, /api/v1/targets render from
         self.exporter_collector = ExporterCollector(self.monitor)
         self.exporter_collector.reload_success_time = time.time()
         self.registry.register(self.exporter_collector)
@@ -95,6 +97,7 @@ class Exporter:
             reload=self.reload,
             reload_allowed=reload_guard(secrets["reload"], settings.reload.allow_loopback),
             extra_routes=self._extra_routes,
+            views=self.views,
         )
 
     def _build_recovery(self) -> None:
@@ -122,7 +125,7 @@ class Exporter:
             from exporter.server.web import status_routes
         except ImportError:
             return
-        self._extra_routes.extend(status_routes(self.monitor))
+        self._extra_routes.extend(status_routes(self.monitor, self.views))
 
     # ---- the target set: static + discovered, then this replica's shard ------------------
     def effective(self, settings: Settings) -> Settings:

@@ -5,7 +5,6 @@ Built by a factory from the objects it shows, so tests drive it without a networ
 from __future__ import annotations
 
 import ipaddress
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -21,7 +20,7 @@ from exporter.engine.monitor import Monitor
 from exporter.metrics.exposition import render
 from exporter.probes.text import safe_json
 from exporter.recovery.secrets import bearer_ok
-from exporter.server.views import target_view, targets_view
+from exporter.server.snapshot import ViewCache, encoded_response
 
 __all__ = ["SafeJSONResponse", "create_app", "is_loopback", "reload_guard"]
 
@@ -67,8 +66,11 @@ def create_app(
     reload: ReloadFn | None = None,
     reload_allowed: Callable[[Request], bool] = is_loopback,
     extra_routes: Sequence[BaseRoute] = (),
+    views: ViewCache | None = None,
 ) -> Starlette:
-    """The Starlette app; `extra_routes` come from the recovery receiver and the status page."""
+    """The Starlette app; `extra_routes` come from the recovery receiver and the status page,
+    which shares `views` (the snapshot the read endpoints render from)."""
+    views = views or ViewCache(monitor)
 
     async def metrics(request: Request) -> Response:
         # our own writer: byte-identical to prometheus_client's, several times faster
@@ -84,13 +86,14 @@ def create_app(
         return PlainTextResponse("llm-heartbeat is not ready.\n", status_code=503)
 
     async def targets(request: Request) -> Response:
-        return SafeJSONResponse(targets_view(monitor, time.time()))
+        body = await views.body("api", safe_json)
+        return encoded_response(request, body, "application/json")
 
     async def one_target(request: Request) -> Response:
-        rt = monitor.targets.get(request.path_params["name"])
-        if rt is None:
+        view = views.target(request.path_params["name"])
+        if view is None:
             return SafeJSONResponse({"error": "no such target"}, status_code=404)
-        return SafeJSONResponse(target_view(rt, list(monitor.transitions)))
+        return SafeJSONResponse(view)
 
     async def do_reload(request: Request) -> Response:
         if reload is None:
