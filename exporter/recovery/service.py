@@ -171,6 +171,7 @@ class RecoveryService:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        await asyncio.to_thread(self.history.close)  # what is queued reaches the disk
 
     @property
     def started(self) -> bool:
