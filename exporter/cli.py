@@ -230,7 +230,7 @@ def _listening(url: str, timeout: float = 1.0) -> bool:
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from exporter.runtime import Exporter
-    from exporter.server.serve import raise_nofile, server_config
+    from exporter.server.serve import raise_nofile, serve_then, server_config
 
     raise_nofile()
 
@@ -255,26 +255,18 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
         loop.add_signal_handler(signal.SIGHUP, lambda: log.warning("SIGHUP ignored: starting"))
-    # serve first: a slow discovery source must not keep /metrics and /-/healthy away
-    # (/-/ready says 503 until the first targets are scheduled)
-    serving = asyncio.ensure_future(server.serve())
+
+    async def start() -> None:
+        log.info(
+            "serving metrics on http://%s:%d/metrics", settings.listen_host, settings.listen_port
+        )
+        await exporter.start()
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGHUP, exporter.reload_in_background)
+
     try:
-        while not server.started and not serving.done():
-            await asyncio.sleep(0.01)
-        if server.started:
-            log.info(
-                "serving metrics on http://%s:%d/metrics",
-                settings.listen_host,
-                settings.listen_port,
-            )
-            await exporter.start()
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(signal.SIGHUP, exporter.reload_in_background)
-        await serving
+        await serve_then(server, start)  # serving first, then the targets
     finally:
-        server.should_exit = True
-        with contextlib.suppress(BaseException):
-            await serving
         await exporter.stop()
         if simulator is not None:
             await simulator.stop()

@@ -30,29 +30,33 @@ class JsonFormatter(logging.Formatter):
 
 
 class RepeatFilter(logging.Filter):
-    """Lets one of each identical warning or error (same logger, level and message) through
-    per `window` seconds; the next one that passes says how many were dropped. A flood
-    (an accept loop out of file descriptors, a target failing the same way a thousand times
-    a second) costs a line a minute, not megabytes of log and a core."""
+    """Lets `burst` of each identical warning or error (same logger, level and message) through
+    per `window` seconds; the next one that passes says how many were dropped. A flood (an
+    accept loop out of file descriptors, one failure a thousand times a second) costs a few
+    lines a minute, not megabytes of log and a core; ordinary repeats are all kept."""
 
-    def __init__(self, window: float = 60.0, max_keys: int = 1024) -> None:
+    def __init__(self, window: float = 60.0, burst: int = 10, max_keys: int = 4096) -> None:
         super().__init__()
         self.window = window
+        self.burst = burst
         self.max_keys = max_keys
-        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
+        # key -> (window start, lines let through in it, lines dropped since the last one)
+        self._seen: dict[tuple[str, int, str], tuple[float, int, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return True
         key = (record.name, record.levelno, record.getMessage()[:1000])
         now = record.created
-        first, dropped = self._seen.get(key, (float("-inf"), 0))
-        if now - first < self.window:
-            self._seen[key] = (first, dropped + 1)
+        start, passed, dropped = self._seen.get(key, (now, 0, 0))
+        if now - start >= self.window:
+            start, passed = now, 0
+        if passed >= self.burst:
+            self._seen[key] = (start, passed, dropped + 1)
             return False
-        if len(self._seen) >= self.max_keys:
-            self._seen.clear()  # bounded memory: many distinct messages are not a flood
-        self._seen[key] = (now, 0)
+        if key not in self._seen and len(self._seen) >= self.max_keys:
+            self._seen.clear()  # bounded memory: many distinct messages are not one flood
+        self._seen[key] = (start, passed + 1, 0)
         if dropped:
             record.msg = f"{record.msg} [{dropped} identical message(s) suppressed]"
         return True

@@ -8,14 +8,23 @@ A slowloris client (thousands of connections that never finish a request) must n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import resource
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["HEADER_TIMEOUT", "MAX_CONNECTIONS", "guarded_protocol", "raise_nofile", "server_config"]
+__all__ = [
+    "HEADER_TIMEOUT",
+    "MAX_CONNECTIONS",
+    "guarded_protocol",
+    "raise_nofile",
+    "serve_then",
+    "server_config",
+]
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +113,22 @@ def server_config(
         access_log=False,
         lifespan="off",
     )
+
+
+async def serve_then(server: uvicorn.Server, start: Callable[[], Awaitable[None]]) -> None:
+    """Serve, and once the socket listens await `start()`: a slow discovery source must not
+    keep /metrics and /-/healthy away (/-/ready answers 503 until the targets are scheduled)."""
+    serving = asyncio.ensure_future(server.serve())
+    try:
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.01)
+        if server.started:
+            await start()
+        await serving
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(BaseException):  # its own error was raised above
+            await serving
 
 
 def raise_nofile() -> tuple[int, int]:
