@@ -117,6 +117,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         ) from None
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError(f"invalid configuration in {path}: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""

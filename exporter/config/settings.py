@@ -76,14 +76,19 @@ class Settings(BaseSettings):
     @classmethod
     def _listen_text(cls, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
-            raise ValueError(f"listen must be HOST:PORT, not a bare port: e.g. 0.0.0.0:{value}")
+            raise ValueError(f"must be HOST:PORT, not a bare port: e.g. 0.0.0.0:{value}")
+        return value
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_address(cls, value: str) -> str:
+        _host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("must be HOST:PORT, e.g. 0.0.0.0:8001")
         return value
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
-        _host, sep, port = self.listen.rpartition(":")
-        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError("listen must be HOST:PORT, e.g. 0.0.0.0:8001")
         seen: set[str] = set()
         for target in self.targets:
             if target.name in seen:

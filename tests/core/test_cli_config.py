@@ -94,6 +94,7 @@ def test_top_level_integer_key_and_invalid_utf8(tmp_path: Path) -> None:
     refused(check(tmp_path, "targets:\n  - {name: a, 7: b}\n"), "key targets[0].7")
     refused(check(tmp_path, b"targets: []\n# caf\xe9\n"), "c.yml", "not UTF-8")
     refused(run_exits(tmp_path), "not UTF-8")
+    refused(check(tmp_path, "a: " + "[" * 5000 + "]" * 5000 + "\n"), "nested too deeply")
 
 
 def test_bad_json_in_an_environment_variable_is_named_not_blamed_on_listen(
@@ -120,7 +121,8 @@ def test_unknown_key_suggests_the_setting(tmp_path: Path) -> None:
 
 
 def test_bare_port_says_host_port(tmp_path: Path) -> None:
-    refused(check(tmp_path, "listen: 8001\n"), "listen", "HOST:PORT", "0.0.0.0:8001")
+    refused(check(tmp_path, "listen: 8001\n"), "listen: must be HOST:PORT", "0.0.0.0:8001")
+    refused(check(tmp_path, "listen: ':99999'\n"), "listen: must be HOST:PORT")
 
 
 def test_environment_hint_only_when_a_variable_was_used(tmp_path: Path) -> None:
