@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import resource
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -40,16 +41,20 @@ def guarded_protocol(header_timeout: float, max_connections: int) -> type[H11Pro
     `max_connections` a new connection closes the oldest one without a request in flight
     (so an attacker's idle sockets, not Prometheus's next scrape, are what is dropped)."""
 
+    # this server's connections, oldest first (the eviction order)
+    opened: OrderedDict[GuardedH11Protocol, None] = OrderedDict()
+
     class GuardedH11Protocol(H11Protocol):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)  # type: ignore[arg-type]
-            self.opened_at = self.loop.time()
             self.header_deadline: asyncio.TimerHandle | None = None
             self.arm_header_deadline()
-            if len(self.connections) > max_connections:
+            opened[self] = None
+            if len(opened) > max_connections:
                 self.evict_oldest_idle()
 
         def connection_lost(self, exc: Exception | None) -> None:
+            opened.pop(self, None)
             if self.header_deadline is not None:
                 self.header_deadline.cancel()
             super().connection_lost(exc)
@@ -68,22 +73,23 @@ def guarded_protocol(header_timeout: float, max_connections: int) -> type[H11Pro
 
         def headers_overdue(self, waiting_for: Any) -> None:
             if self.cycle is waiting_for and not self.transport.is_closing():
-                self.transport.close()
+                self.drop()
 
         def idle(self) -> bool:
             return self.cycle is None or self.cycle.response_complete
 
+        def drop(self) -> None:
+            """Close now, and leave the eviction order at once (connection_lost comes a
+            loop turn later: a burst of new connections must not all pick this one)."""
+            opened.pop(self, None)
+            self.transport.close()
+
         def evict_oldest_idle(self) -> None:
-            idle = [
-                c
-                for c in self.connections
-                if c is not self and isinstance(c, GuardedH11Protocol) and c.idle()
-            ]
-            victim = min(idle, key=lambda c: c.opened_at, default=None)
-            if victim is not None:
-                victim.transport.close()
-            else:  # every other connection is serving a request: refuse the new one
-                self.transport.close()
+            for conn in opened:  # oldest first; usually the first is idle
+                if conn is not self and conn.idle():
+                    conn.drop()
+                    return
+            self.drop()  # every other connection is serving a request: refuse this one
 
     return GuardedH11Protocol
 
