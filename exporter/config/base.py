@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict
+
+from exporter.util.net import redact_url
 
 __all__ = [
     "DEFAULT_EXPECT",
@@ -28,15 +29,3 @@ class Strict(BaseModel):
     """Unknown keys are errors; a loaded config never changes."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def redact_url(url: str) -> str:
-    """The URL without user:password, safe for labels and logs."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

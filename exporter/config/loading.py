@@ -11,31 +11,15 @@ import yaml
 from pydantic import ValidationError
 
 from exporter.config.settings import Settings
+from exporter.errors import ConfigError, validation_messages
 
 __all__ = ["ConfigError", "load_config", "read_yaml"]
 
 
-class ConfigError(Exception):
-    """A configuration that cannot be used; the message names the file and the field."""
-
-
-def _loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
 def _format_errors(source: str, exc: ValidationError) -> str:
     lines = [f"invalid configuration in {source}:"]
-    for err in exc.errors(include_url=False, include_input=False):
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (not a setting; check the spelling)"
-        lines.append(f"  {_loc(tuple(err['loc']))}: {msg}")
+    for where, msg in validation_messages(exc):
+        lines.append(f"  {where or '(top level)'}: {msg}")
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ from httpx_aiohttp import AiohttpTransport
 
 from exporter import __version__
 from exporter.config import TargetConfig
+from exporter.errors import BodyTooLarge
 from exporter.probes._direct import DirectPath
 from exporter.probes.results import Reason
 
@@ -41,10 +42,6 @@ class ProbeContext:
     target: TargetConfig
     timeout: float
     model: str | None = None
-
-
-class BodyTooLarge(Exception):
-    """The server sent more than the probe is willing to read."""
 
 
 class _Cookies(httpx.Cookies):

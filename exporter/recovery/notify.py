@@ -21,6 +21,7 @@ import httpx
 
 from exporter.config.recovery import EmailChannel, NotificationsConfig, WebhookChannel
 from exporter.recovery.secrets import header_values, read_secret
+from exporter.util.http import http_client
 
 __all__ = ["Notifier", "RecoveryEvent", "render_text"]
 
@@ -85,7 +86,7 @@ async def _post_webhook(ch: WebhookChannel, ev: RecoveryEvent) -> None:
         body: dict[str, Any] = {"text": render_text(ev)}
     else:
         body = {**asdict(ev), "message": render_text(ev), "source": "llm-heartbeat"}
-    async with httpx.AsyncClient(timeout=ch.timeout) as client:
+    async with http_client(timeout=ch.timeout) as client:
         response = await client.post(ch.url, json=body, headers=headers)
     if not 200 <= response.status_code < 300:
         raise RuntimeError(f"webhook answered {response.status_code}")

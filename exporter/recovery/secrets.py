@@ -7,11 +7,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from exporter.errors import RecoveryConfigError
+
 __all__ = ["RecoveryConfigError", "bearer_ok", "header_values", "read_secret"]
-
-
-class RecoveryConfigError(ValueError):
-    """A recovery setting that cannot work; the CLI prints it and exits."""
 
 
 def read_secret(file: Path | None, env: str | None, what: str) -> str | None:
