@@ -284,14 +284,14 @@ class WebhookChannel(_HttpCall):
     timeout: Duration = Field(default=10.0, gt=0)
 
 
-Event = Literal["started", "succeeded", "failed", "exhausted"]
+Event = Literal["started", "succeeded", "failed", "interrupted", "exhausted"]
 
 
 class NotificationsConfig(_Strict):
     """Where recovery events go. Routine alerting to humans stays with Alertmanager's receivers."""
 
     events: list[Event] = Field(
-        default_factory=lambda: ["started", "succeeded", "failed", "exhausted"]
+        default_factory=lambda: ["started", "succeeded", "failed", "interrupted", "exhausted"]
     )
     retries: int = Field(default=2, ge=0, le=10)
     retry_delay: Duration = 2.0

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from exporter.engine.state import Transition
-from exporter.probes.text import clean_tree
+from exporter.util.text import clean_tree
 
 __all__ = ["HistoryWriter", "read_history"]
 

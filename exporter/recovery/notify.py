@@ -33,7 +33,7 @@ Count = Callable[[str, str], None]
 
 @dataclass(frozen=True)
 class RecoveryEvent:
-    """started, succeeded, failed or exhausted."""
+    """One of `outcomes.EventKind`: started, succeeded, failed, interrupted, exhausted."""
 
     event: str
     target: str
@@ -50,6 +50,10 @@ def render_text(ev: RecoveryEvent) -> str:
         "started": f"recovery started for target {ev.target}: {ev.action} (rule {ev.rule})",
         "succeeded": f"recovery succeeded for target {ev.target}: it answers again",
         "failed": f"recovery failed for target {ev.target}: {ev.action} did not bring it back",
+        "interrupted": (
+            f"recovery interrupted for target {ev.target}: the exporter stopped during "
+            f"{ev.action}; check the target"
+        ),
         "exhausted": (f"recovery exhausted for target {ev.target}: manual intervention required"),
     }.get(ev.event, f"recovery {ev.event} for target {ev.target}")
     lines = [head, f"alert: {ev.alertname}", f"time: {when}"]

@@ -4,7 +4,6 @@ Built by a factory from the objects it shows, so tests drive it without a networ
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -19,8 +18,9 @@ from starlette.routing import BaseRoute, Route
 
 from exporter.engine.monitor import Monitor
 from exporter.metrics.exposition import render
-from exporter.probes.text import safe_json
 from exporter.server.views import target_view, targets_view
+from exporter.util import net
+from exporter.util.text import safe_json
 
 __all__ = ["SafeJSONResponse", "create_app", "is_loopback"]
 
@@ -37,11 +37,9 @@ ReloadFn = Callable[[], Awaitable[tuple[bool, str]]]
 
 
 def is_loopback(request: Request) -> bool:
+    """Whether the request comes from loopback (Starlette's TestClient calls itself so)."""
     host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host in ("testclient", "localhost")
+    return host == "testclient" or net.is_loopback(host)
 
 
 def create_app(

@@ -14,7 +14,7 @@ import httpx
 
 from exporter.config import Settings, TargetConfig
 from exporter.engine.history import read_history
-from exporter.probes.text import clean_text, safe_json
+from exporter.util.text import clean_text, safe_json
 from tests.conftest import free_port
 
 from .live import running_exporter, scrape, value, wait_for
