@@ -62,9 +62,7 @@ async def test_stop_sends_sigterm_and_records_and_notifies_interrupted(tmp_path:
             results = [entry["result"] for entry in svc.recent]
             assert results == ["interrupted"]
             history = [json.loads(line) for line in cfg.history_file.read_text().splitlines()]
-            assert [e.get("result") for e in history if e["event"] == "outcome"] == [
-                "interrupted"
-            ]
+            assert [e.get("result") for e in history if e["event"] == "outcome"] == ["interrupted"]
     events = [json.loads(r.body)["event"] for r in received]
     assert events == ["started", "interrupted"]
 
