@@ -29,6 +29,11 @@ __all__ = ["FileSDSource", "HTTPSDSource", "Source"]
 
 log = logging.getLogger("exporter.discovery")
 
+_SETTLE_MAX = 1.0
+"""Seconds a changed file-SD file must stay unchanged before it is read (at most)."""
+_SETTLE_ROUNDS = 10
+"""A file that keeps changing is read after this many settle delays anyway."""
+
 
 class Source:
     """A source's last good target list; `refresh()` says whether it changed."""
@@ -110,17 +115,37 @@ class FileSDSource(Source):
         targets, problems = targets_from_groups(groups, self.config.template)
         return self._publish(targets, problems)
 
+    async def poll(self, *, force: bool = False) -> bool:
+        """One look: re-read if the files changed (or `force`); whether the targets changed.
+
+        A change is read only once the files have stopped changing for a settle delay: a
+        writer that truncates, then writes (two writes) is not read in between, where an empty
+        file would remove every target and its state (they would come back as unknown)."""
+        if not force and self.signature() == self._signature:
+            return False
+        await self.settle()
+        return self.refresh_now()
+
+    async def settle(self) -> None:
+        """Wait until two looks a settle delay apart see the same files (bounded)."""
+        delay = min(self.config.watch_interval, _SETTLE_MAX)
+        last = self.signature()
+        for _ in range(_SETTLE_ROUNDS):
+            await asyncio.sleep(delay)
+            now = self.signature()
+            if now == last:
+                return
+            last = now
+
     async def run(self, on_change: Callable[[], None]) -> None:
         loop = asyncio.get_running_loop()
         next_full = loop.time() + self.config.refresh_interval
         while True:
             await asyncio.sleep(self.config.watch_interval)
             due = loop.time() >= next_full
-            if not due and self.signature() == self._signature:
-                continue
             if due:
                 next_full = loop.time() + self.config.refresh_interval
-            if self.refresh_now():
+            if await self.poll(force=due):
                 on_change()
 
 
