@@ -19,12 +19,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from exporter.simulate.admin import AdminServer
-from exporter.simulate.app import Conn, PublicApi, SimStats
+from exporter.simulate.app import PublicApi
 from exporter.simulate.config import SimulatorConfig
+from exporter.simulate.conn import Conn, SimStats
 from exporter.simulate.engine import Scheduler
 from exporter.simulate.faults import FaultBoard, FaultSpec
 from exporter.simulate.http import HttpError, ResponseWriter, read_request
-from exporter.simulate.metrics import VllmMetrics
+from exporter.simulate.metrics import EngineGauges, VllmMetrics
 from exporter.simulate.wire import error_body
 
 __all__ = ["Simulator"]
@@ -117,8 +118,6 @@ class Simulator:
         return self.config.model
 
     def _read_gauges(self) -> tuple[str, Any]:
-        from exporter.simulate.metrics import EngineGauges
-
         if self.scheduler is None:
             return self.served_model(), EngineGauges(0, 0, 0.0)
         over = self.faults.get("overloaded", time.monotonic())
