@@ -16,8 +16,8 @@
 Foreign exceptions are translated where they enter: pydantic's ValidationError through
 `validation_messages` (config loading, CLI flags, discovery, /probe, the webhook), transport
 errors of the probes to a `Reason` in probes/ (a failed probe is a result, not an exception).
-`InputError`, `SDFormatError` and `ProbeRefused` stay ValueErrors for callers that already
-catch that. This module imports nothing of the exporter: every layer may use it.
+None of them is a ValueError: a parser's `except ValueError` must not swallow a body that was
+too large. This module imports nothing of the exporter: every layer may use it.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class RecoveryConfigError(ConfigError):
     """A recovery setting that cannot work; the CLI prints it and exits."""
 
 
-class InputError(HeartbeatError, ValueError):
+class InputError(HeartbeatError):
     """Input from outside that is refused; the message is safe to send back."""
 
 

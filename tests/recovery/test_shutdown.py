@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
@@ -13,6 +12,7 @@ from aiohttp import web
 
 from tests.recovery.helpers import AUTH, FakeTargets, alert, make_config, payload, running
 from tests.recovery.servers import Seen, stub_server
+from tests.waiting import wait_for
 
 TRAPPER = """
 import pathlib, signal, sys, time
@@ -24,12 +24,6 @@ signal.signal(signal.SIGTERM, on_term)
 marks.write_text("started\\n")
 time.sleep(60)
 """
-
-
-async def _wait_for(path: Path, text: str) -> None:
-    async with asyncio.timeout(20):
-        while not (path.exists() and text in path.read_text()):
-            await asyncio.sleep(0.02)
 
 
 async def test_stop_sends_sigterm_and_records_and_notifies_interrupted(tmp_path: Path) -> None:
@@ -56,7 +50,7 @@ async def test_stop_sends_sigterm_and_records_and_notifies_interrupted(tmp_path:
         async with running(cfg, FakeTargets()) as (svc, client, _):
             r = await client.post("/hooks/alertmanager", json=payload(alert()), headers=AUTH)
             assert r.json()["accepted"] == 1
-            await _wait_for(marks, "started")
+            await wait_for(lambda: marks.exists() and "started" in marks.read_text())
             await svc.stop()
             assert marks.read_text() == "started\nTERM\n"  # TERM first, not a bare KILL
             results = [entry["result"] for entry in svc.recent]

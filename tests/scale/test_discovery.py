@@ -25,7 +25,8 @@ from exporter.discovery import (
 )
 from exporter.simulate import Simulator, SimulatorConfig
 from tests.conftest import free_port
-from tests.core.live import running_exporter, scrape, value, wait_for
+from tests.core.live import running_exporter, scrape, value
+from tests.waiting import wait_for
 
 
 # ---- pure ------------------------------------------------------------------------------------
