@@ -26,10 +26,10 @@ from exporter.metrics.collector import ExporterCollector, MonitorCollector
 from exporter.probes import make_client
 from exporter.recovery.api import build_routes
 from exporter.recovery.collector import RecoveryCollector
-from exporter.recovery.secrets import read_secret
 from exporter.recovery.service import RecoveryService
 from exporter.server.app import create_app
 from exporter.server.probe_endpoint import ProbeEndpoint
+from exporter.util.secrets import read_secret
 
 __all__ = ["Exporter"]
 

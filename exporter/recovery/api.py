@@ -17,9 +17,9 @@ from starlette.routing import Route
 from exporter.errors import BodyTooLarge, validation_messages
 from exporter.recovery.outcomes import WebhookOutcome
 from exporter.recovery.payload import WebhookMessage
-from exporter.recovery.secrets import bearer_ok
 from exporter.recovery.service import RecoveryService
 from exporter.util.http import read_capped
+from exporter.util.secrets import bearer_ok
 from exporter.util.text import safe_json
 
 

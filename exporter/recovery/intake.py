@@ -16,8 +16,8 @@ from exporter.recovery.matching import match_rule
 from exporter.recovery.payload import Alert, WebhookMessage
 from exporter.recovery.ports import TargetControl
 from exporter.recovery.records import one_line
-from exporter.recovery.secrets import read_secret
 from exporter.util.net import is_loopback
+from exporter.util.secrets import read_secret
 
 __all__ = ["Job", "resolve_token", "sort_alerts"]
 
@@ -37,7 +37,9 @@ class Job:
 def resolve_token(config: RecoveryConfig, listen_host: str | None) -> str | None:
     """The webhook's bearer token; RecoveryConfigError when rules could run unauthenticated
     from anywhere but loopback."""
-    token = read_secret(config.auth.token_file, config.auth.token_env, "recovery.auth")
+    token = read_secret(
+        config.auth.token_file, config.auth.token_env, "recovery.auth", RecoveryConfigError
+    )
     if token is not None or not config.enabled or not config.rules:
         return token
     if not config.auth.allow_unauthenticated_loopback:

@@ -20,8 +20,9 @@ from typing import Any
 import httpx
 
 from exporter.config.recovery import EmailChannel, NotificationsConfig, WebhookChannel
-from exporter.recovery.secrets import header_values, read_secret
+from exporter.errors import RecoveryConfigError
 from exporter.util.http import http_client
+from exporter.util.secrets import header_values, read_secret
 
 __all__ = ["Notifier", "RecoveryEvent", "render_text"]
 
@@ -64,7 +65,9 @@ def render_text(ev: RecoveryEvent) -> str:
 
 def _send_email(ch: EmailChannel, ev: RecoveryEvent) -> None:
     """Blocking SMTP delivery (run in a thread)."""
-    password = read_secret(ch.password_file, ch.password_env, f"email channel {ch.name}")
+    password = read_secret(
+        ch.password_file, ch.password_env, f"email channel {ch.name}", RecoveryConfigError
+    )
     msg = EmailMessage()
     msg["Subject"] = f"{ch.subject_prefix} recovery {ev.event}: {ev.target}"
     msg["From"] = ch.from_addr

@@ -42,7 +42,7 @@ from exporter.errors import ProbeRefused, validation_messages
 from exporter.metrics.collector import MonitorCollector
 from exporter.probes import PROBES, ProbeContext
 from exporter.probes.results import Check, ProbeResult, Reason
-from exporter.recovery.secrets import bearer_ok
+from exporter.util.secrets import bearer_ok
 
 __all__ = [
     "SCRAPE_TIMEOUT_HEADER",

@@ -6,8 +6,8 @@ import httpx
 
 from exporter.config.recovery import HttpAction
 from exporter.recovery.actions.base import ActionContext, ActionResult
-from exporter.recovery.secrets import header_values
 from exporter.util.http import http_client
+from exporter.util.secrets import header_values
 
 __all__ = ["run_http"]
 
