@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -29,7 +29,7 @@ _CONTAINER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
-def check_headers(headers: dict[str, str]) -> dict[str, str]:
+def check_headers(headers: dict[str, Any]) -> dict[str, Any]:
     for name in headers:
         if not HEADER_NAME.match(name):
             raise ValueError(f"invalid HTTP header name {name!r}")
@@ -145,7 +145,7 @@ class HttpCall(Strict):
 
     @field_validator("headers", "header_files")
     @classmethod
-    def _headers(cls, value: dict) -> dict:
+    def _headers(cls, value: dict[str, Any]) -> dict[str, Any]:
         return check_headers(value)
 
 

@@ -148,14 +148,13 @@ class WebhookChannel(HttpCall):
 
 
 Event = Literal["started", "succeeded", "failed", "interrupted", "exhausted"]
+ALL_EVENTS: tuple[Event, ...] = ("started", "succeeded", "failed", "interrupted", "exhausted")
 
 
 class NotificationsConfig(Strict):
     """Where recovery events go. Routine alerting to humans stays with Alertmanager's receivers."""
 
-    events: list[Event] = Field(
-        default_factory=lambda: ["started", "succeeded", "failed", "interrupted", "exhausted"]
-    )
+    events: list[Event] = Field(default_factory=lambda: list(ALL_EVENTS))
     retries: int = Field(default=2, ge=0, le=10)
     retry_delay: Duration = 2.0
     email: list[EmailChannel] = Field(default_factory=list)

@@ -10,11 +10,13 @@ from pathlib import Path
 import httpx
 
 from exporter.config import DiscoveryConfig, FileSDConfig, HTTPSDConfig, TargetConfig
-from exporter.discovery.sources import FileSDSource, HTTPSDSource, Source
+from exporter.discovery.sources import FileSDSource, HTTPSDSource
 from exporter.discovery.stats import DiscoveryStats
 from exporter.util.http import http_client
 
 __all__ = ["Discovery"]
+
+AnySource = FileSDSource | HTTPSDSource
 
 log = logging.getLogger("exporter.discovery")
 
@@ -37,7 +39,7 @@ class Discovery:
         self.on_change = on_change
         self._client = client
         self._own_client = client is None
-        self.sources: list[Source] = []
+        self.sources: list[AnySource] = []
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -46,7 +48,7 @@ class Discovery:
             self._client = http_client(timeout=None)  # each fetch has its own deadline
         return self._client
 
-    def _build(self, config: FileSDConfig | HTTPSDConfig) -> Source:
+    def _build(self, config: FileSDConfig | HTTPSDConfig) -> AnySource:
         if isinstance(config, FileSDConfig):
             return FileSDSource(config, self.stats, self.base_dir)
         return HTTPSDSource(config, self.stats, self.client)
@@ -78,8 +80,8 @@ class Discovery:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        sources: list[Source] = []
-        fresh: list[Source] = []
+        sources: list[AnySource] = []
+        fresh: list[AnySource] = []
         for cfg in config.sources:
             same = next((s for s in spare if s.config == cfg), None)
             if same is not None:
@@ -97,7 +99,7 @@ class Discovery:
             asyncio.create_task(self._watch(s), name=f"discovery:{s.name}") for s in self.sources
         ]
 
-    async def _watch(self, source: Source) -> None:
+    async def _watch(self, source: AnySource) -> None:
         while True:
             try:
                 await source.run(self.on_change)

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import httpx
 
@@ -29,17 +30,19 @@ __all__ = ["FileSDSource", "HTTPSDSource", "Source"]
 
 log = logging.getLogger("exporter.discovery")
 
+C = TypeVar("C", FileSDConfig, HTTPSDConfig)
+
 _SETTLE_MAX = 1.0
 """Seconds a changed file-SD file must stay unchanged before it is read (at most)."""
 _SETTLE_ROUNDS = 10
 """A file that keeps changing is read after this many settle delays anyway."""
 
 
-class Source:
+class Source(Generic[C]):
     """A source's last good target list; `refresh()` says whether it changed."""
 
     name: str
-    config: FileSDConfig | HTTPSDConfig
+    config: C
 
     def __init__(self, stats: DiscoveryStats) -> None:
         self.stats = stats.get(self.config.name or "")
@@ -65,7 +68,7 @@ class Source:
         raise NotImplementedError
 
 
-class FileSDSource(Source):
+class FileSDSource(Source[FileSDConfig]):
     """Prometheus file-SD: glob patterns, each file a list of target groups."""
 
     def __init__(self, config: FileSDConfig, stats: DiscoveryStats, base_dir: Path) -> None:
@@ -149,7 +152,7 @@ class FileSDSource(Source):
                 on_change()
 
 
-class HTTPSDSource(Source):
+class HTTPSDSource(Source[HTTPSDConfig]):
     """Prometheus HTTP-SD: a GET answering 200 with a JSON list of target groups."""
 
     def __init__(

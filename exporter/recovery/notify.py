@@ -15,6 +15,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from functools import partial
 from typing import Any
 
 import httpx
@@ -115,11 +116,9 @@ class Notifier:
         if ev.event not in self.cfg.events:
             return
         for em in self.cfg.email:
-            self._spawn(
-                self._deliver(em.name, ev, lambda em=em: asyncio.to_thread(_send_email, em, ev))
-            )
+            self._spawn(self._deliver(em.name, ev, partial(asyncio.to_thread, _send_email, em, ev)))
         for wh in self.cfg.webhooks:
-            self._spawn(self._deliver(wh.name, ev, lambda wh=wh: _post_webhook(wh, ev)))
+            self._spawn(self._deliver(wh.name, ev, partial(_post_webhook, wh, ev)))
 
     async def _deliver(
         self, channel: str, ev: RecoveryEvent, send: Callable[[], Coroutine[Any, Any, None]]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from exporter.simulate.faults import FAULT_KINDS, FaultSpec
@@ -57,7 +57,7 @@ class AdminServer:
     """Loopback-only JSON API that sets and clears the faults of one or many simulators."""
 
     def __init__(
-        self, target: FaultTarget | Callable[[], dict[int, FaultTarget]], port: int = 0
+        self, target: FaultTarget | Callable[[], Mapping[int, FaultTarget]], port: int = 0
     ) -> None:
         if callable(target):
             self._targets = target

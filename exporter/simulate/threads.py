@@ -7,7 +7,7 @@ import asyncio
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 __all__ = ["T", "bind_socket", "call_in_loop"]
 
@@ -34,22 +34,23 @@ def call_in_loop(loop: asyncio.AbstractEventLoop | None, fn: Callable[[], T]) ->
     if loop is None or not loop.is_running() or _in_loop_thread(loop):
         return fn()
     done = threading.Event()
-    box: dict[str, Any] = {}
+    values: list[T] = []
+    errors: list[BaseException] = []
 
     def call() -> None:
         try:
-            box["value"] = fn()
+            values.append(fn())
         except BaseException as exc:
-            box["error"] = exc
+            errors.append(exc)
         finally:
             done.set()
 
     loop.call_soon_threadsafe(call)
     if not done.wait(10.0):
         raise TimeoutError("simulator loop did not answer")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    if errors:
+        raise errors[0]
+    return values[0]
 
 
 def _in_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -23,7 +24,7 @@ __all__ = ["restart_patch", "run_kubernetes"]
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
-def restart_patch(now: datetime) -> dict:
+def restart_patch(now: datetime) -> dict[str, Any]:
     stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
 
