@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from exporter.config.recovery import RecoveryConfig, RuleConfig
 from exporter.recovery.actions import ActionContext, run_action
@@ -45,24 +46,16 @@ def describe_action(rule: RuleConfig) -> str:
             return f"http {a.method} {redact_url(a.url).split('?', 1)[0]}"
 
 
+@dataclass
 class Pipeline:
     """Runs jobs; holds no state of its own beyond what it is given."""
 
-    def __init__(
-        self,
-        config: RecoveryConfig,
-        targets: TargetControl,
-        records: Records,
-        dedup: Dedup,
-        notifier: Notifier,
-        clock: Callable[[], float],
-    ) -> None:
-        self.config = config
-        self.targets = targets
-        self.records = records
-        self.dedup = dedup
-        self.notifier = notifier
-        self.clock = clock
+    config: RecoveryConfig
+    targets: TargetControl
+    records: Records
+    dedup: Dedup
+    notifier: Notifier
+    clock: Callable[[], float]
 
     def _event(self, kind: EventKind, job: Job, detail: str) -> None:
         self.notifier.notify(
