@@ -20,10 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from exporter.simulate import wire
 from exporter.simulate.answer import WRONG_ANSWER, count_prompt_tokens, plan_answer
-from exporter.simulate.config import SimulatorConfig
 from exporter.simulate.conn import Conn, SimStats
-from exporter.simulate.engine import Scheduler
-from exporter.simulate.faults import FaultBoard
 from exporter.simulate.generation import (
     DEFAULT_DRIP_SECONDS,
     GARBAGE_BODY,
@@ -32,7 +29,6 @@ from exporter.simulate.generation import (
     Generation,
 )
 from exporter.simulate.http import Request, ResponseWriter
-from exporter.simulate.metrics import VllmMetrics
 
 __all__ = ["Conn", "PublicApi", "SimStats"]
 
@@ -52,22 +48,13 @@ _ROUTES: dict[str, tuple[tuple[str, ...], str]] = {
 
 
 class PublicApi:
-    def __init__(
-        self,
-        config: SimulatorConfig,
-        faults: FaultBoard,
-        scheduler: Scheduler,
-        metrics: VllmMetrics,
-        stats: SimStats,
-        served_model: Callable[[], str],
-    ) -> None:
-        self.config = config
-        self.faults = faults
-        self.scheduler = scheduler
-        self.metrics = metrics
-        self.stats = stats
+    def __init__(self, parts: EngineParts, served_model: Callable[[], str]) -> None:
+        self.parts = parts
+        self.config = config = parts.config
+        self.faults = parts.faults
+        self.metrics = parts.metrics
+        self.stats = parts.stats
         self.served_model = served_model
-        self.parts = EngineParts(config, faults, scheduler, metrics, stats)
         self.random = random.Random(config.seed)
         self._key_hash = (
             hashlib.sha256(config.api_key.encode()).digest() if config.api_key else None

@@ -23,6 +23,7 @@ from exporter.simulate.config import SimulatorConfig
 from exporter.simulate.conn import Conn, SimStats
 from exporter.simulate.engine import Scheduler
 from exporter.simulate.faults import FaultBoard, FaultSpec
+from exporter.simulate.generation import EngineParts
 from exporter.simulate.http import HttpError, ResponseWriter, read_request
 from exporter.simulate.metrics import EngineGauges, VllmMetrics
 from exporter.simulate.threads import T, bind_socket, call_in_loop
@@ -116,10 +117,8 @@ class Simulator:
         """Bind now, listen after the start-up phase; the admin API is up at once."""
         self._loop = asyncio.get_running_loop()
         self.scheduler = Scheduler(self.config.max_num_seqs, self.config.kv_cache_tokens)
-        self._api = PublicApi(
-            self.config, self.faults, self.scheduler, self.metrics, self._stats,
-            self.served_model,
-        )  # fmt: skip
+        parts = EngineParts(self.config, self.faults, self.scheduler, self.metrics, self._stats)
+        self._api = PublicApi(parts, self.served_model)
         self.metrics.prime(self.config.model)
         now = time.monotonic()
         for spec in self.config.faults:
