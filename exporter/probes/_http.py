@@ -13,11 +13,11 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-from exporter import __version__
 from exporter.config import TargetConfig
 from exporter.errors import BodyTooLarge
 from exporter.probes._direct import DirectPath
 from exporter.probes.results import Reason
+from exporter.util.http import USER_AGENT
 
 __all__ = [
     "USER_AGENT",
@@ -30,8 +30,6 @@ __all__ = [
     "read_bounded",
     "request_headers",
 ]
-
-USER_AGENT = f"llm-heartbeat/{__version__}"
 
 
 @dataclass(frozen=True, slots=True)
