@@ -8,6 +8,7 @@ BadRequestError), then the engine.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
@@ -28,7 +29,7 @@ from exporter.simulate.generation import (
     EngineParts,
     Generation,
 )
-from exporter.simulate.http import Request, ResponseWriter
+from exporter.simulate.http import HttpError, Request, ResponseWriter, read_request
 
 __all__ = ["Conn", "PublicApi", "SimStats"]
 
@@ -77,6 +78,29 @@ class PublicApi:
         return secrets.compare_digest(hashlib.sha256(token.encode()).digest(), self._key_hash)
 
     # ----- dispatch ------------------------------------------------------------------
+
+    async def serve(self, conn: Conn) -> None:
+        """The requests of one client connection, until it closes (HTTP/1.1 keep-alive)."""
+        reader, writer = conn.reader, conn.writer
+        peer = writer.get_extra_info("peername")
+        peer_host = peer[0] if isinstance(peer, tuple) else ""
+        try:
+            while True:
+                try:
+                    req = await read_request(reader, writer, peer_host)
+                except HttpError as exc:
+                    w = ResponseWriter(writer, keep_alive=False)
+                    body = wire.error_body(exc.message, "Bad Request", exc.status)
+                    await w.send(exc.status, body, "application/json")
+                    break
+                if req is None:
+                    break
+                w = ResponseWriter(writer, req.keep_alive)
+                await self.handle(req, w, conn)
+                if not (w.finished and w.keep_alive) or writer.is_closing():
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
 
     async def handle(self, req: Request, w: ResponseWriter, conn: Conn) -> None:
         """Answer one request (or, under some faults, deliberately not)."""

@@ -24,10 +24,8 @@ from exporter.simulate.conn import Conn, SimStats
 from exporter.simulate.engine import Scheduler
 from exporter.simulate.faults import FaultBoard, FaultSpec
 from exporter.simulate.generation import EngineParts
-from exporter.simulate.http import HttpError, ResponseWriter, read_request
 from exporter.simulate.metrics import EngineGauges, VllmMetrics
 from exporter.simulate.threads import T, bind_socket, call_in_loop
-from exporter.simulate.wire import error_body
 
 __all__ = ["Simulator"]
 
@@ -220,25 +218,8 @@ class Simulator:
         conn = Conn(reader, writer)
         self._conns[task] = conn
         self._stats.connections += 1
-        peer = writer.get_extra_info("peername")
-        peer_host = peer[0] if isinstance(peer, tuple) else ""
         try:
-            while True:
-                try:
-                    req = await read_request(reader, writer, peer_host)
-                except HttpError as exc:
-                    w = ResponseWriter(writer, keep_alive=False)
-                    body = error_body(exc.message, "Bad Request", exc.status)
-                    await w.send(exc.status, body, "application/json")
-                    break
-                if req is None:
-                    break
-                w = ResponseWriter(writer, req.keep_alive)
-                await self._api.handle(req, w, conn)
-                if not (w.finished and w.keep_alive) or writer.is_closing():
-                    break
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-            pass
+            await self._api.serve(conn)
         finally:
             self._conns.pop(task, None)
             writer.close()
