@@ -41,9 +41,11 @@ deb-bench:
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check exporter tests bench grafana
 	$(BIN)/ruff format --check exporter tests bench grafana
+	$(BIN)/mypy
 
 test: deb-test $(TEST_STAMP)
 	$(BIN)/ruff check exporter tests bench grafana
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(ARGS)
 
 bench: deb-bench $(TEST_STAMP)

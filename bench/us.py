@@ -80,7 +80,7 @@ class Probe:
 
 def _render_ms(exporter: Exporter, client: bool) -> tuple[float, int]:
     """/metrics rendering alone (OpenMetrics, as Prometheus asks), median of 5, and its size:
-    exposition.render (what exporter/app.py serves) or prometheus_client's encoder (what it
+    exposition.render (what exporter/server/app.py serves) or prometheus_client's encoder (what it
     served before, kept for the before/after)."""
     encoder, _ = choose_encoder(PROMETHEUS_ACCEPT)
     times = []
@@ -122,7 +122,7 @@ async def run(spec: dict[str, Any], ready_file: Path) -> None:
         )
 
     async def client_metrics(request: Request) -> Response:
-        """The handler exporter/app.py had before it used exposition.render."""
+        """The handler exporter/server/app.py had before it used exposition.render."""
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encoder(exporter.registry), media_type=content_type)
 
@@ -135,7 +135,7 @@ async def run(spec: dict[str, Any], ready_file: Path) -> None:
             Route("/-/bench/mark", mark),
             Route("/-/bench/results", results),
             Route("/-/bench/stop", stop, methods=["POST"]),
-            # --metrics client: /metrics through prometheus_client's encoder, as exporter/app.py
+            # --metrics client: /metrics through prometheus_client's encoder, as exporter/server/app.py
             # served it before; otherwise (the default) the exporter's own /metrics, as shipped
             *([Route("/metrics", client_metrics)] if spec.get("metrics") == "client" else []),
             Mount("/", app=exporter.app),

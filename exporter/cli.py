@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pydantic import ValidationError
+
 from exporter import __version__
-from exporter.config import DEFAULT_MODEL_URL, ConfigError, Settings, TargetConfig, load_config
+from exporter.config import DEFAULT_MODEL_URL, Settings, TargetConfig, load_config
+from exporter.errors import ConfigError, validation_messages
 
 __all__ = ["main"]
 
@@ -124,7 +127,7 @@ async def _probe(args: argparse.Namespace) -> int:
             api_key_file=args.api_key_file,
             checks=checks,
         )
-    except Exception as exc:
+    except ValidationError as exc:
         print(f"llm-heartbeat probe: {_first_error(exc)}", file=sys.stderr)
         return EXIT_USAGE
     if args.api_key_file is not None and not args.api_key_file.is_file():
@@ -163,13 +166,9 @@ async def _probe(args: argparse.Namespace) -> int:
     return EXIT_OK if healthy else EXIT_UNHEALTHY
 
 
-def _first_error(exc: Exception) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        loc = ".".join(str(p) for p in first.get("loc", ()))
-        return f"{loc}: {first['msg'].removeprefix('Value error, ')}".lstrip(": ")
-    return str(exc)
+def _first_error(exc: ValidationError) -> str:
+    where, msg = validation_messages(exc, limit=1)[0]
+    return f"{where}: {msg}" if where else msg
 
 
 # ---- run -----------------------------------------------------------------------------------
@@ -186,7 +185,7 @@ def _run(args: argparse.Namespace) -> int:
             settings = Settings(
                 **{**settings.model_dump(exclude_unset=True), "listen": args.listen}
             )
-        except Exception as exc:
+        except ValidationError as exc:
             print(f"invalid --listen: {_first_error(exc)}", file=sys.stderr)
             return EXIT_USAGE
     if args.shard is not None or args.shards is not None:
@@ -197,7 +196,7 @@ def _run(args: argparse.Namespace) -> int:
                 index=settings.sharding.index if args.shard is None else args.shard,
                 count=settings.sharding.count if args.shards is None else args.shards,
             )
-        except Exception as exc:
+        except ValidationError as exc:
             print(f"invalid --shard/--shards: {_first_error(exc)}", file=sys.stderr)
             return EXIT_USAGE
         settings = settings.model_copy(update={"sharding": sharding})
@@ -209,11 +208,9 @@ def _run(args: argparse.Namespace) -> int:
     from exporter.logs import setup_logging
 
     setup_logging(settings.log_format, settings.log_level, settings.log_file)
-    from exporter.recovery import RecoveryConfigError
-
     try:
         return asyncio.run(_serve(settings, args))
-    except (ConfigError, RecoveryConfigError) as exc:
+    except ConfigError as exc:  # RecoveryConfigError included
         print(exc, file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

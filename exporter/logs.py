@@ -64,10 +64,11 @@ class RepeatFilter(logging.Filter):
 
 def setup_logging(fmt: str = "text", level: str = "info", log_file: Path | None = None) -> None:
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    handler: logging.Handler
-    handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    handler: logging.Handler = (
+        logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    )
     if fmt == "json":
         formatter: logging.Formatter = JsonFormatter()
         formatter.converter = time.gmtime

@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from exporter.config import ConfigError, Settings
-from exporter.recovery.secrets import RecoveryConfigError, SecretReader, read_secret
-from exporter.recovery.service import receiver_token
+from exporter.errors import RecoveryConfigError
+from exporter.recovery.intake import receiver_token
+from exporter.util.secrets import SecretReader, read_secret
 
 __all__ = ["preflight", "startup_secrets"]
 

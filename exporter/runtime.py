@@ -8,7 +8,6 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -16,14 +15,19 @@ from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from exporter.config import ConfigError, Settings, load_config
+from exporter.config import Settings, load_config
 from exporter.discovery import Discovery, DiscoveryCollector, DiscoveryStats, merge_targets
 from exporter.discovery.sharding import split
 from exporter.engine.monitor import Monitor
+from exporter.engine.recovery_control import MonitorControl
 from exporter.engine.scheduler import Scheduler
+from exporter.errors import ConfigError
 from exporter.metrics.collector import ExporterCollector, MonitorCollector
 from exporter.preflight import startup_secrets
 from exporter.probes import make_client
+from exporter.recovery.api import build_routes
+from exporter.recovery.collector import RecoveryCollector
+from exporter.recovery.service import RecoveryService
 from exporter.server.app import create_app, reload_guard
 from exporter.server.probe_endpoint import ProbeEndpoint
 from exporter.server.snapshot import ViewCache
@@ -84,7 +88,7 @@ class Exporter:
             token=secrets["probe"],
         )
         self.registry.register(self.probe_endpoint.collector())
-        self.recovery: Any = None
+        self.recovery: RecoveryService | None = None
         self._reload_lock = asyncio.Lock()
         self._reload_tasks: set[asyncio.Task[tuple[bool, str]]] = set()
         self._extra_routes: list[BaseRoute] = [*self.probe_endpoint.routes()]
@@ -103,9 +107,6 @@ class Exporter:
     def _build_recovery(self) -> None:
         """Always built: a disabled receiver answers 404 and still exports its metrics as 0.
         Raises RecoveryConfigError (e.g. rules without a bearer token)."""
-        from exporter.engine.recovery_control import MonitorControl
-        from exporter.recovery import RecoveryService
-
         recovery = self.settings.recovery
         unknown = recovery.unknown_targets(set(self.monitor.targets))
         if unknown:
@@ -115,10 +116,10 @@ class Exporter:
         self.recovery = RecoveryService(
             recovery,
             MonitorControl(self.monitor, self.scheduler),
-            self.registry,
             listen_host=self.settings.listen_host,
         )
-        self._extra_routes.extend(self.recovery.routes())
+        self.registry.register(RecoveryCollector(self.recovery))
+        self._extra_routes.extend(build_routes(self.recovery))
 
     def _build_status_page(self) -> None:
         try:

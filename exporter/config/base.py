@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import SplitResult
 
 from pydantic import BaseModel, ConfigDict
+
+from exporter.util.net import redact_url
 
 __all__ = [
     "DEFAULT_EXPECT",
@@ -29,16 +31,6 @@ class Strict(BaseModel):
     """Unknown keys are errors; a loaded config never changes."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def redact_url(url: str) -> str:
-    """The URL without user:password, safe for labels and logs (and unable to fail: it never
-    parses the port)."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def check_authority(parts: SplitResult) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -56,7 +57,11 @@ class DiscoveryConfig(Strict):
 
     @model_validator(mode="after")
     def _names(self) -> DiscoveryConfig:
-        for kind, sources in (("file_sd", self.file_sd), ("http_sd", self.http_sd)):
+        groups: tuple[tuple[str, Sequence[FileSDConfig | HTTPSDConfig]], ...] = (
+            ("file_sd", self.file_sd),
+            ("http_sd", self.http_sd),
+        )
+        for kind, sources in groups:
             for i, source in enumerate(sources):
                 if source.name is None:
                     object.__setattr__(source, "name", f"{kind}_{i}")

@@ -16,24 +16,11 @@ from pydantic import BaseModel, ValidationError
 from pydantic_settings import SettingsError
 
 from exporter.config.settings import Settings
+from exporter.errors import ConfigError, field_path
 
 __all__ = ["ConfigError", "load_config", "read_yaml"]
 
 _ENV_PREFIX = "LLM_HEARTBEAT_"
-
-
-class ConfigError(Exception):
-    """A configuration that cannot be used; the message names the file and the field."""
-
-
-def _loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
 
 
 def _format_errors(source: str, exc: ValidationError) -> str:
@@ -46,7 +33,7 @@ def _format_errors(source: str, exc: ValidationError) -> str:
             close = difflib.get_close_matches(str(loc[-1]), _keys_at(loc[:-1]), n=1, cutoff=0.6)
             if close:
                 msg = f"unknown key; did you mean {close[0]!r}?"
-        lines.append(f"  {_loc(loc)}: {msg}")
+        lines.append(f"  {field_path(loc) or '(top level)'}: {msg}")
     return "\n".join(lines)
 
 

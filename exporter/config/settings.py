@@ -113,9 +113,6 @@ class Settings(BaseSettings):
             update={"targets": [TargetConfig(name="default", url=DEFAULT_MODEL_URL)]}
         )
 
-    def target(self, name: str) -> TargetConfig | None:
-        return next((t for t in self.targets if t.name == name), None)
-
     def interval_for(self, target: TargetConfig, check: str) -> float:
         spec = getattr(target.checks, check)
         return spec.interval or target.interval or self.default_interval

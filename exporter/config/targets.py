@@ -95,7 +95,6 @@ class Thresholds(Strict):
     successes_to_up: int = Field(default=1, ge=1)
     retry_interval: Duration = Field(default=1.0, gt=0)
     startup_grace: Duration = Field(default=600.0, ge=0)
-    latency_warning: Duration | None = None
 
 
 class TargetTemplate(Strict):

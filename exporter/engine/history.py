@@ -1,5 +1,5 @@
 """The transition history: JSON Lines, one fsynced line per transition, so a crash loses none
-(written off the event loop by exporter.jsonl, which also bounds the file's size)."""
+(written off the event loop by exporter.util.jsonl, which also bounds the file's size)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from exporter.engine.state import Transition
-from exporter.jsonl import JsonlFile, read_records
-from exporter.probes.text import clean_tree
+from exporter.util.jsonl import JsonlFile, read_records
+from exporter.util.text import clean_tree
 
 __all__ = ["HistoryWriter", "read_history"]
 

@@ -13,10 +13,11 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-from exporter import __version__
 from exporter.config import TargetConfig
+from exporter.errors import BodyTooLarge
 from exporter.probes._direct import DirectPath
 from exporter.probes.results import Reason
+from exporter.util.http import USER_AGENT
 
 __all__ = [
     "USER_AGENT",
@@ -30,8 +31,6 @@ __all__ = [
     "request_headers",
 ]
 
-USER_AGENT = f"llm-heartbeat/{__version__}"
-
 
 @dataclass(frozen=True, slots=True)
 class ProbeContext:
@@ -41,10 +40,6 @@ class ProbeContext:
     target: TargetConfig
     timeout: float
     model: str | None = None
-
-
-class BodyTooLarge(Exception):
-    """The server sent more than the probe is willing to read."""
 
 
 class _Cookies(httpx.Cookies):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from exporter.config.recovery import RecoveryConfig
+from exporter.errors import RecoveryConfigError
 from exporter.recovery.ports import TargetCheck, TargetControl
-from exporter.recovery.secrets import RecoveryConfigError
 from exporter.recovery.service import RecoveryService
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Attempt history as JSON Lines, so restarting the exporter does not reset the rails.
 
-Each event is one line, fsynced by the shared JSON Lines writer (exporter.jsonl). On load, lines are replayed into per-target
+Each event is one line, fsynced by the shared JSON Lines writer (exporter.util.jsonl). On load, lines are replayed into per-target
 records; a corrupt line is skipped with a warning. The file is then compacted (rewritten with
 only what the rails still need), so it stays small.
 """
@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from exporter.jsonl import JsonlFile, read_numbered
 from exporter.recovery.rails import Attempt, TargetRecord
+from exporter.util.jsonl import JsonlFile, read_numbered
 
 __all__ = ["HistoryFile", "apply_event", "compact_events", "record_events"]
 

@@ -4,7 +4,6 @@ Built by a factory from the objects it shows, so tests drive it without a networ
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -18,9 +17,10 @@ from starlette.routing import BaseRoute, Route
 
 from exporter.engine.monitor import Monitor
 from exporter.metrics.exposition import render
-from exporter.probes.text import safe_json
-from exporter.recovery.secrets import bearer_ok
 from exporter.server.snapshot import ViewCache, encoded_response
+from exporter.util import net
+from exporter.util.secrets import bearer_ok
+from exporter.util.text import safe_json
 
 __all__ = ["SafeJSONResponse", "create_app", "is_loopback", "reload_guard"]
 
@@ -40,10 +40,7 @@ def is_loopback(request: Request) -> bool:
     """The socket's peer is a loopback address. Only the address counts: no name (a client
     could be called "localhost"), no X-Forwarded-For (uvicorn runs with proxy_headers off)."""
     host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
+    return host != "localhost" and net.is_loopback(host)
 
 
 def reload_guard(token: str | None, allow_loopback: bool = True) -> Callable[[Request], bool]:

@@ -122,16 +122,25 @@ def server_config(
 
 
 async def serve_then(server: uvicorn.Server, start: Callable[[], Awaitable[None]]) -> None:
-    """Serve, and once the socket listens await `start()`: a slow discovery source must not
-    keep /metrics and /-/healthy away (/-/ready answers 503 until the targets are scheduled)."""
+    """Serve, and once the socket listens run `start()` beside it: a slow discovery source must
+    not keep /metrics and /-/healthy away (/-/ready answers 503 until the targets are
+    scheduled), and a stop while it is still starting ends the start too."""
     serving = asyncio.ensure_future(server.serve())
+    starting: asyncio.Future[None] | None = None
     try:
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
         if server.started:
-            await start()
+            starting = asyncio.ensure_future(start())
+            await asyncio.wait({serving, starting}, return_when=asyncio.FIRST_COMPLETED)
+            if starting.done():
+                starting.result()  # its error, if any, ends the run
         await serving
     finally:
+        if starting is not None and not starting.done():
+            starting.cancel()
+            with contextlib.suppress(BaseException):
+                await starting
         server.should_exit = True
         with contextlib.suppress(BaseException):  # its own error was raised above
             await serving

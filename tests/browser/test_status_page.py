@@ -14,7 +14,8 @@ from exporter.config import Settings, TargetConfig
 from exporter.engine.state import State
 from exporter.probes.results import Check
 from exporter.simulate import FaultSpec, Simulator
-from tests.core.live import running_exporter, wait_for
+from tests.core.live import running_exporter
+from tests.waiting import wait_for
 
 from .helpers import (
     DESKTOP,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from exporter.simulate import SimulatorConfig, run_in_thread
 from tests.conftest import free_port
+from tests.waiting import wait_until
 
 from .live import value
 
@@ -85,23 +85,16 @@ def _metric(port: int, name: str, **labels: str) -> float | None:
         return None
 
 
-def _poll(fn, timeout: float = 40.0):  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if fn():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def test_run_without_config_reports_down_and_says_why(tmp_path: Path) -> None:
     port, target = free_port(), free_port()
     log = tmp_path / "log.txt"
     proc = _run_default(port, target, log=log)
     try:
-        assert _poll(
-            lambda: _metric(port, "llm_target_state", target="default", state="down") == 1.0
-        ), log.read_text()
+        wait_until(
+            lambda: _metric(port, "llm_target_state", target="default", state="down") == 1.0,
+            40,
+            lambda: f"the default target DOWN; log: {log.read_text()}",
+        )
         assert proc.poll() is None  # still running, not crashed
     finally:
         proc.terminate()
@@ -115,8 +108,10 @@ def test_run_simulates_if_missing_and_goes_up(tmp_path: Path) -> None:
     log = tmp_path / "log.txt"
     proc = _run_default(port, target, "--simulate-if-missing", log=log)
     try:
-        assert _poll(lambda: _metric(port, "llm_target_up", target="default") == 1.0), (
-            log.read_text()
+        wait_until(
+            lambda: _metric(port, "llm_target_up", target="default") == 1.0,
+            40,
+            lambda: f"the default target UP; log: {log.read_text()}",
         )
     finally:
         proc.terminate()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,7 +15,9 @@ from aiohttp import web
 from exporter.config import TargetConfig
 from exporter.probes import ProbeContext, make_client, probe_chat, probe_health, probe_models
 from exporter.probes.results import ProbeResult, Reason
+from tests.conftest import free_port
 from tests.core.helpers import MODEL, vllm_stream
+from tests.servers import serve_aiohttp
 
 SEEN: list[list[tuple[str, str]]] = []  # every header line, duplicates kept
 
@@ -89,19 +90,8 @@ def _app() -> web.Application:
 
 @pytest.fixture
 async def server() -> AsyncIterator[str]:
-    runner = web.AppRunner(_app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
-
-
-def _closed_port() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
+    async with serve_aiohttp(_app()) as url:
+        yield url
 
 
 def _comparable(result: ProbeResult) -> dict[str, Any]:
@@ -129,7 +119,7 @@ CASES = [
 async def test_direct_path_reads_like_httpx(
     server: str, path: str | None, probe: Any, extra: dict[str, Any]
 ) -> None:
-    url = f"{server}/{path}" if path else _closed_port()
+    url = f"{server}/{path}" if path else f"http://127.0.0.1:{free_port()}"
     target = TargetConfig(name="t", url=url, **extra)
     results = []
     for transport in ("aiohttp", "httpx-aiohttp"):

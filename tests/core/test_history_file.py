@@ -11,8 +11,8 @@ import pytest
 
 from exporter.engine.history import HistoryWriter, read_history
 from exporter.engine.state import State, Transition
-from exporter.jsonl import JsonlFile, read_records
 from exporter.recovery.history import HistoryFile
+from exporter.util.jsonl import JsonlFile, read_records
 
 
 def transition(i: int, target: str = "a") -> Transition:

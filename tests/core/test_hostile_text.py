@@ -16,10 +16,11 @@ import pytest
 
 from exporter.config import Settings, TargetConfig
 from exporter.engine.history import read_history
-from exporter.probes.text import clean_text, safe_json
+from exporter.util.text import clean_text, safe_json
 from tests.conftest import free_port
+from tests.waiting import wait_for
 
-from .live import running_exporter, scrape, value, wait_for
+from .live import running_exporter, scrape, value
 
 # valid JSON that decodes to strings no UTF-8 encoder accepts, plus a forged log line
 EVIL_ID = '"\\ud800evil\\nFAKE LOG LINE\\u0000"'

@@ -29,8 +29,9 @@ from exporter.logs import RepeatFilter
 from exporter.server.app import create_app
 from exporter.server.serve import raise_nofile, server_config
 from tests.conftest import free_port
+from tests.waiting import wait_for
 
-from .live import running_exporter, scrape, value, wait_for
+from .live import running_exporter, scrape, value
 
 OFF = {"models": {"enabled": False}, "chat": {"enabled": False}}
 
