@@ -7,6 +7,7 @@ import email.parser
 import os
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -91,3 +92,22 @@ def test_installed_wheel_runs_from_its_own_files(wheel: Path, tmp_path: Path) ->
         [sys.executable, script, "--version"], env=env, cwd=tmp_path, capture_output=True, text=True
     )
     assert proc.returncode == 0 and proc.stdout.startswith("llm-heartbeat "), proc.stderr
+
+
+def test_the_image_build_gets_every_file_the_metadata_names() -> None:
+    """The Dockerfile builds the same wheel: a `license-files` or `readme` it does not copy
+    (or .dockerignore drops) breaks the image build."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    needed = [project["readme"], *project["license-files"]]
+    copied = [
+        word
+        for line in (ROOT / "Dockerfile").read_text(encoding="utf-8").splitlines()
+        if line.startswith("COPY ") and "--from=" not in line
+        for word in line.split()[1:-1]
+    ]
+    kept = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    assert len(needed) >= 2
+    for name in needed:
+        assert (ROOT / name).is_file(), name
+        assert name in copied, f"Dockerfile does not COPY {name}"
+        assert f"!{name}" in kept, f".dockerignore drops {name}"
