@@ -12,10 +12,11 @@ ARGS ?=
 .PHONY: run test lint bench deb-test deb-bench install install-test clean dashboards
 
 $(STAMP): pyproject.toml
-	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e .
-	touch $@
+	@echo "first run: installing llm-heartbeat into $(VENV) (a minute; only once)"
+	@$(PY) -m venv $(VENV)
+	@$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	@$(BIN)/pip install -q --disable-pip-version-check -e .
+	@touch $@
 
 $(TEST_STAMP): pyproject.toml $(STAMP)
 	$(BIN)/pip install -q -e '.[test]'
@@ -24,8 +25,9 @@ $(TEST_STAMP): pyproject.toml $(STAMP)
 install: $(STAMP)
 install-test: $(TEST_STAMP)
 
+# ARGS="--target http://gpu-7:8000" monitors a real server instead of the simulator.
 run: $(STAMP)
-	$(BIN)/llm-heartbeat run --simulate-if-missing $(ARGS)
+	@$(BIN)/llm-heartbeat run --simulate-if-missing $(ARGS)
 
 # Debian packages the tests use (promtool, amtool, Alertmanager, Chromium); installed when missing.
 deb-test:

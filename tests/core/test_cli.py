@@ -123,6 +123,9 @@ def test_run_simulates_if_missing_and_goes_up(tmp_path: Path) -> None:
         )
         text = log.read_text()
         assert "SIMULATED" in text and f"status page http://127.0.0.1:{port}/" in text
+        # the first run says what to open in a few lines, up to the target's first state
+        head = text[: text.index("unknown -> up")].splitlines()
+        assert len(head) <= 5 and not any("Uvicorn running" in line for line in head), text
         # The log names the simulator's admin API, and it breaks the simulator on purpose.
         admin = re.search(r"admin API (http://127\.0\.0\.1:\d+)", text)
         assert admin is not None, text
