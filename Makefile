@@ -8,6 +8,8 @@ DEB_TEST_PKGS := prometheus prometheus-alertmanager chromium chromium-driver ngi
 DEB_BENCH_PKGS := prometheus-blackbox-exporter nginx-light
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS ?=
+# setuptools prints a 10-line "Editable installation" notice on every editable install.
+QUIET_EDITABLE := PYTHONWARNINGS="ignore:Editable installation"
 
 .PHONY: run test lint bench deb-test deb-bench install install-test clean dashboards
 
@@ -15,11 +17,11 @@ $(STAMP): pyproject.toml
 	@echo "first run: installing llm-heartbeat into $(VENV) (a minute; only once)"
 	@$(PY) -m venv $(VENV)
 	@$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
-	@$(BIN)/pip install -q --disable-pip-version-check -e .
+	@$(QUIET_EDITABLE) $(BIN)/pip install -q --disable-pip-version-check -e .
 	@touch $@
 
 $(TEST_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/pip install -q -e '.[test]'
+	$(QUIET_EDITABLE) $(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
 	touch $@
 
 install: $(STAMP)
