@@ -55,7 +55,10 @@ def transition_view(t: dict[str, Any]) -> dict[str, Any]:
 
 
 def _checks_view(rt: TargetRuntime) -> dict[str, Any]:
-    since = rt.status.since
+    """Each check's latest result; `stale` when it ended before the current state began. Not
+    under `up`: that state is reached only once every check's latest result passed, so those
+    results are its evidence, however long before the transition they ran."""
+    since = rt.status.since if rt.status.state.value != "up" else None
     out = {}
     for check, result in rt.status.latest.items():
         view = result_view(result)

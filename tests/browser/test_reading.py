@@ -57,7 +57,7 @@ def loading(check: Check, now: float) -> ProbeResult:
 
 
 async def test_reasons_numbers_and_staleness_read_right(tmp_path: Path) -> None:
-    names = ["refused", "hung", "quick", "stale", "loading"]
+    names = ["refused", "hung", "quick", "stale", "loading", "late"]
     targets = [TargetConfig(name=n, url="http://127.0.0.1:9") for n in names]
     async with idle_exporter(targets, tmp_path) as exporter, serve(exporter.app) as base:
         monitor = exporter.monitor
@@ -67,6 +67,8 @@ async def test_reasons_numbers_and_staleness_read_right(tmp_path: Path) -> None:
         for check in Check:
             monitor.record("stale", ok(check, t0, 0.2, 0.05))
             monitor.record("quick", ok(check, t0, 0.0003, 0.0002))
+            if check is not Check.HEALTH:
+                monitor.record("late", ok(check, t0, 0.2, 0.05))
             monitor.record(
                 "hung", ok(check, t0, 0.2, 0.05) if check is not Check.CHAT else hung(check, t0)
             )
@@ -78,9 +80,10 @@ async def test_reasons_numbers_and_staleness_read_right(tmp_path: Path) -> None:
         clock[0] = t0 + 36  # the health check fails 36 s later; chat and models were not re-run
         for _ in range(3):
             monitor.record("stale", failed(Check.HEALTH, clock[0], AIOHTTP))
+        monitor.record("late", ok(Check.HEALTH, clock[0]))  # up now, on chat's older pass
         states = {n: monitor.targets[n].status.state.value for n in names}
         assert states == {"refused": "down", "hung": "degraded", "quick": "up",
-                          "stale": "down", "loading": "starting"}  # fmt: skip
+                          "stale": "down", "loading": "starting", "late": "up"}  # fmt: skip
 
         # The API marks the stale results and carries the short words beside the codes.
         async with httpx.AsyncClient() as client:
@@ -89,6 +92,7 @@ async def test_reasons_numbers_and_staleness_read_right(tmp_path: Path) -> None:
         assert by["stale"]["checks"]["chat"]["stale"] is True
         assert by["stale"]["checks"]["health"]["stale"] is False
         assert by["quick"]["checks"]["chat"]["stale"] is False
+        assert by["late"]["checks"]["chat"]["stale"] is False  # the evidence `up` stands on
         assert by["refused"]["summary"] == "health: connection refused"
         assert by["refused"]["checks"]["health"]["summary"] == "connection refused"
         assert by["refused"]["checks"]["health"]["reason"] == "connect_error"  # codes stay
