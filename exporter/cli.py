@@ -306,11 +306,17 @@ async def _start_simulator() -> Any:
     from exporter.simulate.cli import ADMIN_PORT_OFFSET
 
     port = urlsplit(DEFAULT_MODEL_URL).port or 8000
-    admin = port + ADMIN_PORT_OFFSET  # as `llm-heartbeat simulate`: the README's commands work
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", admin), 0.5):
-        admin = 0  # taken: any free port (logged below)
-    sim = Simulator(SimulatorConfig(host="127.0.0.1", port=port, admin_port=admin))
-    await sim.start()
+    # the admin API where `llm-heartbeat simulate` puts it (the README's commands work), or
+    # any free port when that one is taken: the log line below names it either way
+    for admin in (port + ADMIN_PORT_OFFSET, 0):
+        sim = Simulator(SimulatorConfig(host="127.0.0.1", port=port, admin_port=admin))
+        try:
+            await sim.start()
+            break
+        except OSError:
+            await sim.stop()
+            if admin == 0:
+                raise
     log.warning(
         "nothing listened on %s, so the built-in SIMULATED vLLM server (model %s) was started "
         'there. Break it on purpose through its admin API %s (README: "Break it"); '

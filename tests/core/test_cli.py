@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -113,9 +114,16 @@ def test_run_without_config_reports_down_and_says_why(tmp_path: Path) -> None:
     assert "nothing listens on" in text and f"127.0.0.1:{target}" in text
 
 
-def test_run_simulates_if_missing_and_goes_up(tmp_path: Path) -> None:
+@pytest.mark.parametrize("admin_taken", [False, True])
+def test_run_simulates_if_missing_and_goes_up(tmp_path: Path, admin_taken: bool) -> None:
     port, target = free_port(), free_port()
     log = tmp_path / "log.txt"
+    blocker = socket.socket()  # the admin API's usual port (+10000), bound by someone else
+    if admin_taken:
+        try:
+            blocker.bind(("127.0.0.1", target + 10000))
+        except OSError:
+            pytest.skip("the port to block is in use already")
     proc = _run_default(port, target, "--simulate-if-missing", log=log)
     try:
         assert _poll(lambda: _metric(port, "llm_target_up", target="default") == 1.0), (
@@ -127,14 +135,16 @@ def test_run_simulates_if_missing_and_goes_up(tmp_path: Path) -> None:
         head = text[: text.index("unknown -> up")].splitlines()
         assert len(head) <= 5 and not any("Uvicorn running" in line for line in head), text
         # The log names the simulator's admin API, and it breaks the simulator on purpose.
-        admin = re.search(r"admin API (http://127\.0\.0\.1:\d+)", text)
+        admin = re.search(r"admin API (http://127\.0\.0\.1:(\d+))", text)
         assert admin is not None, text
+        assert (int(admin[2]) == target + 10000) is not admin_taken  # else any free port
         httpx.post(f"{admin[1]}/admin/fault", json={"kind": "down"}, timeout=5).raise_for_status()
         assert _poll(lambda: _metric(port, "llm_target_up", target="default") == 0.0), (
             log.read_text()
         )
     finally:
         proc.terminate()
+        blocker.close()
         assert proc.wait(10) == 0
 
 
