@@ -17,7 +17,13 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from exporter import __version__
-from exporter.config import DEFAULT_MODEL_URL, Settings, TargetConfig, load_config
+from exporter.config import (
+    DEFAULT_MODEL_URL,
+    Settings,
+    TargetConfig,
+    load_config,
+    targets_from_flags,
+)
 from exporter.errors import ConfigError, validation_messages
 
 __all__ = ["main"]
@@ -38,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="probe the configured targets and serve /metrics")
     run.add_argument("--config", "-c", type=Path, help="YAML config (or LLM_HEARTBEAT_CONFIG)")
     run.add_argument("--listen", help="HOST:PORT to serve on (default 0.0.0.0:8001)")
+    run.add_argument(
+        "--target",
+        action="append",
+        metavar="[NAME=]URL",
+        help="model server to probe, e.g. http://gpu-7:8000 (repeatable; replaces the config's)",
+    )
+    run.add_argument("--model", help="model the --target servers must serve (default: any)")
     run.add_argument(
         "--simulate-if-missing",
         action="store_true",
@@ -188,6 +201,15 @@ def _run(args: argparse.Namespace) -> int:
         except ValidationError as exc:
             print(f"invalid --listen: {_first_error(exc)}", file=sys.stderr)
             return EXIT_USAGE
+    if args.target or args.model:
+        try:
+            if not args.target:
+                raise ValueError("--model needs --target (in a config file: targets[].model)")
+            targets = targets_from_flags(args.target, args.model)
+        except ValueError as exc:
+            print(f"llm-heartbeat run: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        settings = settings.model_copy(update={"targets": targets})
     if args.shard is not None or args.shards is not None:
         from exporter.config import ShardingConfig
 
@@ -253,10 +275,10 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
         loop.add_signal_handler(signal.SIGHUP, lambda: log.warning("SIGHUP ignored: starting"))
 
+    base = f"http://{_browsable(settings.listen_host)}:{settings.listen_port}"
+
     async def start() -> None:
-        log.info(
-            "serving metrics on http://%s:%d/metrics", settings.listen_host, settings.listen_port
-        )
+        log.info("status page %s/  (metrics: %s/metrics, Ctrl+C stops)", base, base)
         await exporter.start()
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signal.SIGHUP, exporter.reload_in_background)
@@ -285,17 +307,34 @@ def _server_class() -> type:
     return Server
 
 
+def _browsable(host: str) -> str:
+    """A host to put in a URL the user opens: a wildcard address is not one."""
+    return {"0.0.0.0": "localhost", "::": "localhost", "": "localhost"}.get(host, host)
+
+
 async def _start_simulator() -> Any:
     from exporter.simulate import Simulator, SimulatorConfig
+    from exporter.simulate.cli import ADMIN_PORT_OFFSET
 
-    parts = urlsplit(DEFAULT_MODEL_URL)
-    sim = Simulator(SimulatorConfig(host="127.0.0.1", port=parts.port or 8000))
-    await sim.start()
+    port = urlsplit(DEFAULT_MODEL_URL).port or 8000
+    # the admin API where `llm-heartbeat simulate` puts it (the README's commands work), or
+    # any free port when that one is taken: the log line below names it either way
+    for admin in (port + ADMIN_PORT_OFFSET, 0):
+        sim = Simulator(SimulatorConfig(host="127.0.0.1", port=port, admin_port=admin))
+        try:
+            await sim.start()
+            break
+        except OSError:
+            await sim.stop()
+            if admin == 0:
+                raise
     log.warning(
-        "nothing listened on %s, so the built-in SIMULATED vLLM server was started there "
-        "(model %s). It is not a real model server: configure your targets with --config.",
+        "nothing listened on %s, so the built-in SIMULATED vLLM server (model %s) was started "
+        'there. Break it on purpose through its admin API %s (README: "Break it"); '
+        "monitor a real server with --target URL or --config.",
         DEFAULT_MODEL_URL,
         sim.config.model,
+        sim.admin_url,
     )
     return sim
 

@@ -78,5 +78,7 @@ def setup_logging(fmt: str = "text", level: str = "info", log_file: Path | None 
     handler.addFilter(RepeatFilter())
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "aiohttp.access"):
+    # uvicorn.error's INFO lines ("Started server process", "Uvicorn running on ...") repeat
+    # what the exporter logs itself ("status page http://..."); its errors still show.
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "uvicorn.error", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

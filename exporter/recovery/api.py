@@ -55,8 +55,11 @@ def build_routes(svc: RecoveryService) -> list[Route]:
     async def alertmanager_hook(request: Request) -> _JSON:
         stats = svc.stats
         if not svc.config.enabled:
+            # The shipped Alertmanager config routes critical alerts here whether or not
+            # recovery is on; an error would make Alertmanager log "Notify for alerts failed"
+            # and retry on every alert. Received, counted, deliberately not acted on.
             stats.count_webhook(WebhookOutcome.DISABLED)
-            return _error(404, "the recovery receiver is disabled (recovery.enabled: false)")
+            return _JSON({"status": "ignored", "reason": "recovery.enabled is false"})
         if not authorized(request):
             stats.count_webhook(WebhookOutcome.UNAUTHORIZED)
             return unauthorized()

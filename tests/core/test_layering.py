@@ -38,7 +38,7 @@ OVERSIZE = {
     # left for the round-of-checks change, which moves one round of checks out of it
     "server/probe_endpoint.py": 370,
     # to be split into a cli package once the branches that add commands have landed
-    "cli.py": 340,
+    "cli.py": 360,
 }
 
 
