@@ -4,28 +4,32 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
-DEB_TEST_PKGS := prometheus prometheus-alertmanager chromium chromium-driver nginx-light prometheus-blackbox-exporter
+DEB_TEST_PKGS := prometheus prometheus-alertmanager chromium chromium-driver nginx-light prometheus-blackbox-exporter systemd
 DEB_BENCH_PKGS := prometheus-blackbox-exporter nginx-light
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS ?=
+# setuptools prints a 10-line "Editable installation" notice on every editable install.
+QUIET_EDITABLE := PYTHONWARNINGS="ignore:Editable installation"
 
 .PHONY: run test lint bench deb-test deb-bench install install-test clean dashboards
 
 $(STAMP): pyproject.toml
-	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e .
-	touch $@
+	@echo "first run: installing llm-heartbeat into $(VENV) (a minute; only once)"
+	@$(PY) -m venv $(VENV)
+	@$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	@$(QUIET_EDITABLE) $(BIN)/pip install -q --disable-pip-version-check -e .
+	@touch $@
 
 $(TEST_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/pip install -q -e '.[test]'
+	$(QUIET_EDITABLE) $(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
 	touch $@
 
 install: $(STAMP)
 install-test: $(TEST_STAMP)
 
+# ARGS="--target http://gpu-7:8000" monitors a real server instead of the simulator.
 run: $(STAMP)
-	$(BIN)/llm-heartbeat run --simulate-if-missing $(ARGS)
+	@$(BIN)/llm-heartbeat run --simulate-if-missing $(ARGS)
 
 # Debian packages the tests use (promtool, amtool, Alertmanager, Chromium); installed when missing.
 deb-test:
@@ -41,9 +45,11 @@ deb-bench:
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check exporter tests bench grafana
 	$(BIN)/ruff format --check exporter tests bench grafana
+	$(BIN)/mypy
 
 test: deb-test $(TEST_STAMP)
 	$(BIN)/ruff check exporter tests bench grafana
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(ARGS)
 
 bench: deb-bench $(TEST_STAMP)

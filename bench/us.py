@@ -152,7 +152,7 @@ async def run(spec: dict[str, Any], ready_file: Path) -> None:
         )
 
     async def client_metrics(request: Request) -> Response:
-        """The handler exporter/app.py had before it used exposition.render."""
+        """The handler exporter/server/app.py had before it used exposition.render."""
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encoder(exporter.registry), media_type=content_type)
 
@@ -165,7 +165,7 @@ async def run(spec: dict[str, Any], ready_file: Path) -> None:
             Route("/-/bench/mark", mark),
             Route("/-/bench/results", results),
             Route("/-/bench/stop", stop, methods=["POST"]),
-            # --metrics client: /metrics through prometheus_client's encoder, as exporter/app.py
+            # --metrics client: /metrics through prometheus_client's encoder, as exporter/server/app.py
             # served it before; otherwise (the default) the exporter's own /metrics, as shipped
             *([Route("/metrics", client_metrics)] if spec.get("metrics") == "client" else []),
             Mount("/", app=exporter.app),

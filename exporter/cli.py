@@ -14,8 +14,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pydantic import ValidationError
+
 from exporter import __version__
-from exporter.config import DEFAULT_MODEL_URL, ConfigError, Settings, TargetConfig, load_config
+from exporter.config import (
+    DEFAULT_MODEL_URL,
+    Settings,
+    TargetConfig,
+    load_config,
+    targets_from_flags,
+)
+from exporter.errors import ConfigError, validation_messages
 
 __all__ = ["main"]
 
@@ -36,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", "-c", type=Path, help="YAML config (or LLM_HEARTBEAT_CONFIG)")
     run.add_argument("--listen", help="HOST:PORT to serve on (default 0.0.0.0:8001)")
     run.add_argument(
+        "--target",
+        action="append",
+        metavar="[NAME=]URL",
+        help="model server to probe, e.g. http://gpu-7:8000 (repeatable; replaces the config's)",
+    )
+    run.add_argument("--model", help="model the --target servers must serve (default: any)")
+    run.add_argument(
         "--simulate-if-missing",
         action="store_true",
         help="with no target configured and nothing on localhost:8000, start the simulator there",
@@ -52,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
 
     chk = sub.add_parser("check-config", help="validate a config file and exit")
     chk.add_argument("file", type=Path)
+    chk.add_argument(
+        "--skip-secrets",
+        action="store_true",
+        help="require token sources but do not read them (secrets mounted only at deploy)",
+    )
 
     probe = sub.add_parser("probe", help="one round of all checks against one URL")
     probe.add_argument("url")
@@ -80,15 +101,19 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0) and EXIT_USAGE
     if args.command == "check-config":
-        return _check_config(args.file)
+        return _check_config(args.file, read_secrets=not args.skip_secrets)
     if args.command == "probe":
         return asyncio.run(_probe(args))
     return _run(args)
 
 
-def _check_config(path: Path) -> int:
+def _check_config(path: Path, *, read_secrets: bool = True) -> int:
+    """Rejects everything `run` rejects, each as a message naming the file and the field."""
+    from exporter.preflight import preflight
+
     try:
         settings = load_config(path)
+        preflight(settings, read_secrets=read_secrets)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
@@ -115,7 +140,7 @@ async def _probe(args: argparse.Namespace) -> int:
             api_key_file=args.api_key_file,
             checks=checks,
         )
-    except Exception as exc:
+    except ValidationError as exc:
         print(f"llm-heartbeat probe: {_first_error(exc)}", file=sys.stderr)
         return EXIT_USAGE
     if args.api_key_file is not None and not args.api_key_file.is_file():
@@ -154,29 +179,37 @@ async def _probe(args: argparse.Namespace) -> int:
     return EXIT_OK if healthy else EXIT_UNHEALTHY
 
 
-def _first_error(exc: Exception) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        loc = ".".join(str(p) for p in first.get("loc", ()))
-        return f"{loc}: {first['msg'].removeprefix('Value error, ')}".lstrip(": ")
-    return str(exc)
+def _first_error(exc: ValidationError) -> str:
+    where, msg = validation_messages(exc, limit=1)[0]
+    return f"{where}: {msg}" if where else msg
 
 
 # ---- run -----------------------------------------------------------------------------------
 def _run(args: argparse.Namespace) -> int:
+    from exporter.preflight import preflight
+
     try:
         settings = load_config(args.config)
-        if args.listen:
-            settings = Settings(
-                **{**settings.model_dump(exclude_unset=True), "listen": args.listen}
-            )
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-    except Exception as exc:
-        print(f"invalid --listen: {_first_error(exc)}", file=sys.stderr)
-        return EXIT_USAGE
+    if args.listen:
+        try:
+            settings = Settings(
+                **{**settings.model_dump(exclude_unset=True), "listen": args.listen}
+            )
+        except ValidationError as exc:
+            print(f"invalid --listen: {_first_error(exc)}", file=sys.stderr)
+            return EXIT_USAGE
+    if args.target or args.model:
+        try:
+            if not args.target:
+                raise ValueError("--model needs --target (in a config file: targets[].model)")
+            targets = targets_from_flags(args.target, args.model)
+        except ValueError as exc:
+            print(f"llm-heartbeat run: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        settings = settings.model_copy(update={"targets": targets})
     if args.shard is not None or args.shards is not None:
         from exporter.config import ShardingConfig
 
@@ -185,18 +218,21 @@ def _run(args: argparse.Namespace) -> int:
                 index=settings.sharding.index if args.shard is None else args.shard,
                 count=settings.sharding.count if args.shards is None else args.shards,
             )
-        except Exception as exc:
+        except ValidationError as exc:
             print(f"invalid --shard/--shards: {_first_error(exc)}", file=sys.stderr)
             return EXIT_USAGE
         settings = settings.model_copy(update={"sharding": sharding})
+    try:
+        preflight(settings)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
     from exporter.logs import setup_logging
 
     setup_logging(settings.log_format, settings.log_level, settings.log_file)
-    from exporter.recovery import RecoveryConfigError
-
     try:
         return asyncio.run(_serve(settings, args))
-    except (ConfigError, RecoveryConfigError) as exc:
+    except ConfigError as exc:  # RecoveryConfigError included
         print(exc, file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -212,9 +248,10 @@ def _listening(url: str, timeout: float = 1.0) -> bool:
 
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
     from exporter.runtime import Exporter
+    from exporter.server.serve import raise_nofile, serve_then, server_config
+
+    raise_nofile()
 
     _Server = _server_class()
     simulator = None
@@ -231,25 +268,23 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
                     DEFAULT_MODEL_URL,
                 )
     exporter = Exporter(settings, args.config)
-    await exporter.start()
-    server = _Server(
-        uvicorn.Config(
-            exporter.app,
-            host=settings.listen_host,
-            port=settings.listen_port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
-    )
+    server = _Server(server_config(exporter.app, settings.listen_host, settings.listen_port))
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError):
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(exporter.reload()))
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-    log.info("serving metrics on http://%s:%d/metrics", settings.listen_host, settings.listen_port)
+        loop.add_signal_handler(signal.SIGHUP, lambda: log.warning("SIGHUP ignored: starting"))
+
+    base = f"http://{_browsable(settings.listen_host)}:{settings.listen_port}"
+
+    async def start() -> None:
+        log.info("status page %s/  (metrics: %s/metrics, Ctrl+C stops)", base, base)
+        await exporter.start()
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGHUP, exporter.reload_in_background)
+
     try:
-        await server.serve()
+        await serve_then(server, start)  # serving first, then the targets
     finally:
         await exporter.stop()
         if simulator is not None:
@@ -272,17 +307,34 @@ def _server_class() -> type:
     return Server
 
 
+def _browsable(host: str) -> str:
+    """A host to put in a URL the user opens: a wildcard address is not one."""
+    return {"0.0.0.0": "localhost", "::": "localhost", "": "localhost"}.get(host, host)
+
+
 async def _start_simulator() -> Any:
     from exporter.simulate import Simulator, SimulatorConfig
+    from exporter.simulate.cli import ADMIN_PORT_OFFSET
 
-    parts = urlsplit(DEFAULT_MODEL_URL)
-    sim = Simulator(SimulatorConfig(host="127.0.0.1", port=parts.port or 8000))
-    await sim.start()
+    port = urlsplit(DEFAULT_MODEL_URL).port or 8000
+    # the admin API where `llm-heartbeat simulate` puts it (the README's commands work), or
+    # any free port when that one is taken: the log line below names it either way
+    for admin in (port + ADMIN_PORT_OFFSET, 0):
+        sim = Simulator(SimulatorConfig(host="127.0.0.1", port=port, admin_port=admin))
+        try:
+            await sim.start()
+            break
+        except OSError:
+            await sim.stop()
+            if admin == 0:
+                raise
     log.warning(
-        "nothing listened on %s, so the built-in SIMULATED vLLM server was started there "
-        "(model %s). It is not a real model server: configure your targets with --config.",
+        "nothing listened on %s, so the built-in SIMULATED vLLM server (model %s) was started "
+        'there. Break it on purpose through its admin API %s (README: "Break it"); '
+        "monitor a real server with --target URL or --config.",
         DEFAULT_MODEL_URL,
         sim.config.model,
+        sim.admin_url,
     )
     return sim
 

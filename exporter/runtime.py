@@ -9,7 +9,6 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -17,16 +16,22 @@ from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from exporter.config import ConfigError, Settings, load_config
+from exporter.config import Settings, load_config
 from exporter.discovery import Discovery, DiscoveryCollector, DiscoveryStats, merge_targets
 from exporter.discovery.sharding import split
 from exporter.engine.monitor import Monitor
+from exporter.engine.recovery_control import MonitorControl
 from exporter.engine.scheduler import Scheduler
+from exporter.errors import ConfigError
 from exporter.metrics.collector import ExporterCollector, MonitorCollector
+from exporter.preflight import startup_secrets
 from exporter.probes import make_client
-from exporter.recovery.secrets import read_secret
-from exporter.server.app import create_app
+from exporter.recovery.api import build_routes
+from exporter.recovery.collector import RecoveryCollector
+from exporter.recovery.service import RecoveryService
+from exporter.server.app import create_app, reload_guard
 from exporter.server.probe_endpoint import ProbeEndpoint
+from exporter.server.snapshot import ViewCache
 
 __all__ = ["Exporter"]
 
@@ -41,6 +46,7 @@ _RESTART_ONLY = (
     "log_format",
     "max_concurrency",
     "metrics",  # bucket layouts are fixed when a target starts
+    "reload",  # its token is read at start
     "sharding",  # may come from --shard/--shards, which a reload of the file must not undo
 )
 
@@ -67,6 +73,7 @@ class Exporter:
         self.scheduler = Scheduler(self.monitor, self.client, settings.max_concurrency)
         self.monitor_collector = MonitorCollector(self.monitor)
         self.registry.register(self.monitor_collector)
+        self.views = ViewCache(self.monitor)  # what /, /api/v1/targets render from
         self.exporter_collector = ExporterCollector(self.monitor)
         self.exporter_collector.reload_success_time = time.time()
         self.registry.register(self.exporter_collector)
@@ -75,16 +82,18 @@ class Exporter:
         # /probe gets its own pool and budget: it cannot starve the scheduled probes (its
         # pool size, budget and token are read at start; modules and allow-list reload)
         probe_cfg = settings.probe
+        secrets = startup_secrets(settings)
         self.probe_client = make_client(max_connections=probe_cfg.max_concurrency)
         self.probe_endpoint = ProbeEndpoint(
             lambda: self.settings,
             self.probe_client,
             probe_cfg.max_concurrency,
-            token=read_secret(probe_cfg.token_file, probe_cfg.token_env, "probe token"),
+            token=secrets["probe"],
         )
         self.registry.register(self.probe_endpoint.collector())
-        self.recovery: Any = None
+        self.recovery: RecoveryService | None = None
         self._reload_lock = asyncio.Lock()
+        self._reload_tasks: set[asyncio.Task[tuple[bool, str]]] = set()
         self._extra_routes: list[BaseRoute] = [*self.probe_endpoint.routes()]
         self._build_recovery()
         self._build_status_page()
@@ -93,16 +102,15 @@ class Exporter:
             self.registry,
             ready=lambda: self.scheduler.started,
             reload=self.reload,
+            reload_allowed=reload_guard(secrets["reload"], settings.reload.allow_loopback),
             extra_routes=self._extra_routes,
             before_scrape=self.monitor_collector.refresh,
+            views=self.views,
         )
 
     def _build_recovery(self) -> None:
         """Always built: a disabled receiver answers 404 and still exports its metrics as 0.
         Raises RecoveryConfigError (e.g. rules without a bearer token)."""
-        from exporter.engine.recovery_control import MonitorControl
-        from exporter.recovery import RecoveryService
-
         recovery = self.settings.recovery
         unknown = recovery.unknown_targets(set(self.monitor.targets))
         if unknown:
@@ -112,17 +120,17 @@ class Exporter:
         self.recovery = RecoveryService(
             recovery,
             MonitorControl(self.monitor, self.scheduler),
-            self.registry,
             listen_host=self.settings.listen_host,
         )
-        self._extra_routes.extend(self.recovery.routes())
+        self.registry.register(RecoveryCollector(self.recovery))
+        self._extra_routes.extend(build_routes(self.recovery))
 
     def _build_status_page(self) -> None:
         try:
             from exporter.server.web import status_routes
         except ImportError:
             return
-        self._extra_routes.extend(status_routes(self.monitor))
+        self._extra_routes.extend(status_routes(self.monitor, self.views))
 
     # ---- the target set: static + discovered, then this replica's shard ------------------
     def effective(self, settings: Settings) -> Settings:
@@ -173,33 +181,52 @@ class Exporter:
         await self.probe_client.aclose()
         self.monitor.history.close()
 
+    def reload_in_background(self) -> None:
+        """SIGHUP: reload in a task whose outcome is logged (never "Task exception was never
+        retrieved")."""
+        task = asyncio.ensure_future(self.reload())
+        self._reload_tasks.add(task)
+        task.add_done_callback(self._reload_done)
+
+    def _reload_done(self, task: asyncio.Task[tuple[bool, str]]) -> None:
+        self._reload_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("reload failed: %s", type(task.exception()).__name__)
+
     async def reload(self) -> tuple[bool, str]:
-        """Re-read the config file; a bad one is rejected and the old one kept."""
+        """Re-read the config file; a bad one of any kind is rejected and the old one kept."""
         async with self._reload_lock:
             try:
-                new = load_config(self.config_path).with_default_target()
+                return await self._reload()
             except ConfigError as exc:
-                self.exporter_collector.reload_ok = False
-                log.error("reload rejected, keeping the running config: %s", exc)
-                return False, str(exc)
-            fixed = {k: getattr(self.settings, k) for k in _RESTART_ONLY}
-            for key, value in fixed.items():
-                if getattr(new, key) != value:
-                    log.warning("reload: %s changed; it takes effect only after a restart", key)
-            new = new.model_copy(update=fixed)
-            if new.discovery != self.discovery.config:
-                await self.discovery.update(new.discovery)
-            added, removed = self.monitor.apply(self.effective(new))
-            self.settings = new
-            self.scheduler.sync()
-            self.exporter_collector.reload_ok = True
-            self.exporter_collector.reload_success_time = time.time()
-            msg = (
-                f"reloaded: {len(self.monitor.targets)} target(s), "
-                f"{len(added)} added, {len(removed)} removed"
-            )
-            log.info(msg)
-            return True, msg
+                message = str(exc)
+            except Exception as exc:  # a bug must not leave a half-applied config unreported
+                log.exception("reload failed")
+                message = f"reload failed: {type(exc).__name__}"
+            self.exporter_collector.reload_ok = False
+            log.error("reload rejected, keeping the running config: %s", message)
+            return False, message
+
+    async def _reload(self) -> tuple[bool, str]:
+        new = load_config(self.config_path).with_default_target()
+        fixed = {k: getattr(self.settings, k) for k in _RESTART_ONLY}
+        for key, value in fixed.items():
+            if getattr(new, key) != value:
+                log.warning("reload: %s changed; it takes effect only after a restart", key)
+        new = new.model_copy(update=fixed)
+        if new.discovery != self.discovery.config:
+            await self.discovery.update(new.discovery)
+        added, removed = self.monitor.apply(self.effective(new))
+        self.settings = new
+        self.scheduler.sync()
+        self.exporter_collector.reload_ok = True
+        self.exporter_collector.reload_success_time = time.time()
+        msg = (
+            f"reloaded: {len(self.monitor.targets)} target(s), "
+            f"{len(added)} added, {len(removed)} removed"
+        )
+        log.info(msg)
+        return True, msg
 
 
 class _ShardCollector(Collector):

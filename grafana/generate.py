@@ -19,13 +19,18 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana.dashboards_src import DASHBOARDS
 from grafana.dashboards_src.common import RECOVERY_ANNOTATION_EXTRA
 
-__all__ = ["OUTPUT_DIR", "main", "render", "render_all"]
+__all__ = ["OUTPUT_DIR", "SCHEMA_VERSION", "main", "render", "render_all"]
 
 OUTPUT_DIR = Path(__file__).resolve().parent / "dashboards" / "llm-heartbeat"
+# The dashboard schema of current Grafana releases (12.x; v41 dropped timepicker.time_options).
+# The SDK writes an older one, which makes Grafana migrate the JSON on every load.
+SCHEMA_VERSION = 41
 
 
 def _finish(data: dict[str, Any]) -> dict[str, Any]:
-    """Add what the SDK does not model: Prometheus annotation fields."""
+    """Add what the SDK does not model: Prometheus annotation fields, the current schema."""
+    data["schemaVersion"] = SCHEMA_VERSION
+    data.get("timepicker", {}).pop("time_options", None)
     for annotation in data.get("annotations", {}).get("list", []):
         if annotation.get("name") == "Recovery actions":
             annotation.update(RECOVERY_ANNOTATION_EXTRA)

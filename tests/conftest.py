@@ -6,7 +6,8 @@ import os
 import random
 import shutil
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +33,14 @@ def free_port() -> int:
     raise RuntimeError("no free port in 20000-32000 on 127.0.0.1")
 
 
+def found(paths: Iterable[Path], what: str) -> list[Path]:
+    """The paths, sorted, failing when there is none: a loop (or a parametrize) over an empty
+    glob asserts nothing, so a moved folder would pass every test that walks it."""
+    out = sorted(paths)
+    assert out, f"no {what} found (moved or renamed?)"
+    return out
+
+
 def require_binary(name: str) -> str:
     """Path of a Debian tool the test needs. Under CI a missing tool fails (an install step
     is missing); elsewhere the test is skipped with the reason."""
@@ -46,8 +55,12 @@ def require_binary(name: str) -> str:
 
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
-    """A simulated vLLM server on a free loopback port with quick (but non-zero) timings."""
+    """The one simulator fixture: a simulated vLLM server on a free loopback port with quick
+    (but non-zero) timings, ready when the test starts, stopped after it."""
     server = Simulator(SimulatorConfig(port=0, ttft_seconds=0.02, token_interval_seconds=0.005))
     await server.start()
-    yield server
-    await server.stop()
+    await server.wait_ready()
+    try:
+        yield server
+    finally:
+        await server.stop()

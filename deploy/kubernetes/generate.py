@@ -200,6 +200,7 @@ def render(root: Path = ROOT) -> dict[Path, str]:
     out[here / "sharded" / "statefulset.yaml"] = (
         _header("deploy/kubernetes/deployment.yaml")
         + f"# {SHARDS} replicas split the targets by a hash of their names (docs/scaling.md).\n"
+        + "# The image is a PLACEHOLDER: build and push your own (docs/scaling.md, \"The image\").\n"
         + dump(statefulset(deployment))
     )
     out[here / "sharded" / "kustomization.yaml"] = _header("its own code") + dump(

@@ -20,6 +20,7 @@ from exporter.config.targets import (
     TargetConfig,
     TargetTemplate,
     Thresholds,
+    targets_from_flags,
 )
 
 __all__ = [
@@ -44,4 +45,5 @@ __all__ = [
     "load_config",
     "read_yaml",
     "redact_url",
+    "targets_from_flags",
 ]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult
 
 from pydantic import BaseModel, ConfigDict
+
+from exporter.util.net import redact_url
 
 __all__ = [
     "DEFAULT_EXPECT",
@@ -14,6 +16,7 @@ __all__ = [
     "HEADER_NAME",
     "NAME",
     "Strict",
+    "check_authority",
     "redact_url",
 ]
 
@@ -30,13 +33,18 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def redact_url(url: str) -> str:
-    """The URL without user:password, safe for labels and logs."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+def check_authority(parts: SplitResult) -> None:
+    """Reject what would put a password where it is shown: a `/`, `?` or `#` in it ends the
+    authority early, so the rest of the password would be read as the path (and land in
+    metrics, the API, the page and logs). The messages never repeat any part of the URL."""
+    if "@" in parts.path or "@" in parts.query or "@" in parts.fragment:
+        raise ValueError(
+            "url has an '@' after the host: if the password (or user name) contains '/', "
+            "'?', '#' or '@', percent-encode it (%2F, %3F, %23, %40)"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError("url has an invalid port: it must be a number from 1 to 65535")

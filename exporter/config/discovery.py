@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 
-from exporter.config.base import HEADER_NAME, NAME, Strict
+from exporter.config.base import HEADER_NAME, NAME, Strict, check_authority
 from exporter.config.durations import Duration
 from exporter.config.targets import TargetTemplate
 
@@ -41,6 +42,7 @@ class HTTPSDConfig(Strict):
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("url must be an absolute http:// or https:// URL")
+        check_authority(parts)
         for key, value in self.headers.items():
             if not HEADER_NAME.match(key) or "\n" in value or "\r" in value:
                 raise ValueError(f"headers: {key!r} is not a valid HTTP header")
@@ -55,7 +57,11 @@ class DiscoveryConfig(Strict):
 
     @model_validator(mode="after")
     def _names(self) -> DiscoveryConfig:
-        for kind, sources in (("file_sd", self.file_sd), ("http_sd", self.http_sd)):
+        groups: tuple[tuple[str, Sequence[FileSDConfig | HTTPSDConfig]], ...] = (
+            ("file_sd", self.file_sd),
+            ("http_sd", self.http_sd),
+        )
+        for kind, sources in groups:
             for i, source in enumerate(sources):
                 if source.name is None:
                     object.__setattr__(source, "name", f"{kind}_{i}")

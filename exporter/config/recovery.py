@@ -6,12 +6,21 @@ Action names, units, containers and URLs come only from here, never from alert l
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from exporter.config.actions import (
+    ActionConfig,
+    CommandAction,
+    DockerAction,
+    HttpAction,
+    HttpCall,
+    KubernetesAction,
+    SystemdAction,
+)
+from exporter.config.base import NAME, Strict
 from exporter.config.durations import Duration
 
 __all__ = [
@@ -32,154 +41,8 @@ __all__ = [
     "WebhookChannel",
 ]
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-_HEADER = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_UNIT = re.compile(r"^[A-Za-z0-9:_.@\\-]+$")
-_CONTAINER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_headers(headers: dict[str, str]) -> dict[str, str]:
-    for name in headers:
-        if not _HEADER.match(name):
-            raise ValueError(f"invalid HTTP header name {name!r}")
-    return headers
-
-
-class CommandAction(_Strict):
-    """Run an argv list without a shell; alert data arrives only as LLMHB_* environment variables."""
-
-    type: Literal["command"] = "command"
-    argv: list[str] = Field(min_length=1)
-    timeout: Duration = Field(default=120.0, gt=0)
-    env: dict[str, str] = Field(default_factory=dict)
-    inherit_env: list[str] = Field(default_factory=lambda: ["PATH", "HOME", "LANG", "TZ"])
-    max_output_bytes: int = Field(default=16384, ge=0, le=10 * 1024 * 1024)
-    cwd: Path | None = None
-
-    @field_validator("argv")
-    @classmethod
-    def _argv(cls, value: list[str]) -> list[str]:
-        if not value[0]:
-            raise ValueError("argv[0] must name a program")
-        if any("\x00" in part for part in value):
-            raise ValueError("argv must not contain NUL characters")
-        return value
-
-    @field_validator("env")
-    @classmethod
-    def _env(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
-            if not _ENV_NAME.match(name):
-                raise ValueError(f"invalid environment variable name {name!r}")
-            if name.upper().startswith("LLMHB_"):
-                raise ValueError(f"{name!r}: the LLMHB_ prefix is reserved for alert data")
-        return value
-
-
-class SystemdAction(_Strict):
-    """`systemctl restart UNIT` (optionally `--user`)."""
-
-    type: Literal["systemd"] = "systemd"
-    unit: str
-    user: bool = False
-    systemctl: str = "systemctl"
-    timeout: Duration = Field(default=120.0, gt=0)
-
-    @field_validator("unit")
-    @classmethod
-    def _unit(cls, value: str) -> str:
-        if not _UNIT.match(value) or value.startswith("-"):
-            raise ValueError(f"invalid systemd unit name {value!r}")
-        return value
-
-
-class DockerAction(_Strict):
-    """Restart a container through the Docker Engine API on its unix socket."""
-
-    type: Literal["docker"] = "docker"
-    container: str
-    socket: Path = Path("/var/run/docker.sock")
-    api_version: str | None = "v1.43"
-    stop_timeout: int = Field(default=30, ge=0, le=3600)
-    timeout: Duration | None = Field(default=None, gt=0)
-
-    @field_validator("container")
-    @classmethod
-    def _container(cls, value: str) -> str:
-        if not _CONTAINER.match(value):
-            raise ValueError(f"invalid container name or id {value!r}")
-        return value
-
-    @field_validator("api_version")
-    @classmethod
-    def _version(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^v\d+\.\d+$", value):
-            raise ValueError("api_version must look like 'v1.43' (or null for unversioned)")
-        return value
-
-
-class KubernetesAction(_Strict):
-    """Rollout-restart a Deployment: patch its pod template's restartedAt annotation."""
-
-    type: Literal["kubernetes"] = "kubernetes"
-    deployment: str
-    namespace: str | None = None
-    api_url: str | None = None
-    token_file: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
-    ca_file: Path | None = Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
-    namespace_file: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-    timeout: Duration = Field(default=30.0, gt=0)
-
-    @field_validator("deployment", "namespace")
-    @classmethod
-    def _k8s_name(cls, value: str | None) -> str | None:
-        if value is not None and (not _K8S_NAME.match(value) or len(value) > 253):
-            raise ValueError(f"invalid Kubernetes object name {value!r}")
-        return value
-
-
-class _HttpCall(_Strict):
-    """An outgoing HTTP call: a URL and headers, secret ones read from files."""
-
-    url: str
-    headers: dict[str, str] = Field(default_factory=dict)
-    header_files: dict[str, Path] = Field(default_factory=dict)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("url must be an http:// or https:// URL")
-        return value
-
-    @field_validator("headers", "header_files")
-    @classmethod
-    def _headers(cls, value: dict) -> dict:
-        return _check_headers(value)
-
-
-class HttpAction(_HttpCall):
-    """Call an orchestrator's restart endpoint."""
-
-    type: Literal["http"] = "http"
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
-    body: str | None = None
-    timeout: Duration = Field(default=30.0, gt=0)
-
-
-ActionConfig = Annotated[
-    CommandAction | SystemdAction | DockerAction | KubernetesAction | HttpAction,
-    Field(discriminator="type"),
-]
-
-
-class Match(_Strict):
+class Match(Strict):
     """Which alerts a rule takes: all listed conditions must hold; empty lists match anything."""
 
     alertnames: list[str] = Field(default_factory=list)
@@ -187,7 +50,7 @@ class Match(_Strict):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
-class RuleConfig(_Strict):
+class RuleConfig(Strict):
     """An alert pattern and the one action it triggers; the first matching rule wins."""
 
     name: str
@@ -197,12 +60,12 @@ class RuleConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
+        if not NAME.match(value):
             raise ValueError(f"invalid rule name {value!r}")
         return value
 
 
-class OverloadConfig(_Strict):
+class OverloadConfig(Strict):
     """When a live server counts as busy rather than broken (a restart would make it worse)."""
 
     queue_threshold: float = Field(default=32, ge=0)
@@ -220,7 +83,7 @@ class OverloadConfig(_Strict):
         return value
 
 
-class RailsConfig(_Strict):
+class RailsConfig(Strict):
     """Guards that keep recovery from becoming a restart storm."""
 
     cooldown: Duration = 300.0
@@ -235,7 +98,7 @@ class RailsConfig(_Strict):
     overload: OverloadConfig = Field(default_factory=OverloadConfig)
 
 
-class AuthConfig(_Strict):
+class AuthConfig(Strict):
     """Bearer token for the receiver and the reset API, read from a file or an env variable."""
 
     token_file: Path | None = None
@@ -249,7 +112,7 @@ class AuthConfig(_Strict):
         return self
 
 
-class EmailChannel(_Strict):
+class EmailChannel(Strict):
     """SMTP delivery (SSL, STARTTLS or plain), optional login; password from a file or env."""
 
     name: str
@@ -276,7 +139,7 @@ class EmailChannel(_Strict):
         return self
 
 
-class WebhookChannel(_HttpCall):
+class WebhookChannel(HttpCall):
     """JSON POST: `json` sends the event object, `slack` sends {"text": ...}."""
 
     name: str
@@ -284,15 +147,14 @@ class WebhookChannel(_HttpCall):
     timeout: Duration = Field(default=10.0, gt=0)
 
 
-Event = Literal["started", "succeeded", "failed", "exhausted"]
+Event = Literal["started", "succeeded", "failed", "interrupted", "exhausted"]
+ALL_EVENTS: tuple[Event, ...] = ("started", "succeeded", "failed", "interrupted", "exhausted")
 
 
-class NotificationsConfig(_Strict):
+class NotificationsConfig(Strict):
     """Where recovery events go. Routine alerting to humans stays with Alertmanager's receivers."""
 
-    events: list[Event] = Field(
-        default_factory=lambda: ["started", "succeeded", "failed", "exhausted"]
-    )
+    events: list[Event] = Field(default_factory=lambda: list(ALL_EVENTS))
     retries: int = Field(default=2, ge=0, le=10)
     retry_delay: Duration = 2.0
     email: list[EmailChannel] = Field(default_factory=list)
@@ -305,12 +167,12 @@ class NotificationsConfig(_Strict):
         if dupes:
             raise ValueError(f"notification channel names must be unique: {', '.join(dupes)}")
         for name in names:
-            if not _NAME.match(name):
+            if not NAME.match(name):
                 raise ValueError(f"invalid channel name {name!r}")
         return self
 
 
-class RecoveryConfig(_Strict):
+class RecoveryConfig(Strict):
     """The whole `recovery:` section. Disabled by default: restarting a model server is risky."""
 
     enabled: bool = False

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from exporter.config.base import DEFAULT_MODEL_URL
+from exporter.config.base import DEFAULT_MODEL_URL, Strict
 from exporter.config.discovery import DiscoveryConfig
 from exporter.config.durations import Duration
 from exporter.config.metrics import MetricsConfig
@@ -16,7 +16,23 @@ from exporter.config.probe import ProbeEndpointConfig, ShardingConfig
 from exporter.config.recovery import RecoveryConfig
 from exporter.config.targets import TargetConfig
 
-__all__ = ["Settings"]
+__all__ = ["ReloadConfig", "Settings"]
+
+
+class ReloadConfig(Strict):
+    """Who may POST /-/reload: loopback peers (by socket address) and, if a token is set,
+    any client presenting it as a bearer token (a sidecar proxy makes every client loopback:
+    set a token and `allow_loopback: false` behind one)."""
+
+    token_file: Path | None = None
+    token_env: str | None = None
+    allow_loopback: bool = True
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ReloadConfig:
+        if self.token_file is not None and self.token_env is not None:
+            raise ValueError("set either token_file or token_env, not both")
+        return self
 
 
 class Settings(BaseSettings):
@@ -44,6 +60,7 @@ class Settings(BaseSettings):
     probe: ProbeEndpointConfig = Field(default_factory=ProbeEndpointConfig)
     sharding: ShardingConfig = Field(default_factory=ShardingConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    reload: ReloadConfig = Field(default_factory=ReloadConfig)
 
     @classmethod
     def settings_customise_sources(
@@ -57,11 +74,23 @@ class Settings(BaseSettings):
         # The YAML file's content arrives as init kwargs; the environment wins over it.
         return (env_settings, init_settings)
 
+    @field_validator("listen", mode="before")
+    @classmethod
+    def _listen_text(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise ValueError(f"must be HOST:PORT, not a bare port: e.g. 0.0.0.0:{value}")
+        return value
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_address(cls, value: str) -> str:
+        _host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("must be HOST:PORT, e.g. 0.0.0.0:8001")
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
-        _host, sep, port = self.listen.rpartition(":")
-        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError("listen must be HOST:PORT, e.g. 0.0.0.0:8001")
         seen: set[str] = set()
         for target in self.targets:
             if target.name in seen:
@@ -85,9 +114,6 @@ class Settings(BaseSettings):
         return self.model_copy(
             update={"targets": [TargetConfig(name="default", url=DEFAULT_MODEL_URL)]}
         )
-
-    def target(self, name: str) -> TargetConfig | None:
-        return next((t for t in self.targets if t.name == name), None)
 
     def interval_for(self, target: TargetConfig, check: str) -> float:
         spec = getattr(target.checks, check)

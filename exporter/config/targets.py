@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 
 from exporter.config.base import (
     DEFAULT_EXPECT,
@@ -14,6 +14,7 @@ from exporter.config.base import (
     HEADER_NAME,
     NAME,
     Strict,
+    check_authority,
     redact_url,
 )
 from exporter.config.durations import Duration
@@ -26,6 +27,7 @@ __all__ = [
     "TargetConfig",
     "TargetTemplate",
     "Thresholds",
+    "targets_from_flags",
 ]
 
 
@@ -94,7 +96,6 @@ class Thresholds(Strict):
     successes_to_up: int = Field(default=1, ge=1)
     retry_interval: Duration = Field(default=1.0, gt=0)
     startup_grace: Duration = Field(default=600.0, ge=0)
-    latency_warning: Duration | None = None
 
 
 class TargetTemplate(Strict):
@@ -125,6 +126,7 @@ class TargetConfig(TargetTemplate):
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("url must be an absolute http:// or https:// URL with a host")
+        check_authority(parts)
         if parts.query or parts.fragment:
             raise ValueError("url must not have a query or fragment: give the server's base URL")
         object.__setattr__(self, "url", self.url.rstrip("/"))
@@ -148,3 +150,33 @@ class TargetConfig(TargetTemplate):
         if self.api_key_file is not None:
             return self.api_key_file.read_text(encoding="utf-8").strip()
         return None
+
+
+def targets_from_flags(specs: list[str], model: str | None = None) -> list[TargetConfig]:
+    """Targets from `run --target [NAME=]URL` flags: the quick start without a YAML file.
+
+    Unnamed targets are named after their HOST:PORT (what a user recognises on the page and
+    in alerts); a second target on the same HOST:PORT gets a numbered name."""
+    targets: list[TargetConfig] = []
+    names: set[str] = set()
+    for spec in specs:
+        name, sep, url = spec.partition("=")
+        if not sep or "://" in name:
+            name, url = "", spec
+        if not name:
+            parts = urlsplit(url)
+            base = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+            name = base
+            for n in range(2, len(specs) + 2):
+                if name not in names:
+                    break
+                name = f"{base}-{n}"
+        if name in names:
+            raise ValueError(f"--target: name {name!r} is used twice")
+        names.add(name)
+        try:
+            targets.append(TargetConfig(name=name, url=url, model=model))
+        except ValidationError as exc:
+            why = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+            raise ValueError(f"--target {spec!r}: {why}") from None
+    return targets

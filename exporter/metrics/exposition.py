@@ -47,7 +47,7 @@ def format_value(value: float) -> str:
             return repr(value)
     elif cls is int and 0 <= value < 1_000_000:
         return f"{value}.0"
-    return floatToGoString(value)
+    return str(floatToGoString(value))  # type: ignore[no-untyped-call]
 
 
 def escape(value: str) -> str:
@@ -87,7 +87,7 @@ class FastFamily(Metric):
         self._labelnames = tuple(labels)
         self.rows: list[tuple[Sequence[str], Any]] = []
 
-    @property  # type: ignore[override]
+    @property
     def samples(self) -> list[Sample]:
         name = self.name + self.suffix
         return [
@@ -144,7 +144,7 @@ class FastHistogram(FastFamily):
     ) -> None:
         self.hist_rows.append((labels, buckets, sum_value))
 
-    @property  # type: ignore[override]
+    @property
     def samples(self) -> list[Sample]:
         out = []
         names = self._labelnames
@@ -195,7 +195,8 @@ def _header(name: str, documentation: str, typ: str, openmetrics: bool, escaping
     """HELP/TYPE lines exactly as prometheus_client writes them (it writes them here)."""
     one = _One(Metric(name, documentation, typ))
     if openmetrics:
-        return om.generate_latest(one, escaping=escaping).decode().removesuffix(_EOF)
+        body: bytes = om.generate_latest(one, escaping=escaping)  # type: ignore[no-untyped-call]
+        return body.decode().removesuffix(_EOF)
     return text_format.generate_latest(one, escaping=escaping).decode()
 
 

@@ -82,9 +82,9 @@ def _parts(
     numbers: list[str] | None = None,
 ) -> list[str]:
     """Each family's lines with `%s` for each number, or, given the numbers, filled in."""
-    parts = []
+    parts: list[str] = []
     for (name, names, histogram), family_rows in zip(families, rows, strict=True):
-        lines = []
+        lines: list[str] = []
         if histogram:
             with_le = (*names, "le")
             for values, buckets, total in family_rows:
@@ -122,7 +122,7 @@ class TextFamily(FastFamily):
         self.texts = texts
         self._build = build
 
-    @property  # type: ignore[override]
+    @property
     def samples(self) -> list[Sample]:
         return self._build().samples
 

@@ -17,7 +17,7 @@ from exporter.probes._http import (
 )
 from exporter.probes.errors import error_message
 from exporter.probes.results import Check, ProbeResult, Reason
-from exporter.probes.text import clean_text
+from exporter.util.text import clean_text
 
 __all__ = ["Attempt", "get_body", "guarded", "http_failure", "reason_for_status"]
 

@@ -11,15 +11,16 @@ from typing import Any
 import aiohttp
 
 from exporter.config import TargetConfig
+from exporter.errors import BodyTooLarge
 from exporter.probes.results import Reason
 from exporter.probes.transport import (
-    USER_AGENT,
     ProbeResponse,
     Timeouts,
     Transport,
     make_client,
     timeouts,
 )
+from exporter.util.http import USER_AGENT, read_capped
 
 __all__ = [
     "USER_AGENT",
@@ -43,10 +44,6 @@ class ProbeContext:
     target: TargetConfig
     timeout: float
     model: str | None = None
-
-
-class BodyTooLarge(Exception):
-    """The server sent more than the probe is willing to read."""
 
 
 def open_stream(
@@ -75,15 +72,7 @@ def request_headers(target: TargetConfig, *, auth: bool) -> dict[str, str]:
 
 async def read_bounded(response: ProbeResponse, limit: int) -> bytes:
     """Read the body, refusing more than `limit` bytes (a declared or actual oversize)."""
-    declared = response.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"Content-Length {declared} exceeds the {limit}-byte limit")
-    buf = bytearray()
-    async for chunk in response.iter_raw():
-        buf += chunk
-        if len(buf) > limit:
-            raise BodyTooLarge(f"body exceeds the {limit}-byte limit")
-    return bytes(buf)
+    return await read_capped(response.iter_raw(), limit, response.headers.get("content-length"))
 
 
 async def iter_bounded(response: ProbeResponse, limit: int) -> AsyncIterator[bytes]:
@@ -92,7 +81,7 @@ async def iter_bounded(response: ProbeResponse, limit: int) -> AsyncIterator[byt
     async for chunk in response.iter_raw():
         total += len(chunk)
         if total > limit:
-            raise BodyTooLarge(f"stream exceeds the {limit}-byte limit")
+            raise BodyTooLarge(f"stream exceeds the {limit}-byte limit", limit)
         yield chunk
 
 

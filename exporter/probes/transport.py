@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, Protocol
 import aiohttp
 from multidict import CIMultiDict
 
-from exporter import __version__
+from exporter.util.http import USER_AGENT
 
 __all__ = [
     "USER_AGENT",
@@ -29,7 +29,6 @@ __all__ = [
     "timeouts",
 ]
 
-USER_AGENT = f"llm-heartbeat/{__version__}"
 CHUNK_SIZE = 16 * 1024
 
 

@@ -6,19 +6,21 @@ receiver is not started yet). The body is read with a size cap while it streams.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import logging
+from typing import Any
 
 from pydantic import ValidationError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from exporter.probes.text import safe_json
+from exporter.errors import BodyTooLarge, validation_messages
+from exporter.recovery.outcomes import WebhookOutcome
 from exporter.recovery.payload import WebhookMessage
-from exporter.recovery.secrets import bearer_ok
-
-if TYPE_CHECKING:
-    from exporter.recovery.service import RecoveryService
+from exporter.recovery.service import RecoveryService
+from exporter.util.http import read_capped
+from exporter.util.secrets import bearer_ok
+from exporter.util.text import safe_json
 
 
 class _JSON(JSONResponse):
@@ -28,28 +30,9 @@ class _JSON(JSONResponse):
         return safe_json(content)
 
 
-__all__ = ["BodyTooLarge", "build_routes", "read_capped"]
+__all__ = ["build_routes"]
 
-
-class BodyTooLarge(Exception):
-    pass
-
-
-async def read_capped(request: Request, cap: int) -> bytes:
-    """The request body, refusing more than `cap` bytes as soon as they arrive."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            if int(declared) > cap:
-                raise BodyTooLarge
-        except ValueError:
-            pass
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > cap:
-            raise BodyTooLarge
-    return bytes(body)
+log = logging.getLogger("exporter.recovery")
 
 
 def _error(status: int, message: str, **headers: str) -> _JSON:
@@ -58,10 +41,7 @@ def _error(status: int, message: str, **headers: str) -> _JSON:
 
 def _validation_message(exc: ValidationError) -> str:
     """loc + msg of the first few errors; never the input (it may be large or odd)."""
-    parts = []
-    for err in exc.errors(include_input=False, include_url=False)[:3]:
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "body"
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    parts = [f"{where or 'body'}: {msg}" for where, msg in validation_messages(exc, limit=3)]
     return ("invalid Alertmanager webhook payload: " + "; ".join(parts))[:500]
 
 
@@ -75,32 +55,47 @@ def build_routes(svc: RecoveryService) -> list[Route]:
     async def alertmanager_hook(request: Request) -> _JSON:
         stats = svc.stats
         if not svc.config.enabled:
-            stats.count_webhook("disabled")
-            return _error(404, "the recovery receiver is disabled (recovery.enabled: false)")
+            # The shipped Alertmanager config routes critical alerts here whether or not
+            # recovery is on; an error would make Alertmanager log "Notify for alerts failed"
+            # and retry on every alert. Received, counted, deliberately not acted on.
+            stats.count_webhook(WebhookOutcome.DISABLED)
+            return _JSON({"status": "ignored", "reason": "recovery.enabled is false"})
         if not authorized(request):
-            stats.count_webhook("unauthorized")
+            stats.count_webhook(WebhookOutcome.UNAUTHORIZED)
             return unauthorized()
         if not svc.started:
             return _error(503, "recovery receiver is starting; retry")
         try:
-            body = await read_capped(request, svc.config.max_body_bytes)
+            body = await read_capped(
+                request.stream(), svc.config.max_body_bytes, request.headers.get("content-length")
+            )
         except BodyTooLarge:
-            stats.count_webhook("too_large")
+            stats.count_webhook(WebhookOutcome.TOO_LARGE)
             return _error(413, f"body larger than {svc.config.max_body_bytes} bytes")
         except ClientDisconnect:
-            stats.count_webhook("invalid")
+            stats.count_webhook(WebhookOutcome.INVALID)
             return _error(400, "client disconnected before the body was complete")
         try:
             message = WebhookMessage.model_validate_json(body)
         except ValidationError as exc:
-            stats.count_webhook("invalid")
+            stats.count_webhook(WebhookOutcome.INVALID)
             return _error(400, _validation_message(exc))
         except (ValueError, RecursionError):
-            stats.count_webhook("invalid")
+            stats.count_webhook(WebhookOutcome.INVALID)
             return _error(400, "invalid Alertmanager webhook payload")
         summary = svc.accept(message)
         only_repeats = summary["duplicate"] and not summary["accepted"]
-        stats.count_webhook("duplicate" if only_repeats else "accepted")
+        outcome = WebhookOutcome.DUPLICATE if only_repeats else WebhookOutcome.ACCEPTED
+        stats.count_webhook(outcome)
+        log.info(
+            "webhook %s: %d alert(s): %d accepted, %d duplicate, %d resolved, %d unmatched",
+            outcome,
+            len(message.alerts),
+            summary["accepted"],
+            summary["duplicate"],
+            summary["resolved"],
+            summary["unmatched"],
+        )
         return _JSON({"status": "ok", **summary})
 
     async def reset(request: Request) -> _JSON:

@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from exporter.recovery.service import RecoveryService
+from exporter.recovery.outcomes import NotificationResult, WebhookOutcome
+from exporter.recovery.service import RecoveryService
 
-__all__ = ["ATTEMPT_RESULTS", "NOTIFICATION_RESULTS", "WEBHOOK_OUTCOMES", "RecoveryCollector"]
-
-ATTEMPT_RESULTS = (
-    "success",
-    "failed",
-    "skipped_healthy",
-    "skipped_overloaded",
-    "skipped_cooldown",
-    "skipped_exhausted",
-    "skipped_in_progress",
-    "skipped_starting",
-    "dry_run",
-)
-WEBHOOK_OUTCOMES = ("accepted", "duplicate", "unauthorized", "invalid", "too_large", "disabled")
-NOTIFICATION_RESULTS = ("sent", "failed")
+__all__ = ["RecoveryCollector"]
 
 
 class RecoveryCollector(Collector):
@@ -77,8 +62,8 @@ class RecoveryCollector(Collector):
             "Alertmanager webhook requests by outcome.",
             labels=["outcome"],
         )
-        for outcome in WEBHOOK_OUTCOMES:
-            hooks.add_metric([outcome], stats.webhooks.get(outcome, 0))
+        for outcome in WebhookOutcome:
+            hooks.add_metric([str(outcome)], stats.webhooks.get(str(outcome), 0))
         yield hooks
 
         notes = CounterMetricFamily(
@@ -86,7 +71,7 @@ class RecoveryCollector(Collector):
             "Recovery notifications by channel and result.",
             labels=["channel", "result"],
         )
-        counts = {(c, r): 0 for c in svc.notifier.channels for r in NOTIFICATION_RESULTS}
+        counts = {(c, r): 0 for c in svc.notifier.channels for r in map(str, NotificationResult)}
         counts.update(stats.notifications)
         for (channel, result), value in sorted(counts.items()):
             notes.add_metric([channel, result], value)

@@ -1,22 +1,22 @@
 """Attempt history as JSON Lines, so restarting the exporter does not reset the rails.
 
-Each event is one line, flushed as it is written. On load, lines are replayed into per-target
+Each event is one line, fsynced by the shared JSON Lines writer (exporter.util.jsonl). On load, lines are replayed into per-target
 records; a corrupt line is skipped with a warning. The file is then compacted (rewritten with
 only what the rails still need), so it stays small.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from exporter.recovery.rails import Attempt, TargetRecord
+from exporter.util.jsonl import JsonlFile, read_numbered
 
-__all__ = ["HistoryFile", "apply_event", "record_events"]
+__all__ = ["HistoryFile", "apply_event", "compact_events", "record_events"]
 
 log = logging.getLogger(__name__)
 _VERSION = 1
@@ -83,62 +83,48 @@ def record_events(target: str, record: TargetRecord) -> list[dict[str, Any]]:
     return events
 
 
-class HistoryFile:
-    """Append-only JSONL file; `None` path keeps history in memory only."""
+def compact_events(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The minimal events that rebuild what `lines` record (the size cap's compaction)."""
+    records: dict[str, TargetRecord] = {}
+    for event in lines:
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            apply_event(records, event)
+    return [{"v": _VERSION, **e} for t, r in records.items() for e in record_events(t, r)]
 
-    def __init__(self, path: Path | None) -> None:
+
+class HistoryFile:
+    """Append-only JSONL file through the shared writer (off the event loop, torn tail
+    repaired, compacted past its size cap); `None` path keeps history in memory only."""
+
+    def __init__(self, path: Path | None, max_bytes: int = 8 << 20) -> None:
         self.path = path
+        self.file = JsonlFile(path, max_bytes=max_bytes, compact=compact_events)
 
     def load(self) -> dict[str, TargetRecord]:
         records: dict[str, TargetRecord] = {}
+        self.file.flush()  # what this process queued is part of the history
         if self.path is None or not self.path.exists():
             return records
-        with self.path.open("r", encoding="utf-8", errors="replace") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    event = json.loads(line)
-                    if not isinstance(event, dict):
-                        raise ValueError("not an object")
-                    apply_event(records, event)
-                except (ValueError, KeyError, TypeError, RecursionError) as exc:
-                    log.warning(
-                        "recovery history %s line %d skipped: %s",
-                        self.path,
-                        lineno,
-                        type(exc).__name__,
-                    )
+
+        def skipped(lineno: int, why: str = "not a JSON object") -> None:
+            log.warning("recovery history %s line %d skipped: %s", self.path, lineno, why)
+
+        for lineno, event in read_numbered(self.path, skipped):
+            try:
+                apply_event(records, event)
+            except (ValueError, KeyError, TypeError, RecursionError) as exc:
+                skipped(lineno, type(exc).__name__)
         return records
 
     def append(self, event: dict[str, Any]) -> None:
-        if self.path is None:
-            return
-        line = json.dumps({"v": _VERSION, **event}, separators=(",", ":"), sort_keys=True)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as fh:
-                fh.write(line + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-        except OSError as exc:
-            log.error("cannot write recovery history %s: %s", self.path, exc.strerror or exc)
+        self.file.append({"v": _VERSION, **event})
 
     def rewrite(self, events: Iterable[dict[str, Any]]) -> None:
         """Atomically replace the file with `events` (compaction after load)."""
-        if self.path is None:
-            return
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with tmp.open("w", encoding="utf-8") as fh:
-                for event in events:
-                    line = json.dumps(
-                        {"v": _VERSION, **event}, separators=(",", ":"), sort_keys=True
-                    )
-                    fh.write(line + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            log.error("cannot compact recovery history %s: %s", self.path, exc.strerror or exc)
+        self.file.rewrite({"v": _VERSION, **event} for event in events)
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()

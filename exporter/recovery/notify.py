@@ -15,12 +15,15 @@ from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from functools import partial
 from typing import Any
 
 import httpx
 
 from exporter.config.recovery import EmailChannel, NotificationsConfig, WebhookChannel
-from exporter.recovery.secrets import header_values, read_secret
+from exporter.errors import RecoveryConfigError
+from exporter.util.http import http_client
+from exporter.util.secrets import header_values, read_secret
 
 __all__ = ["Notifier", "RecoveryEvent", "render_text"]
 
@@ -32,7 +35,7 @@ Count = Callable[[str, str], None]
 
 @dataclass(frozen=True)
 class RecoveryEvent:
-    """started, succeeded, failed or exhausted."""
+    """One of `outcomes.EventKind`: started, succeeded, failed, interrupted, exhausted."""
 
     event: str
     target: str
@@ -49,6 +52,10 @@ def render_text(ev: RecoveryEvent) -> str:
         "started": f"recovery started for target {ev.target}: {ev.action} (rule {ev.rule})",
         "succeeded": f"recovery succeeded for target {ev.target}: it answers again",
         "failed": f"recovery failed for target {ev.target}: {ev.action} did not bring it back",
+        "interrupted": (
+            f"recovery interrupted for target {ev.target}: the exporter stopped during "
+            f"{ev.action}; check the target"
+        ),
         "exhausted": (f"recovery exhausted for target {ev.target}: manual intervention required"),
     }.get(ev.event, f"recovery {ev.event} for target {ev.target}")
     lines = [head, f"alert: {ev.alertname}", f"time: {when}"]
@@ -59,7 +66,9 @@ def render_text(ev: RecoveryEvent) -> str:
 
 def _send_email(ch: EmailChannel, ev: RecoveryEvent) -> None:
     """Blocking SMTP delivery (run in a thread)."""
-    password = read_secret(ch.password_file, ch.password_env, f"email channel {ch.name}")
+    password = read_secret(
+        ch.password_file, ch.password_env, f"email channel {ch.name}", RecoveryConfigError
+    )
     msg = EmailMessage()
     msg["Subject"] = f"{ch.subject_prefix} recovery {ev.event}: {ev.target}"
     msg["From"] = ch.from_addr
@@ -85,7 +94,7 @@ async def _post_webhook(ch: WebhookChannel, ev: RecoveryEvent) -> None:
         body: dict[str, Any] = {"text": render_text(ev)}
     else:
         body = {**asdict(ev), "message": render_text(ev), "source": "llm-heartbeat"}
-    async with httpx.AsyncClient(timeout=ch.timeout) as client:
+    async with http_client(timeout=ch.timeout) as client:
         response = await client.post(ch.url, json=body, headers=headers)
     if not 200 <= response.status_code < 300:
         raise RuntimeError(f"webhook answered {response.status_code}")
@@ -107,11 +116,9 @@ class Notifier:
         if ev.event not in self.cfg.events:
             return
         for em in self.cfg.email:
-            self._spawn(
-                self._deliver(em.name, ev, lambda em=em: asyncio.to_thread(_send_email, em, ev))
-            )
+            self._spawn(self._deliver(em.name, ev, partial(asyncio.to_thread, _send_email, em, ev)))
         for wh in self.cfg.webhooks:
-            self._spawn(self._deliver(wh.name, ev, lambda wh=wh: _post_webhook(wh, ev)))
+            self._spawn(self._deliver(wh.name, ev, partial(_post_webhook, wh, ev)))
 
     async def _deliver(
         self, channel: str, ev: RecoveryEvent, send: Callable[[], Coroutine[Any, Any, None]]

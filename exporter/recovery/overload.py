@@ -11,6 +11,7 @@ import httpx
 
 from exporter.config.recovery import OverloadConfig
 from exporter.recovery.ports import TargetCheck
+from exporter.util.http import http_client
 
 __all__ = ["fetch_queue_length", "overload_reason", "parse_gauge_sum"]
 
@@ -48,7 +49,7 @@ async def fetch_queue_length(base_url: str, cfg: OverloadConfig) -> float | None
     data = bytearray()
     try:
         async with (
-            httpx.AsyncClient(timeout=cfg.metrics_timeout) as client,
+            http_client(timeout=cfg.metrics_timeout) as client,
             client.stream("GET", url) as response,
         ):
             if response.status_code != 200:

@@ -4,8 +4,6 @@ Built by a factory from the objects it shows, so tests drive it without a networ
 
 from __future__ import annotations
 
-import ipaddress
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -19,10 +17,12 @@ from starlette.routing import BaseRoute, Route
 
 from exporter.engine.monitor import Monitor
 from exporter.metrics.exposition import render_async
-from exporter.probes.text import safe_json
-from exporter.server.views import target_view, targets_view
+from exporter.server.snapshot import ViewCache, encoded_response
+from exporter.util import net
+from exporter.util.secrets import bearer_ok
+from exporter.util.text import safe_json
 
-__all__ = ["SafeJSONResponse", "create_app", "is_loopback"]
+__all__ = ["SafeJSONResponse", "create_app", "is_loopback", "reload_guard"]
 
 
 class SafeJSONResponse(JSONResponse):
@@ -37,11 +37,22 @@ ReloadFn = Callable[[], Awaitable[tuple[bool, str]]]
 
 
 def is_loopback(request: Request) -> bool:
+    """The socket's peer is a loopback address. Only the address counts: no name (a client
+    could be called "localhost"), no X-Forwarded-For (uvicorn runs with proxy_headers off)."""
     host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host in ("testclient", "localhost")
+    return host != "localhost" and net.is_loopback(host)
+
+
+def reload_guard(token: str | None, allow_loopback: bool = True) -> Callable[[Request], bool]:
+    """Who may POST /-/reload: a client presenting `token` as a bearer token (when one is
+    set), else a loopback peer (when allowed)."""
+
+    def allowed(request: Request) -> bool:
+        if token is not None and bearer_ok(request.headers.get("authorization"), token):
+            return True
+        return allow_loopback and is_loopback(request)
+
+    return allowed
 
 
 def create_app(
@@ -53,10 +64,13 @@ def create_app(
     reload_allowed: Callable[[Request], bool] = is_loopback,
     extra_routes: Sequence[BaseRoute] = (),
     before_scrape: Callable[[], Awaitable[None]] | None = None,
+    views: ViewCache | None = None,
 ) -> Starlette:
-    """The Starlette app; `extra_routes` come from the recovery receiver and the status page;
-    `before_scrape` (MonitorCollector.refresh) brings cached text up to date in slices that
-    yield, so the render that follows holds the event loop only to join it."""
+    """The Starlette app; `extra_routes` come from the recovery receiver and the status page,
+    which shares `views` (the snapshot the read endpoints render from); `before_scrape`
+    (MonitorCollector.refresh) brings cached text up to date in slices that yield, so the
+    render that follows holds the event loop only to join it."""
+    views = views or ViewCache(monitor)
 
     async def metrics(request: Request) -> Response:
         if before_scrape is not None:
@@ -74,20 +88,21 @@ def create_app(
         return PlainTextResponse("llm-heartbeat is not ready.\n", status_code=503)
 
     async def targets(request: Request) -> Response:
-        return SafeJSONResponse(targets_view(monitor, time.time()))
+        body = await views.body("api", safe_json)
+        return encoded_response(request, body, "application/json")
 
     async def one_target(request: Request) -> Response:
-        rt = monitor.targets.get(request.path_params["name"])
-        if rt is None:
+        view = views.target(request.path_params["name"])
+        if view is None:
             return SafeJSONResponse({"error": "no such target"}, status_code=404)
-        return SafeJSONResponse(target_view(rt, list(monitor.transitions)))
+        return SafeJSONResponse(view)
 
     async def do_reload(request: Request) -> Response:
         if reload is None:
             return SafeJSONResponse({"error": "reload is not available"}, status_code=404)
         if not reload_allowed(request):
             return SafeJSONResponse(
-                {"error": "reload is allowed from loopback only"}, status_code=403
+                {"error": "reload needs the reload token or a loopback peer"}, status_code=403
             )
         ok, message = await reload()
         body: dict[str, Any] = {"status": "ok" if ok else "error", "message": message}

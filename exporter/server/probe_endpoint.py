@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -36,11 +37,12 @@ from exporter.config import ProbeModule, Settings, TargetConfig
 from exporter.discovery import derive_name
 from exporter.engine.monitor import Monitor, TargetRuntime
 from exporter.engine.state import Transition
+from exporter.errors import ProbeRefused, validation_messages
 from exporter.metrics.collector import MonitorCollector
 from exporter.probes import PROBES, ProbeContext
 from exporter.probes.results import Check, ProbeResult, Reason
 from exporter.probes.transport import Transport
-from exporter.recovery.secrets import bearer_ok
+from exporter.util.secrets import bearer_ok
 
 __all__ = [
     "SCRAPE_TIMEOUT_HEADER",
@@ -55,10 +57,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SCRAPE_TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
-
-
-class ProbeRefused(ValueError):
-    """A request /probe will not run; the message is safe to send back."""
 
 
 # ---- pure helpers ----------------------------------------------------------------------------
@@ -292,9 +290,8 @@ class ProbeEndpoint:
             target = target_for(url, module, params.get("name") or None)
         except ProbeRefused as exc:
             return self._refuse(label, 400, str(exc))
-        except ValueError as exc:  # TargetConfig validation (e.g. an invalid name)
-            first = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
-            return self._refuse(label, 400, first.removeprefix("Value error, "))
+        except ValidationError as exc:  # TargetConfig validation (e.g. an invalid name)
+            return self._refuse(label, 400, validation_messages(exc, limit=1)[0][1])
 
         if self._sem.locked():  # its whole budget is in use: say so now, queue nothing
             self.requests[(label, "busy")] += 1

@@ -1,4 +1,8 @@
-"""JSON views of the monitor for the status API and the status page."""
+"""JSON views of the monitor for the status API and the status page.
+
+Beside the machine codes each view carries `summary`, the short human words for them
+(`words.py`), and every check result says whether it is `stale`: older than the target's
+current state, so not evidence for it (a paused check is not re-run while a target is down)."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Any
 
 from exporter.engine.monitor import Monitor, TargetRuntime
 from exporter.probes.results import ProbeResult
+from exporter.server.words import check_summary, state_summary
 
 __all__ = ["result_view", "target_view", "targets_view"]
 
@@ -18,6 +23,11 @@ def result_view(result: ProbeResult) -> dict[str, Any]:
         "http_status": result.status_code,
         "reason": result.reason.value if result.reason else None,
         "detail": result.detail,
+        "summary": ""
+        if result.success
+        else check_summary(
+            result.reason.value if result.reason else None, result.detail, result.status_code
+        ),
     }
     if result.ttft is not None:
         view["ttft_seconds"] = round(result.ttft, 6)
@@ -34,8 +44,36 @@ def result_view(result: ProbeResult) -> dict[str, Any]:
     return view
 
 
+# A result that ended this close before the state changed is the one that changed it.
+STALE_SLACK = 1.0
+
+
+def transition_view(t: dict[str, Any]) -> dict[str, Any]:
+    reason, detail = t.get("reason"), t.get("detail")
+    ok = isinstance(reason, str | None) and isinstance(detail, str | None)
+    return {**t, "summary": state_summary(reason, detail) if ok else ""}
+
+
+def _checks_view(rt: TargetRuntime) -> dict[str, Any]:
+    """Each check's latest result; `stale` when it ended before the current state began. Not
+    under `up`: that state is reached only once every check's latest result passed, so those
+    results are its evidence, however long before the transition they ran."""
+    since = rt.status.since if rt.status.state.value != "up" else None
+    out = {}
+    for check, result in rt.status.latest.items():
+        view = result_view(result)
+        view["stale"] = (
+            since is not None
+            and since > 0
+            and result.timestamp + result.duration < since - STALE_SLACK
+        )
+        out[check.value] = view
+    return out
+
+
 def target_view(rt: TargetRuntime, transitions: list[dict[str, Any]]) -> dict[str, Any]:
     st = rt.status
+    mine = [t for t in transitions if t.get("target") == rt.name][-20:]
     return {
         "name": rt.name,
         "url": rt.config.safe_url,
@@ -44,16 +82,23 @@ def target_view(rt: TargetRuntime, transitions: list[dict[str, Any]]) -> dict[st
         "since": st.since,
         "reason": st.reason,
         "detail": st.detail,
+        "summary": state_summary(st.reason, st.detail),
         "grace_until": st.grace_until,
-        "checks": {c.value: result_view(r) for c, r in st.latest.items()},
+        "checks": _checks_view(rt),
         "consecutive_failures": {c.value: st.consecutive_failures(c) for c in rt.policy.checks},
         "recent": list(rt.recent),
-        "transitions": [t for t in transitions if t.get("target") == rt.name][-20:],
+        "transitions": [transition_view(t) for t in mine],
     }
 
 
 def targets_view(monitor: Monitor, now: float) -> dict[str, Any]:
-    transitions = list(monitor.transitions)
+    # Only targets configured now: a removed target's history stays in the file, not here.
+    configured = monitor.targets
+    transitions = [
+        t
+        for t in monitor.transitions
+        if isinstance(t.get("target"), str) and t["target"] in configured
+    ]
     # grouped in one pass: filtering the whole history per target is O(targets x history)
     by_target: dict[Any, list[dict[str, Any]]] = {}
     for t in transitions:
@@ -63,5 +108,5 @@ def targets_view(monitor: Monitor, now: float) -> dict[str, Any]:
         "targets": [
             target_view(rt, by_target.get(rt.name, [])[-20:]) for rt in monitor.targets.values()
         ],
-        "transitions": transitions[-50:],
+        "transitions": [transition_view(t) for t in transitions[-50:]],
     }

@@ -8,9 +8,9 @@ command (see README.md in this directory).
 
 from __future__ import annotations
 
-from exporter.simulate.app import SimStats
 from exporter.simulate.cli import main
 from exporter.simulate.config import DEFAULT_MODEL, VLLM_VERSION, SimulatorConfig
+from exporter.simulate.conn import SimStats
 from exporter.simulate.farm import SimulatorFarm
 from exporter.simulate.faults import FAULT_KINDS, FaultSpec
 from exporter.simulate.runner import run_in_thread

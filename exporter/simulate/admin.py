@@ -18,17 +18,14 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from exporter.simulate.faults import FAULT_KINDS, FaultSpec
 from exporter.simulate.http import HttpError, Request, ResponseWriter, read_request
 from exporter.simulate.wire import dumps
 
-if TYPE_CHECKING:
-    from exporter.simulate.server import Simulator
-
-__all__ = ["ADMIN_HOST", "AdminServer", "is_loopback"]
+__all__ = ["ADMIN_HOST", "AdminServer", "FaultTarget", "is_loopback"]
 
 ADMIN_HOST = "127.0.0.1"
 JSON = "application/json"
@@ -41,9 +38,26 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class FaultTarget(Protocol):
+    """What the admin API drives: a Simulator (server.py) is one."""
+
+    @property
+    def port(self) -> int: ...
+
+    def set_fault(self, spec: FaultSpec) -> None: ...
+
+    def clear_fault(self, kind: str) -> None: ...
+
+    def clear_faults(self) -> None: ...
+
+    def fault_state(self) -> dict[str, Any]: ...
+
+
 class AdminServer:
+    """Loopback-only JSON API that sets and clears the faults of one or many simulators."""
+
     def __init__(
-        self, target: Simulator | Callable[[], dict[int, Simulator]], port: int = 0
+        self, target: FaultTarget | Callable[[], Mapping[int, FaultTarget]], port: int = 0
     ) -> None:
         if callable(target):
             self._targets = target
@@ -96,7 +110,7 @@ class AdminServer:
             self._writers.discard(writer)
             writer.close()
 
-    def _select(self, req: Request) -> list[Simulator]:
+    def _select(self, req: Request) -> list[FaultTarget]:
         targets = self._targets()
         ports = req.query.get("port")
         if not ports:

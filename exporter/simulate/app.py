@@ -15,84 +15,46 @@ import random
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from exporter.simulate import wire
-from exporter.simulate.answer import WRONG_ANSWER, Plan, count_prompt_tokens, plan_answer
-from exporter.simulate.config import SimulatorConfig
-from exporter.simulate.engine import Scheduler
-from exporter.simulate.faults import FaultBoard
-from exporter.simulate.http import Request, ResponseWriter
-from exporter.simulate.metrics import RequestRecord, VllmMetrics
+from exporter.simulate.answer import WRONG_ANSWER, count_prompt_tokens, plan_answer
+from exporter.simulate.conn import Conn, SimStats
+from exporter.simulate.generation import (
+    DEFAULT_DRIP_SECONDS,
+    GARBAGE_BODY,
+    JSON,
+    EngineParts,
+    Generation,
+)
+from exporter.simulate.http import HttpError, Request, ResponseWriter, read_request
 
 __all__ = ["Conn", "PublicApi", "SimStats"]
 
-JSON = wire.JSON_CONTENT_TYPE
 LOADING_BODY = wire.dumps(
     {"error": {"message": "Loading model", "type": "unavailable_error", "code": 503}}
 )
-GARBAGE_BODY = b"\x00\xff\xfe<html><body><h1>502 Bad Gateway</h1></body></html>\n\x1b[0m%%"
-DEFAULT_DRIP_SECONDS = 0.2
 
 
-@dataclass(slots=True)
-class SimStats:
-    """What the server has done; `sim.stats` hands out a copy."""
-
-    requests: int = 0
-    health: int = 0
-    models: int = 0
-    metrics: int = 0
-    chat_completions: int = 0
-    completed: int = 0
-    aborted: int = 0
-    errors: int = 0
-    injected_faults: int = 0
-    connections: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
-@dataclass(slots=True)
-class Conn:
-    """One client connection: the stream reader (to notice the client leaving) and writer."""
-
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-
-    async def wait_closed_by_peer(self) -> None:
-        """Never answer: read (and drop) whatever comes until the client gives up."""
-        while await self.reader.read(65536):
-            pass
-
-    def close_now(self) -> None:
-        """End the connection with a FIN, mid-response or not."""
-        self.writer.close()
-
-
-class _Abort(Exception):
-    """The client went away mid-request."""
+_ROUTES: dict[str, tuple[tuple[str, ...], str]] = {
+    "/health": (("GET",), "health"),
+    "/ping": (("GET", "POST"), "health"),
+    "/version": (("GET",), "version"),
+    "/metrics": (("GET",), "prometheus"),
+    "/v1/models": (("GET",), "models"),
+    "/v1/chat/completions": (("POST",), "chat"),
+}
 
 
 class PublicApi:
-    def __init__(
-        self,
-        config: SimulatorConfig,
-        faults: FaultBoard,
-        scheduler: Scheduler,
-        metrics: VllmMetrics,
-        stats: SimStats,
-        served_model: Callable[[], str],
-    ) -> None:
-        self.config = config
-        self.faults = faults
-        self.scheduler = scheduler
-        self.metrics = metrics
-        self.stats = stats
+    def __init__(self, parts: EngineParts, served_model: Callable[[], str]) -> None:
+        self.parts = parts
+        self.config = config = parts.config
+        self.faults = parts.faults
+        self.metrics = parts.metrics
+        self.stats = parts.stats
         self.served_model = served_model
         self.random = random.Random(config.seed)
         self._key_hash = (
@@ -116,6 +78,29 @@ class PublicApi:
         return secrets.compare_digest(hashlib.sha256(token.encode()).digest(), self._key_hash)
 
     # ----- dispatch ------------------------------------------------------------------
+
+    async def serve(self, conn: Conn) -> None:
+        """The requests of one client connection, until it closes (HTTP/1.1 keep-alive)."""
+        reader, writer = conn.reader, conn.writer
+        peer = writer.get_extra_info("peername")
+        peer_host = peer[0] if isinstance(peer, tuple) else ""
+        try:
+            while True:
+                try:
+                    req = await read_request(reader, writer, peer_host)
+                except HttpError as exc:
+                    w = ResponseWriter(writer, keep_alive=False)
+                    body = wire.error_body(exc.message, "Bad Request", exc.status)
+                    await w.send(exc.status, body, "application/json")
+                    break
+                if req is None:
+                    break
+                w = ResponseWriter(writer, req.keep_alive)
+                await self.handle(req, w, conn)
+                if not (w.finished and w.keep_alive) or writer.is_closing():
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
 
     async def handle(self, req: Request, w: ResponseWriter, conn: Conn) -> None:
         """Answer one request (or, under some faults, deliberately not)."""
@@ -289,203 +274,8 @@ class PublicApi:
         )
         opts = body.get("stream_options")
         include_usage = isinstance(opts, dict) and bool(opts.get("include_usage", True))
-        gen = _Generation(self, conn, w, model, plan, prompt_tokens, limit, arrived, messages)
+        gen = Generation(self.parts, conn, w, model, plan, prompt_tokens, limit, arrived, messages)
         if stream:
             await gen.stream(include_usage)
         else:
             await gen.full()
-
-
-class _Generation:
-    """One request moving through the simulated engine: queue, prefill, decode."""
-
-    def __init__(
-        self,
-        api: PublicApi,
-        conn: Conn,
-        w: ResponseWriter,
-        model: str,
-        plan: Plan,
-        prompt_tokens: int,
-        max_tokens: int,
-        arrived: float,
-        messages: list[dict[str, Any]],
-    ) -> None:
-        self.api = api
-        self.conn = conn
-        self.w = w
-        self.model = model
-        self.plan = plan
-        self.prompt_tokens = prompt_tokens
-        self.max_tokens = max_tokens
-        self.arrived = arrived
-        self.request_id = wire.new_request_id()
-        self.created = int(time.time())
-        key = hash(json.dumps(messages, sort_keys=True, default=str))
-        self.cached = api.scheduler.cached_tokens(key, prompt_tokens)
-        self.admitted = arrived
-        self.first_token_at = arrived
-        self.generated = 0
-        self.kv = 0
-
-    def _timing(self) -> tuple[float, float, float]:
-        """(queue delay, time to first token, seconds per token) under current faults."""
-        cfg = self.api.config
-        now = time.monotonic()
-        slow = self.api.faults.get("slow", now)
-        over = self.api.faults.get("overloaded", now)
-        ttft, itl, queue = cfg.ttft_seconds, cfg.token_interval_seconds, 0.0
-        if slow is not None:
-            ttft += slow.seconds or 0.0
-            itl += slow.token_seconds
-        if over is not None:
-            self.api.scheduler.phantom_waiting = over.waiting
-            queue = 1.0 if over.seconds is None else over.seconds
-            itl = itl * 2 + 0.001
-        return queue, ttft, itl
-
-    def _fault(self, kind: str) -> Any:
-        return self.api.faults.get(kind, time.monotonic())
-
-    async def _admit(self) -> tuple[float, float]:
-        queue, ttft, itl = self._timing()
-        await self.api.scheduler.admit(queue)
-        self.admitted = time.monotonic()
-        self.kv = self.prompt_tokens
-        self.api.scheduler.kv_tokens += self.kv
-        return ttft, itl
-
-    def _leave(self, finish_reason: str) -> None:
-        sched = self.api.scheduler
-        sched.kv_tokens -= self.kv
-        sched.release()
-        now = time.monotonic()
-        stats = self.api.stats
-        if finish_reason == "abort":
-            stats.aborted += 1
-        else:
-            stats.completed += 1
-        prefill = self.first_token_at - self.admitted if self.generated else now - self.admitted
-        self.api.metrics.finished(
-            self.model,
-            RequestRecord(
-                finish_reason=finish_reason,
-                prompt_tokens=self.prompt_tokens,
-                generation_tokens=self.generated,
-                max_tokens=self.max_tokens,
-                e2e_seconds=now - self.arrived,
-                queue_seconds=self.admitted - self.arrived,
-                prefill_seconds=max(0.0, prefill),
-                decode_seconds=max(0.0, now - self.first_token_at) if self.generated else 0.0,
-                cached_tokens=self.cached,
-            ),
-        )
-
-    def _token(self, first: bool, last_at: float) -> float:
-        now = time.monotonic()
-        self.generated += 1
-        self.kv += 1
-        self.api.scheduler.kv_tokens += 1
-        if first:
-            self.first_token_at = now
-            self.api.metrics.first_token(self.model, now - self.arrived, self.prompt_tokens)
-        else:
-            self.api.metrics.next_token(self.model, now - last_at)
-        return now
-
-    async def _never_finish(self) -> None:
-        self.api.stats.injected_faults += 1
-        await self.conn.wait_closed_by_peer()
-
-    async def full(self) -> None:
-        """Non-streaming: one JSON body after the whole answer is generated."""
-        if self._fault("health_lies") or self._fault("stall"):
-            await self._never_finish()
-            return
-        ttft, itl = await self._admit()
-        finish = "abort"
-        try:
-            await asyncio.sleep(ttft)
-            last = self._token(True, 0.0)
-            for _ in self.plan.pieces[1:]:
-                await asyncio.sleep(itl)
-                last = self._token(False, last)
-            if self._fault("reset"):
-                self.api.stats.injected_faults += 1
-                self.conn.close_now()
-                return
-            body = wire.chat_completion(
-                self.request_id, self.created, self.model, self.plan.text,
-                self.plan.finish_reason, self.prompt_tokens, self.plan.completion_tokens,
-            )  # fmt: skip
-            await self.w.send(200, wire.dumps(body), JSON)
-            finish = self.plan.finish_reason
-        except (ConnectionError, _Abort):
-            pass
-        finally:
-            self._leave(finish)
-
-    async def stream(self, include_usage: bool) -> None:
-        """SSE: headers at once, then role + first token after TTFT, one token per step."""
-        w, rid, created, model = self.w, self.request_id, self.created, self.model
-        try:
-            await w.start_stream(200, wire.SSE_CONTENT_TYPE)
-        except ConnectionError:
-            return
-        if self._fault("health_lies"):
-            await self._never_finish()
-            return
-        ttft, itl = await self._admit()
-        finish = "abort"
-        try:
-            await asyncio.sleep(ttft)
-            last = self._token(True, 0.0)
-            await w.write_chunk(wire.sse(wire.chunk_role(rid, created, model)))
-            pieces = self.plan.pieces
-            for i, piece in enumerate(pieces):
-                if i:
-                    await asyncio.sleep(itl)
-                    last = self._token(False, last)
-                if await self._cut_short(i):
-                    return
-                if i == len(pieces) - 1:
-                    chunk = wire.chunk_finish(rid, created, model, piece, self.plan.finish_reason)
-                else:
-                    chunk = wire.chunk_content(rid, created, model, piece)
-                await w.write_chunk(wire.sse(chunk))
-            if include_usage:
-                usage = wire.chunk_usage(
-                    rid, created, model, self.prompt_tokens, self.plan.completion_tokens
-                )
-                await w.write_chunk(wire.sse(usage))
-            await w.write_chunk(wire.DONE)
-            await w.end_stream()
-            finish = self.plan.finish_reason
-        except ConnectionError:
-            pass
-        finally:
-            self._leave(finish)
-
-    async def _cut_short(self, sent: int) -> bool:
-        """`stall`/`reset` after `after_tokens` deltas: True if the stream ends here."""
-        stall = self._fault("stall")
-        if stall is not None and sent >= stall.after_tokens:
-            await self._never_finish()
-            return True
-        reset = self._fault("reset")
-        if reset is not None and sent >= reset.after_tokens:
-            self.api.stats.injected_faults += 1
-            await self.w.flush()
-            self.conn.close_now()
-            return True
-        return False
-
-
-_ROUTES: dict[str, tuple[tuple[str, ...], str]] = {
-    "/health": (("GET",), "health"),
-    "/ping": (("GET", "POST"), "health"),
-    "/version": (("GET",), "version"),
-    "/metrics": (("GET",), "prometheus"),
-    "/v1/models": (("GET",), "models"),
-    "/v1/chat/completions": (("POST",), "chat"),
-}

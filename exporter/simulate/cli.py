@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from exporter.simulate.config import DEFAULT_MODEL, VLLM_VERSION, SimulatorConfig
+from exporter.simulate.farm import SimulatorFarm, parse_port_range
 from exporter.simulate.faults import FAULT_KINDS, FaultSpec
+from exporter.simulate.server import Simulator
+from exporter.simulate.supervisor import add_supervisor_args, supervise_from_args
 
 __all__ = ["build_parser", "config_from_args", "main", "parse_fault"]
 
@@ -47,8 +50,6 @@ def _fault_arg(text: str) -> FaultSpec:
 
 
 def build_parser(prog: str = "llm-heartbeat simulate") -> argparse.ArgumentParser:
-    from exporter.simulate.supervisor import add_supervisor_args
-
     kinds = "\n".join(f"  {k:13} {v}" for k, v in FAULT_KINDS.items())
     p = argparse.ArgumentParser(
         prog=prog,
@@ -93,8 +94,6 @@ def build_parser(prog: str = "llm-heartbeat simulate") -> argparse.ArgumentParse
 
 
 def _ports(args: argparse.Namespace) -> list[int] | None:
-    from exporter.simulate.farm import parse_port_range
-
     if args.ports:
         return parse_port_range(args.ports)
     if args.count:
@@ -143,9 +142,6 @@ async def _serve(
     ready_file: Path | None,
     exit_after: float | None = None,
 ) -> None:
-    from exporter.simulate.farm import SimulatorFarm
-    from exporter.simulate.server import Simulator
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -191,8 +187,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.exit_after is not None and args.exit_after < 0:
         parser.error("--exit-after must not be negative")
     if args.supervise:
-        from exporter.simulate.supervisor import supervise_from_args
-
         return supervise_from_args(_child_args(argv), args)
     try:
         config = config_from_args(args)

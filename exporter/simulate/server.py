@@ -13,38 +13,23 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from exporter.simulate.admin import AdminServer
-from exporter.simulate.app import Conn, PublicApi, SimStats
+from exporter.simulate.app import PublicApi
 from exporter.simulate.config import SimulatorConfig
+from exporter.simulate.conn import Conn, SimStats
 from exporter.simulate.engine import Scheduler
 from exporter.simulate.faults import FaultBoard, FaultSpec
-from exporter.simulate.http import HttpError, ResponseWriter, read_request
-from exporter.simulate.metrics import VllmMetrics
-from exporter.simulate.wire import error_body
+from exporter.simulate.generation import EngineParts
+from exporter.simulate.metrics import EngineGauges, VllmMetrics
+from exporter.simulate.threads import T, bind_socket, call_in_loop
 
 __all__ = ["Simulator"]
 
-T = TypeVar("T")
 CRASH_EXIT_DELAY = 0.05
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    """A bound, not yet listening TCP socket: connecting to it is refused."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock
 
 
 class Simulator:
@@ -117,8 +102,6 @@ class Simulator:
         return self.config.model
 
     def _read_gauges(self) -> tuple[str, Any]:
-        from exporter.simulate.metrics import EngineGauges
-
         if self.scheduler is None:
             return self.served_model(), EngineGauges(0, 0, 0.0)
         over = self.faults.get("overloaded", time.monotonic())
@@ -132,15 +115,13 @@ class Simulator:
         """Bind now, listen after the start-up phase; the admin API is up at once."""
         self._loop = asyncio.get_running_loop()
         self.scheduler = Scheduler(self.config.max_num_seqs, self.config.kv_cache_tokens)
-        self._api = PublicApi(
-            self.config, self.faults, self.scheduler, self.metrics, self._stats,
-            self.served_model,
-        )  # fmt: skip
+        parts = EngineParts(self.config, self.faults, self.scheduler, self.metrics, self._stats)
+        self._api = PublicApi(parts, self.served_model)
         self.metrics.prime(self.config.model)
         now = time.monotonic()
         for spec in self.config.faults:
             self.faults.set(spec, now)
-        self._sock = _bind(self.config.host, self.config.port)
+        self._sock = bind_socket(self.config.host, self.config.port)
         self._port = self._sock.getsockname()[1]
         if self.config.admin_port is not None:
             self._admin = AdminServer(self, self.config.admin_port)
@@ -191,7 +172,7 @@ class Simulator:
         if self._want_listen or self._loop is None:
             return
         self._want_listen = True
-        sock = self._sock if self._sock is not None else _bind(self.config.host, self._port)
+        sock = self._sock if self._sock is not None else bind_socket(self.config.host, self._port)
         self._sock = None
         # Listening starts here, synchronously: connections wait in the backlog until the
         # server task below picks them up, so there is no refused window.
@@ -237,25 +218,8 @@ class Simulator:
         conn = Conn(reader, writer)
         self._conns[task] = conn
         self._stats.connections += 1
-        peer = writer.get_extra_info("peername")
-        peer_host = peer[0] if isinstance(peer, tuple) else ""
         try:
-            while True:
-                try:
-                    req = await read_request(reader, writer, peer_host)
-                except HttpError as exc:
-                    w = ResponseWriter(writer, keep_alive=False)
-                    body = error_body(exc.message, "Bad Request", exc.status)
-                    await w.send(exc.status, body, "application/json")
-                    break
-                if req is None:
-                    break
-                w = ResponseWriter(writer, req.keep_alive)
-                await self._api.handle(req, w, conn)
-                if not (w.finished and w.keep_alive) or writer.is_closing():
-                    break
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-            pass
+            await self._api.serve(conn)
         finally:
             self._conns.pop(task, None)
             writer.close()
@@ -332,30 +296,4 @@ class Simulator:
 
     def _run(self, fn: Callable[[], T]) -> T:
         """Run fn in the simulator's loop thread (directly when already there)."""
-        loop = self._loop
-        if loop is None or not loop.is_running() or _in_loop_thread(loop):
-            return fn()
-        done = threading.Event()
-        box: dict[str, Any] = {}
-
-        def call() -> None:
-            try:
-                box["value"] = fn()
-            except BaseException as exc:
-                box["error"] = exc
-            finally:
-                done.set()
-
-        loop.call_soon_threadsafe(call)
-        if not done.wait(10.0):
-            raise TimeoutError("simulator loop did not answer")
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
-
-
-def _in_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:
-        return False
+        return call_in_loop(self._loop, fn)

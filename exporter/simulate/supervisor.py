@@ -103,13 +103,13 @@ def supervise(
             if restart_count_file is not None:
                 _write_atomic(restart_count_file, f"{restarts}\n")
     finally:
-        proc = state["proc"]
-        if isinstance(proc, subprocess.Popen) and proc.poll() is None:
-            proc.terminate()
+        last = state["proc"]
+        if isinstance(last, subprocess.Popen) and last.poll() is None:
+            last.terminate()
             try:
-                proc.wait(10)
+                last.wait(10)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                last.kill()
         for path in (pidfile, supervisor_pidfile):
             if path is not None:
                 path.unlink(missing_ok=True)

@@ -113,7 +113,7 @@ def chat_completion(
     completion_tokens: int,
 ) -> dict[str, Any]:
     """ChatCompletionResponse(...).model_dump() for one choice without tools or logprobs."""
-    message = {
+    message: dict[str, Any] = {
         "role": "assistant",
         "content": content,
         "refusal": None,

@@ -20,10 +20,17 @@ from grafana.dashboards_src.panels import (
     table_panel,
     timeseries_panel,
 )
+from grafana.dashboards_src.target import UID as TARGET_UID
 
 __all__ = ["build"]
 
 UID = "llm-heartbeat-fleet"
+# A click on a target's name opens its drill-down, keeping the time range.
+# (Target names are letters, digits and _.:- only: safe in a URL as they are.)
+DRILLDOWN_LINK = {
+    "title": "${__value.raw}: drill-down",
+    "url": f"/d/{TARGET_UID}/?var-target=${{__value.raw}}&${{__url_time_range}}",
+}
 
 
 def _targets_table() -> table.Panel:
@@ -78,6 +85,7 @@ def _targets_table() -> table.Panel:
     )
     return (
         panel.override_by_name("State", [DynamicConfigValue("mappings", state_mappings())])
+        .override_by_name("Target", [DynamicConfigValue("links", [DRILLDOWN_LINK])])
         .override_by_name(
             "State", [DynamicConfigValue("custom.cellOptions", {"type": "color-background"})]
         )

@@ -26,6 +26,17 @@ UID = "llm-heartbeat-target"
 T = 'target="$target"'
 # vLLM labels its metrics with model_name; the target's model comes from llm_target_info.
 M = 'model_name="$model"'
+# ...and two replicas serving one model share it: the target's OWN server is the one whose
+# scrape `instance` (host:port) is the host:port of the target's URL (llm_target_info's `url`).
+SERVER = (
+    'max by (instance) (label_replace(llm_target_info{target="$target"}, '
+    '"instance", "$1", "url", "https?://(?:[^@/]*@)?([^/]+).*"))'
+)
+
+
+def own(series: str) -> str:
+    """Only the series of this target's server (`* 1` for each matching instance)."""
+    return f"{series} * on (instance) group_left () {SERVER}"
 
 
 def _variables() -> list[QueryVariable]:
@@ -49,15 +60,16 @@ def _variables() -> list[QueryVariable]:
     return [target, model]
 
 
-def _quantiles(metric: str, by: str, selector: str, legend_prefix: str) -> list[Dataquery]:
-    """p50 and p95 from a histogram's buckets over $__rate_interval."""
+def _quantiles(
+    metric: str, by: str, selector: str, legend_prefix: str, server: bool = False
+) -> list[Dataquery]:
+    """p50 and p95 from a histogram's buckets over $__rate_interval (`server`: only the
+    target's own vLLM server's series)."""
     out: list[Dataquery] = []
     for ref, q in (("A", "0.5"), ("B", "0.95")):
         group = f"{by}, le" if by else "le"
-        expr = (
-            f"histogram_quantile({q}, sum by ({group}) "
-            f"(rate({metric}_bucket{{{selector}}}[$__rate_interval])))"
-        )
+        rate = f"rate({metric}_bucket{{{selector}}}[$__rate_interval])"
+        expr = f"histogram_quantile({q}, sum by ({group}) ({own(rate) if server else rate}))"
         label = f"{legend_prefix} p{int(float(q) * 100)}"
         out.append(query(expr, label, ref_id=ref))
     return out
@@ -190,13 +202,17 @@ def build() -> Dashboard:
                 width=24,
             )
         )
-        .with_row(Row("vLLM server (its own /metrics, model_name = $model)"))
+        .with_row(
+            Row(
+                "vLLM server (its own /metrics: the scrape whose instance is the target URL's host:port)"
+            )
+        )
         .with_panel(
             timeseries_panel(
                 "Requests running and waiting",
                 [
-                    query(f"sum(vllm:num_requests_running{{{M}}})", "running", "A"),
-                    query(f"sum(vllm:num_requests_waiting{{{M}}})", "waiting", "B"),
+                    query(f"sum({own(f'vllm:num_requests_running{{{M}}}')})", "running", "A"),
+                    query(f"sum({own(f'vllm:num_requests_waiting{{{M}}}')})", "waiting", "B"),
                 ],
                 min_value=0,
             )
@@ -204,7 +220,12 @@ def build() -> Dashboard:
         .with_panel(
             timeseries_panel(
                 "KV-cache usage",
-                [query(f"max by (instance) (vllm:kv_cache_usage_perc{{{M}}})", "{{instance}}")],
+                [
+                    query(
+                        f"max by (instance) ({own(f'vllm:kv_cache_usage_perc{{{M}}}')})",
+                        "{{instance}}",
+                    )
+                ],
                 unit="percentunit",
                 min_value=0,
                 max_value=1,
@@ -213,7 +234,7 @@ def build() -> Dashboard:
         .with_panel(
             timeseries_panel(
                 "vLLM time to first token",
-                _quantiles("vllm:time_to_first_token_seconds", "", M, "TTFT"),
+                _quantiles("vllm:time_to_first_token_seconds", "", M, "TTFT", server=True),
                 unit="s",
                 description="All requests the server handled, not only the probes.",
             )
@@ -221,7 +242,7 @@ def build() -> Dashboard:
         .with_panel(
             timeseries_panel(
                 "vLLM end-to-end request latency",
-                _quantiles("vllm:e2e_request_latency_seconds", "", M, "e2e"),
+                _quantiles("vllm:e2e_request_latency_seconds", "", M, "e2e", server=True),
                 unit="s",
             )
         )

@@ -17,6 +17,7 @@ from exporter.config import Settings, TargetConfig
 from exporter.probes.results import Check, ProbeResult, Reason
 from exporter.runtime import Exporter
 from tests.conftest import free_port, require_binary
+from tests.waiting import wait_for
 
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -75,15 +76,7 @@ async def open_page(
 async def wait_js(page: Page, expression: str, arg: object = None, timeout: float = 20.0) -> object:
     """Poll a JS function of one argument until it returns something truthy. (Playwright's
     wait_for_function evaluates a string inside the page, which the page's CSP forbids.)"""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last: object = None
-    while loop.time() < deadline:
-        last = await page.evaluate(expression, arg)
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{expression} not true within {timeout}s (last: {last!r})")
+    return await wait_for(lambda: page.evaluate(expression, arg), timeout, what=expression)
 
 
 async def renders(page: Page) -> int:

@@ -31,6 +31,7 @@ from exporter.server.web.format import (
 )
 from exporter.server.web.page import render_page
 from exporter.server.web.routes import parse_refresh
+from exporter.server.words import check_summary, state_summary
 
 from .helpers import failed, ok
 
@@ -132,6 +133,8 @@ def test_formatting() -> None:
     assert fmt_seconds(None) == "\u2013"
     assert fmt_seconds(0.0125) == "13 ms"  # half up, like the script's Math.round
     assert fmt_seconds(0.999) == "999 ms"
+    assert fmt_seconds(0.0003) == "<1 ms" and fmt_seconds(0.0) == "<1 ms"  # never "0 ms"
+    assert fmt_seconds(0.0005) == "1 ms"
     assert fmt_seconds(1.5) == "1.50 s" and fmt_seconds(12.34) == "12.3 s"
     assert fmt_seconds(250) == "250 s"
     assert [fmt_span(s) for s in (0, 59, 60, 3599, 3600, 86400 * 3)] == [
@@ -226,3 +229,28 @@ async def test_transitions_from_the_history_file_are_shown(tmp_path: Path) -> No
     assert r.status_code == 200
     assert "r0" in r.text and "2023-11-14 22:13:20 UTC" in r.text
     assert ">never</time>" in r.text
+
+
+def test_short_words_for_reasons() -> None:
+    cases = {
+        ("connect_error", "ClientConnectorError: [Connect call failed ('h', 1)]", None): (
+            "connection refused"
+        ),
+        ("connect_error", "ClientConnectorDNSError: Name or service not known", None): (
+            "host not found"
+        ),
+        ("connect_error", "", None): "cannot connect",
+        ("timeout", "deadline exceeded", 200): "answer stalled after HTTP 200",
+        ("timeout", "deadline exceeded", None): "no answer in time",
+        ("server_error", "CUDA error", 500): "server error (HTTP 500)",
+        ("overloaded_queue", "", None): "overloaded queue",  # a code this version lacks
+    }
+    for (reason, detail, status), words in cases.items():
+        assert check_summary(reason, detail, status) == words
+    assert len(cases) == 7
+    assert state_summary("health_connect_error", "health: Connect call failed") == (
+        "health: connection refused"
+    )
+    assert state_summary("chat_timeout", "chat: deadline exceeded") == "chat: no answer in time"
+    assert state_summary("recovery_grace", "") == "restarted: waiting for it to come back"
+    assert state_summary("<b>x</b>", "") == "<b>x</b>"  # not a code: shown as it is (escaped)

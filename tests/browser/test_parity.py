@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Page
 
 from exporter.config import TargetConfig
-from exporter.probes.results import Check
+from exporter.probes.results import Check, Reason
 
 from .helpers import chromium, failed, idle_exporter, ok, open_page, serve, wait_js
 
@@ -29,7 +29,8 @@ SNAPSHOT = """() => ({
         fails: [...tr.querySelectorAll('line.fail')].map(l => l.getAttribute('x1')),
         dots: [...tr.querySelectorAll('circle')].map(c => c.getAttribute('cx') + ',' + c.getAttribute('cy')),
         labels: [...tr.querySelectorAll('svg')].map(s => s.getAttribute('aria-label')),
-        checks: [...tr.querySelectorAll('li.check')].map(li => li.dataset.check + '=' + li.dataset.ok),
+        checks: [...tr.querySelectorAll('li.check')].map(li => li.dataset.check + '=' + li.dataset.ok + (li.dataset.stale === 'true' ? '/stale' : '')),
+        tips: [...tr.querySelectorAll('[title]:not(time)')].map(e => e.title),
     })),
     transitions: [...document.querySelectorAll('#transitions li')].map(li => li.textContent.replace(/\\s+/g, ' ').trim()),
 })"""
@@ -45,6 +46,8 @@ async def test_server_and_script_render_the_same_page(tmp_path: Path) -> None:
         TargetConfig(name="flaky", url="http://127.0.0.1:10"),
         TargetConfig(name="dead", url="http://127.0.0.1:11"),
         TargetConfig(name="fresh", url="http://127.0.0.1:12"),
+        TargetConfig(name="boot", url="http://127.0.0.1:13"),
+        TargetConfig(name="paused", url="http://127.0.0.1:14"),
     ]
     async with idle_exporter(targets, tmp_path) as exporter, serve(exporter.app) as base:
         monitor = exporter.monitor
@@ -61,12 +64,18 @@ async def test_server_and_script_render_the_same_page(tmp_path: Path) -> None:
                 else:
                     monitor.record("flaky", ok(check, then, d * 2, ttft * 3))
                 monitor.record("dead", failed(check, then, "connection refused"))
+                monitor.record("boot", replace(failed(check, then), reason=Reason.LOADING))
+                monitor.record("paused", ok(check, then - 60, d, ttft))
+        for _ in range(3):  # down now; its chat and models results are older than that
+            monitor.record("paused", failed(Check.HEALTH, then, "[Connect call failed]"))
         async with chromium() as browser:
             server = await open_page(browser, base + "/", js=False)
             scripted = await open_page(browser, base + "/?refresh=0.5")
             await wait_js(scripted.page, "() => Number(document.body.dataset.renders) >= 1")
             first, second = await snapshot(server.page), await snapshot(scripted.page)
-            assert len(first["rows"]) == 4 and first["rows"][0]["state"] == "down"
+            assert len(first["rows"]) == 6 and first["rows"][0]["state"] == "down"
+            checks = [c for r in first["rows"] for c in r["checks"]]
+            assert "chat=wait" in checks and "chat=true/stale" in checks, checks
             assert any(r["fails"] and r["lines"] for r in first["rows"])  # flaky: both kinds
             assert first == second
             assert server.errors == [] and scripted.errors == []

@@ -14,7 +14,8 @@ from exporter.config import Settings, TargetConfig
 from exporter.engine.state import State
 from exporter.probes.results import Check
 from exporter.simulate import FaultSpec, Simulator
-from tests.core.live import running_exporter, wait_for
+from tests.core.live import running_exporter
+from tests.waiting import wait_for
 
 from .helpers import (
     DESKTOP,
@@ -97,7 +98,11 @@ async def test_outage_turns_red_within_one_refresh_and_recovery_green(
         assert seen["state"] == "down" and seen["word"] == "down"
         assert is_red(seen["colour"]) and is_red(seen["border"]), seen
         text = await page.inner_text("tr.target")
-        assert "connect_error" in text
+        assert "health: connection refused" in text  # short human words...
+        assert "ClientConnectorError" not in text  # ...and the transport's text only on demand
+        await page.click("tr.target details.reason summary")
+        detail = await page.inner_text("tr.target .rdetail")
+        assert "health_connect_error" in detail and "ClientConnectorError" in detail
         assert await page.title() == "llm-heartbeat: 1 down"
         assert "up → down" in await page.inner_text("#transitions")
 
@@ -174,26 +179,31 @@ async def test_text_from_targets_is_shown_as_text_never_markup(tmp_path: Path) -
         monitor = exporter.monitor
         for _ in range(3):
             monitor.record("evil", failed(Check.HEALTH, time.time(), detail=HOSTILE_DETAIL))
-        # names in the history file are not validated like configured ones
+        # the history file's records are not validated like configured names
         monitor.transitions.append(
             {
                 "time": time.time(),
-                "target": "<img src=x onerror=window.__xss=3>",
+                "target": "evil",
                 "from": "up",
                 "to": '"><script>window.__xss=4</script>',
-                "reason": "r",
+                "reason": "<img src=x onerror=window.__xss=3>",
                 "detail": HOSTILE_DETAIL,
             }
         )
         # nor are their types: a damaged record is shown as far as it goes, never breaks the page
-        monitor.transitions.append({"time": "soon", "target": "odd", "from": None, "to": 5})
+        monitor.transitions.append({"time": "soon", "target": "evil", "from": None, "to": 5})
+        # and a target no longer configured does not fill "Recent transitions"
+        monitor.transitions.append(
+            {"time": time.time(), "target": "gone", "from": "up", "to": "down"}
+        )
         async with chromium() as browser:
             w = await open_page(browser, base + "/?refresh=0.5")
             page = w.page
             for phase in ("server-rendered", "refreshed by the script"):
                 if phase != "server-rendered":
                     await wait_js(page, "() => Number(document.body.dataset.renders) >= 2")
-                main = await page.inner_text("main")
+                # all text, the details shown on demand included
+                main = await page.evaluate("() => document.querySelector('main').textContent")
                 assert HOSTILE_MODEL in main, phase
                 assert "<script>window.__xss=2</script>" in main, phase
                 assert "<img src=x onerror=window.__xss=3>" in main, phase
@@ -202,7 +212,8 @@ async def test_text_from_targets_is_shown_as_text_never_markup(tmp_path: Path) -
                 )
                 assert injected == 0, phase
                 assert await page.evaluate("() => window.__xss === undefined"), phase
-                assert re.search(r"never odd\s+→ 5", main), phase
+                assert re.search(r"never\s+evil\s+→ 5", main), phase
+                assert "gone" not in main, phase
             assert w.errors == []
 
 
@@ -252,7 +263,7 @@ async def test_first_view_works_without_javascript(tmp_path: Path) -> None:
             seen = await row(w.page, "a")
             assert seen["state"] == "up" and is_green(seen["colour"])
             assert await w.page.locator("tr.target polyline").count() == 2
-            assert "30 ms" in await w.page.inner_text(".c-ttft")
+            assert "30 ms" in await w.page.inner_text("td.c-ttft")
             refresh = w.page.locator("noscript meta[http-equiv='refresh']")
             assert await refresh.get_attribute("content") == "5"
             assert w.errors == []

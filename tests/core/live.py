@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import Settings
 from exporter.runtime import Exporter
+from exporter.server.serve import server_config
 from tests.conftest import free_port
 
 
@@ -24,16 +25,7 @@ async def running_exporter(
     settings = settings.model_copy(update={"listen": f"127.0.0.1:{port}"})
     exporter = Exporter(settings, config_path)
     await exporter.start()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            exporter.app,
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
-    )
+    server = uvicorn.Server(server_config(exporter.app, "127.0.0.1", port))
     task = asyncio.create_task(server.serve())
     try:
         for _ in range(200):
@@ -57,22 +49,6 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
 
 def value(text: str, name: str, **labels: str) -> float | None:
     return samples(text).get((name, frozenset(labels.items())))
-
-
-async def wait_for(
-    predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1
-) -> Any:
-    """Poll an async or sync predicate until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    last = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = predicate()
-        if asyncio.iscoroutine(last):
-            last = await last
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
 
 
 async def scrape(base: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from exporter.config import TargetConfig
 from exporter.probes import ProbeContext
 from exporter.probes.transport import AiohttpTransport
-from tests.conftest import free_port
+from tests.servers import serve_aiohttp
 
 __all__ = ["MODEL", "Call", "LocalServer", "Route"]
 
@@ -93,11 +94,10 @@ class LocalServer:
     """`get(path)` / `post(path)` script a route; `context()` is a probe context on it."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = ""  # set by start()
         self.routes: dict[tuple[str, str], Route] = {}
         self.transport = AiohttpTransport(8)
-        self._runner: web.AppRunner | None = None
+        self._stack = AsyncExitStack()
 
     def get(self, path: str) -> Route:
         return self.routes.setdefault(("GET", path), Route())
@@ -126,11 +126,8 @@ class LocalServer:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self.url = await self._stack.enter_async_context(serve_aiohttp(app))
 
     async def stop(self) -> None:
         await self.transport.aclose()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._stack.aclose()

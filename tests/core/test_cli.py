@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pytest
 
 from exporter.simulate import SimulatorConfig, run_in_thread
 from tests.conftest import free_port
+from tests.waiting import wait_until
 
 from .live import value
 
@@ -68,6 +71,7 @@ def _run_default(port: int, target_port: int, *extra: str, log: Path) -> subproc
         "PATH": "/usr/bin:/bin",
         "LLM_HEARTBEAT_HISTORY_FILE": str(log.parent / "h.jsonl"),
         "LLM_HEARTBEAT_DEFAULT_INTERVAL": "1",
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),  # this tree's package, not an installed one
     }
     return subprocess.Popen(
         [sys.executable, "-c", code],
@@ -85,23 +89,16 @@ def _metric(port: int, name: str, **labels: str) -> float | None:
         return None
 
 
-def _poll(fn, timeout: float = 40.0):  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if fn():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def test_run_without_config_reports_down_and_says_why(tmp_path: Path) -> None:
     port, target = free_port(), free_port()
     log = tmp_path / "log.txt"
     proc = _run_default(port, target, log=log)
     try:
-        assert _poll(
-            lambda: _metric(port, "llm_target_state", target="default", state="down") == 1.0
-        ), log.read_text()
+        wait_until(
+            lambda: _metric(port, "llm_target_state", target="default", state="down") == 1.0,
+            40,
+            lambda: f"the default target DOWN; log: {log.read_text()}",
+        )
         assert proc.poll() is None  # still running, not crashed
     finally:
         proc.terminate()
@@ -110,18 +107,79 @@ def test_run_without_config_reports_down_and_says_why(tmp_path: Path) -> None:
     assert "nothing listens on" in text and f"127.0.0.1:{target}" in text
 
 
-def test_run_simulates_if_missing_and_goes_up(tmp_path: Path) -> None:
+@pytest.mark.parametrize("admin_taken", [False, True])
+def test_run_simulates_if_missing_and_goes_up(tmp_path: Path, admin_taken: bool) -> None:
     port, target = free_port(), free_port()
     log = tmp_path / "log.txt"
+    blocker = socket.socket()  # the admin API's usual port (+10000), bound by someone else
+    for _ in range(50 if admin_taken else 0):
+        try:
+            blocker.bind(("127.0.0.1", target + 10000))
+            break
+        except OSError:  # in use already: another target port
+            target = free_port()
+    else:
+        assert not admin_taken, "no bindable port + 10000 found"
     proc = _run_default(port, target, "--simulate-if-missing", log=log)
     try:
-        assert _poll(lambda: _metric(port, "llm_target_up", target="default") == 1.0), (
-            log.read_text()
+        wait_until(
+            lambda: _metric(port, "llm_target_up", target="default") == 1.0,
+            40,
+            lambda: f"the default target UP; log: {log.read_text()}",
+        )
+        text = log.read_text()
+        assert "SIMULATED" in text and f"status page http://127.0.0.1:{port}/" in text
+        # the first run says what to open in a few lines, up to the target's first state
+        head = text[: text.index("unknown -> up")].splitlines()
+        assert len(head) <= 5 and not any("Uvicorn running" in line for line in head), text
+        # The log names the simulator's admin API, and it breaks the simulator on purpose.
+        admin = re.search(r"admin API (http://127\.0\.0\.1:(\d+))", text)
+        assert admin is not None, text
+        assert (int(admin[2]) == target + 10000) is not admin_taken  # else any free port
+        httpx.post(f"{admin[1]}/admin/fault", json={"kind": "down"}, timeout=5).raise_for_status()
+        wait_until(
+            lambda: _metric(port, "llm_target_up", target="default") == 0.0,
+            40,
+            lambda: f"the default target down after the fault; log: {log.read_text()}",
         )
     finally:
         proc.terminate()
+        blocker.close()
         assert proc.wait(10) == 0
-    assert "SIMULATED" in log.read_text()
+
+
+def test_run_with_target_flags_probes_those_servers(sim_url: str, tmp_path: Path) -> None:
+    port, gone = free_port(), free_port()
+    log = tmp_path / "log.txt"
+    model = SimulatorConfig().model
+    cmd = ["--target", sim_url, "--target", f"gone=http://127.0.0.1:{gone}", "--model", model]
+    proc = _run_default(port, free_port(), *cmd, log=log)
+    named = sim_url.removeprefix("http://")  # unnamed: named after HOST:PORT
+    try:
+        wait_until(
+            lambda: _metric(port, "llm_target_up", target=named) == 1.0,
+            40,
+            lambda: f"{named} up; log: {log.read_text()}",
+        )
+        wait_until(
+            lambda: _metric(port, "llm_target_up", target="gone") == 0.0,
+            40,
+            lambda: f"'gone' down; log: {log.read_text()}",
+        )
+        assert _metric(port, "llm_target_up", target="default") is None  # no default target
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_run_with_a_bad_target_flag_exits_2_and_says_which() -> None:
+    for argv, said in (
+        (["--target", "ftp://gpu-7"], "--target 'ftp://gpu-7'"),
+        (["--target", "a=http://x:1", "--target", "a=http://y:1"], "'a' is used twice"),
+        (["--model", "m"], "--model needs --target"),
+    ):
+        proc = subprocess.run([*EXE, "run", *argv], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and said in proc.stderr, (argv, proc.stderr)
 
 
 def test_run_with_bad_config_exits_2_naming_file_and_field(tmp_path: Path) -> None:

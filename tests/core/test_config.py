@@ -8,6 +8,7 @@ import pytest
 
 from exporter.cli import main
 from exporter.config import ConfigError, load_config, redact_url
+from tests.conftest import found
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -121,8 +122,9 @@ def test_check_config_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 @pytest.mark.parametrize(
     "path",
-    sorted(Path(__file__).resolve().parents[2].glob("examples/*.yml")),
+    found(Path(__file__).resolve().parents[2].glob("examples/*.yml"), "example configs"),
     ids=lambda p: p.name,
 )
 def test_shipped_examples_are_valid(path: Path) -> None:
-    assert main(["check-config", str(path)]) == 0
+    # the examples name secrets mounted at deploy time: their sources are required, not read
+    assert main(["check-config", "--skip-secrets", str(path)]) == 0

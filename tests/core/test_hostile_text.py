@@ -7,17 +7,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from exporter.config import Settings, TargetConfig
 from exporter.engine.history import read_history
-from exporter.probes.text import clean_text, safe_json
+from exporter.util.text import clean_text, safe_json
 from tests.conftest import free_port
+from tests.waiting import wait_for
 
-from .live import running_exporter, scrape, value, wait_for
+from .live import running_exporter, scrape, value
 
 # valid JSON that decodes to strings no UTF-8 encoder accepts, plus a forged log line
 EVIL_ID = '"\\ud800evil\\nFAKE LOG LINE\\u0000"'
@@ -134,3 +137,96 @@ async def test_old_history_with_surrogates_cannot_break_views(tmp_path: Path) ->
     async with running_exporter(settings) as (_, base), httpx.AsyncClient() as c:
         for path in ("/metrics", "/api/v1/targets", "/"):
             assert (await c.get(base + path)).status_code == 200, path
+
+
+def _clean(body: bytes, what: str) -> str:
+    """The body is strict UTF-8 and holds neither a surrogate nor a forged log line."""
+    text = body.decode("utf-8")  # raises on anything a surrogate could have become
+    assert "\ud800" not in text and "\udfff" not in text, what
+    assert "\nFAKE LOG LINE" not in text and "\x00" not in text, what
+    return text
+
+
+async def test_hostile_text_through_every_view_the_log_and_the_history(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every endpoint that shows a target's words, /probe (and its debug output) included,
+    the log and the history file on disk."""
+    history = tmp_path / "history.jsonl"
+    async with hostile_server() as url:
+        host = url.removeprefix("http://")
+        settings = Settings(
+            targets=[
+                TargetConfig(name="evil", url=url, thresholds={"failures_to_down": 1}),
+            ],
+            default_interval=0.5,
+            history_file=history,
+            probe={"modules": {"vllm": {"timeout": 5}}, "allowed_targets": [host]},
+        )
+        with caplog.at_level(logging.INFO):
+            async with running_exporter(settings) as (_, base), httpx.AsyncClient() as c:
+
+                async def degraded() -> bool:
+                    text = await scrape(base)
+                    return value(text, "llm_target_state", target="evil", state="degraded") == 1.0
+
+                await wait_for(degraded, timeout=30)
+                await asyncio.sleep(1.1)  # past the read endpoints' snapshot age
+                paths = [
+                    "/metrics",
+                    "/api/v1/targets",
+                    "/api/v1/targets/evil",
+                    "/",
+                    "/?q=evil",
+                    "/api/v1/recovery",
+                    f"/probe?target={host}&module=vllm",
+                    f"/probe?target={host}&module=vllm&debug=true",
+                ]
+                seen = []
+                for path in paths:
+                    r = await c.get(base + path, timeout=30)
+                    assert r.status_code in (200, 404), (path, r.status_code)
+                    seen.append(_clean(r.content, path))
+                assert len(seen) == len(paths)
+                assert "evil" in seen[1] and "\\ufffd" in seen[1]  # replaced, ASCII-escaped
+                assert "llm_target" in seen[0] and "probe_success" in seen[6]
+    log_text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "evil" in log_text
+    for line in log_text.splitlines():
+        assert not line.startswith("FAKE LOG LINE"), line
+    raw = history.read_bytes()
+    _clean(raw, "history file")
+    assert raw.endswith(b"\n") and b"degraded" in raw
+
+
+async def test_a_password_in_a_target_url_is_shown_nowhere(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A percent-encoded password (the only form accepted) never reaches a view, the log or
+    the history; the unencoded form is refused at load (tests/core/test_cli_config.py)."""
+    history = tmp_path / "history.jsonl"
+    async with hostile_server() as url:
+        secret_url = url.replace("http://", "http://admin:s3cr%2FetPW@")
+        settings = Settings(
+            targets=[TargetConfig(name="evil", url=secret_url, thresholds={"failures_to_down": 1})],
+            default_interval=0.5,
+            history_file=history,
+        )
+        with caplog.at_level(logging.DEBUG):
+            async with running_exporter(settings) as (_, base), httpx.AsyncClient() as c:
+
+                async def degraded() -> bool:
+                    text = await scrape(base)
+                    return value(text, "llm_target_state", target="evil", state="degraded") == 1.0
+
+                await wait_for(degraded, timeout=30)
+                await asyncio.sleep(1.1)
+                bodies = [
+                    (await c.get(base + p)).text
+                    for p in ("/metrics", "/api/v1/targets", "/api/v1/targets/evil", "/")
+                ]
+    shown = "\n".join([*bodies, *(r.getMessage() for r in caplog.records)])
+    shown += history.read_text()
+    assert url.removeprefix("http://") in shown  # the host is shown...
+    for secret in ("s3cr", "etPW", "admin:"):  # ...never the credentials
+        assert secret not in shown, secret

@@ -12,8 +12,9 @@ import httpx
 from exporter.config import Settings, TargetConfig
 from exporter.simulate import FaultSpec, Simulator
 from tests.conftest import free_port, require_binary
+from tests.waiting import wait_for
 
-from .live import running_exporter, samples, scrape, value, wait_for
+from .live import running_exporter, samples, scrape, value
 
 FAST = {"failures_to_down": 3, "retry_interval": 0.2}
 

@@ -16,6 +16,7 @@ from exporter.probes import ProbeContext, make_client, probe_chat, probe_health,
 from exporter.probes.results import Reason
 from tests.conftest import free_port
 from tests.core.helpers import MODEL, vllm_stream
+from tests.servers import serve_aiohttp
 
 SEEN: list[list[tuple[str, str]]] = []  # every header line, duplicates kept
 
@@ -88,12 +89,8 @@ def _app() -> web.Application:
 
 @pytest.fixture
 async def server() -> AsyncIterator[str]:
-    runner = web.AppRunner(_app())
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serve_aiohttp(_app()) as url:
+        yield url
 
 
 CASES = [

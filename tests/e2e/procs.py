@@ -7,33 +7,19 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 import httpx
 
+from tests.waiting import wait_until
+
 __all__ = ["Proc", "ProcessGroup", "http_ok", "wait_until"]
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
-    """Poll until `predicate()` is truthy and return its value; fail with `what` otherwise."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while True:
-        last = predicate()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise AssertionError(
-                f"timed out after {timeout:g}s waiting for {what} (last: {last!r})"
-            )
-        time.sleep(interval)
 
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:

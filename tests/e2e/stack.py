@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import yaml
 
+from tests.conftest import free_port
 from tests.e2e.configs import (
     REPO,
     AlertmanagerAddresses,
@@ -52,12 +53,6 @@ PROMETHEUS = "prometheus"
 ALERTMANAGER = "prometheus-alertmanager"
 RECOVERY_ALERTS = ("LLMTargetDown", "LLMInferenceDegraded")
 TOKEN = "e2e-webhook-token"
-
-
-def free_port() -> int:
-    from tests.conftest import free_port as _free
-
-    return _free()
 
 
 def missing_binaries() -> list[str]:

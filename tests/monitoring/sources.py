@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from tests.conftest import found
+
 __all__ = [
     "ALERTMANAGER_DIR",
     "DASHBOARD_DIR",
@@ -43,7 +45,7 @@ class Expression:
 def rule_files() -> list[Path]:
     """Every rule file of every profile: rules/*.yml and rules/<profile>/*.yml."""
     rules = PROMETHEUS_DIR / "rules"
-    return sorted([*rules.glob("*.yml"), *rules.glob("*/*.yml")])
+    return found([*rules.glob("*.yml"), *rules.glob("*/*.yml")], f"rule files in {rules}")
 
 
 def _rules(path: Path) -> Iterator[dict[str, Any]]:
@@ -70,7 +72,7 @@ def rule_expressions() -> list[Expression]:
 
 
 def dashboard_files() -> list[Path]:
-    return sorted(DASHBOARD_DIR.rglob("*.json"))
+    return found(DASHBOARD_DIR.rglob("*.json"), f"dashboards in {DASHBOARD_DIR}")
 
 
 def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,83 @@ def test_provisioning_points_at_the_dashboards() -> None:
     assert any(DASHBOARD_DIR.iterdir())
     # Every rule expression is also visible to the helper (sanity of the sources module).
     assert len(rule_expressions()) >= 25
+
+
+def _drilldown() -> dict:
+    return json.loads((DASHBOARD_DIR / "llm-heartbeat" / "target-drilldown.json").read_text())
+
+
+def _vllm_exprs() -> list[str]:
+    exprs = [
+        t["expr"]
+        for panel in _drilldown()["panels"]
+        for t in panel.get("targets", [])
+        if "vllm:" in t.get("expr", "")
+    ]
+    assert len(exprs) >= 6
+    return exprs
+
+
+def test_the_vllm_row_selects_the_targets_own_server() -> None:
+    """Two replicas serving one model must not be summed (issue 17): each vLLM query keeps
+    only the series whose instance is the host:port of the target's URL. Checked by
+    evaluating the dashboard's own expressions in promtool against two such replicas."""
+    promtool = require_tool("promtool")
+    tests = []
+    for expr in _vllm_exprs():
+        assert 'llm_target_info{target="$target"}' in expr and "group_left" in expr, expr
+        if "histogram_quantile" in expr or "kv_cache" in expr:
+            continue
+        concrete = expr.replace("$target", "gpu-1").replace("$model", "qwen")
+        name = expr.split("(")[1].split("{")[0]
+        tests.append(
+            {
+                "expr": concrete,
+                "eval_time": "1m",
+                "exp_samples": [{"labels": "{}", "value": 3 if "running" in name else 7}],
+            }
+        )
+    assert len(tests) == 2  # running and waiting
+    series = []
+    for n, (running, waiting) in ((1, (3, 7)), (2, (5, 11))):
+        host = f"gpu-{n}:8000"
+        series += [
+            {"series": f'vllm:num_requests_running{{instance="{host}",model_name="qwen"}}', "values": f"{running}x2"},
+            {"series": f'vllm:num_requests_waiting{{instance="{host}",model_name="qwen"}}', "values": f"{waiting}x2"},
+            {"series": f'llm_target_info{{instance="exporter:8001",target="gpu-{n}",url="http://{host}",model="qwen"}}', "values": "1x2"},
+        ]  # fmt: skip
+    doc = {"rule_files": [], "evaluation_interval": "1m", "tests": [
+        {"interval": "1m", "input_series": series, "promql_expr_test": tests}]}  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "drilldown_test.yml"
+        path.write_text(yaml.safe_dump(doc))
+        result = run([promtool, "test", "rules", str(path)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_fleet_table_links_each_target_to_its_drilldown() -> None:
+    fleet = json.loads((DASHBOARD_DIR / "llm-heartbeat" / "fleet-overview.json").read_text())
+    uid = _drilldown()["uid"]
+    table = next(p for p in fleet["panels"] if p.get("type") == "table")
+    links = [
+        link
+        for o in table["fieldConfig"]["overrides"]
+        if o["matcher"] == {"id": "byName", "options": "Target"}
+        for prop in o["properties"]
+        if prop["id"] == "links"
+        for link in prop["value"]
+    ]
+    assert len(links) == 1
+    assert links[0]["url"].startswith(f"/d/{uid}/?var-target=${{__value.raw}}")
+
+
+def test_dashboards_use_the_current_schema() -> None:
+    from grafana.generate import SCHEMA_VERSION
+
+    assert SCHEMA_VERSION >= 41  # Grafana 12
+    files = dashboard_files()
+    assert len(files) == 2
+    for path in files:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        assert data["schemaVersion"] == SCHEMA_VERSION, path.name
+        assert "time_options" not in data.get("timepicker", {}), path.name

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import found
 from tests.monitoring.durations import seconds
 from tests.monitoring.sources import (
     PROMETHEUS_DIR,
@@ -24,7 +25,7 @@ from tests.monitoring.sources import (
 from tests.monitoring.tools import require_tool, run
 
 TEST_DIR = PROMETHEUS_DIR / "tests"
-TEST_FILES = sorted(TEST_DIR.glob("*_test.yml"))
+TEST_FILES = found(TEST_DIR.glob("*_test.yml"), f"promtool tests in {TEST_DIR}")
 PROFILES = ["prometheus.yml", "prometheus-fast.yml"]
 RUNBOOK_PREFIX = "https://github.com/llm-heartbeat/llm-heartbeat/blob/main/docs/runbooks.md#"
 # `for:` of each LLMAvailabilitySLOBurn window pair, by long window (kubernetes-mixin).

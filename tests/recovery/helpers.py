@@ -13,6 +13,8 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
 from exporter.recovery import RecoveryConfig, RecoveryService, TargetCheck
+from exporter.recovery.api import build_routes
+from exporter.recovery.collector import RecoveryCollector
 
 HERE = Path(__file__).parent
 RECORDER = HERE / "scripts" / "record_call.py"
@@ -150,9 +152,10 @@ async def running(
 ) -> AsyncIterator[tuple[RecoveryService, httpx.AsyncClient, CollectorRegistry]]:
     """A started service behind an in-process ASGI client; stopped on exit."""
     registry = CollectorRegistry()
-    svc = RecoveryService(config, targets, registry, **kwargs)
+    svc = RecoveryService(config, targets, **kwargs)
+    registry.register(RecoveryCollector(svc))
     await svc.start()
-    app = Starlette(routes=svc.routes())
+    app = Starlette(routes=build_routes(svc))
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://exporter") as client:

@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
+
+from tests.servers import serve_aiohttp
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -52,19 +53,6 @@ async def stub_server(
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site: Any
-    if uds is not None:
-        site = web.UnixSite(runner, str(uds))
-        await site.start()
-        stub.url = f"unix:{uds}"
-    else:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
-        stub.url = f"http://127.0.0.1:{port}"
-    try:
+    async with serve_aiohttp(app, uds=uds) as url:
+        stub.url = url
         yield stub
-    finally:
-        await runner.cleanup()

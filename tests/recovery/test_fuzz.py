@@ -13,10 +13,10 @@ import pytest
 from anyio.from_thread import start_blocking_portal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
 from exporter.recovery import RecoveryService
+from exporter.recovery.api import build_routes
 from tests.recovery.helpers import AUTH, FakeTargets, alert, make_config, payload
 
 json_values = st.recursive(
@@ -60,8 +60,8 @@ Post = Callable[..., httpx.Response]
 def post(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Post]:
     """The app on an event loop in a helper thread; `post(**kw)` sends one webhook and waits."""
     tmp: Path = tmp_path_factory.mktemp("fuzz")
-    svc = RecoveryService(make_config(tmp, dry_run=True), FakeTargets(), CollectorRegistry())
-    transport = httpx.ASGITransport(app=Starlette(routes=svc.routes()))
+    svc = RecoveryService(make_config(tmp, dry_run=True), FakeTargets())
+    transport = httpx.ASGITransport(app=Starlette(routes=build_routes(svc)))
     with start_blocking_portal() as portal:
         portal.call(svc.start)
         client = httpx.AsyncClient(transport=transport, base_url="http://exporter")

@@ -26,6 +26,7 @@ from tests.recovery.helpers import (
     running,
 )
 from tests.recovery.servers import stub_server
+from tests.waiting import wait_for
 
 
 def result_count(reg: CollectorRegistry, result: str, target: str = "vllm") -> float | None:
@@ -178,11 +179,9 @@ async def test_one_action_per_target_at_a_time(tmp_path: Path) -> None:
     targets.check_now = slow_check  # type: ignore[method-assign]
     async with running(make_config(tmp_path), targets) as (svc, client, reg):
         await fire(client, fingerprint="first")
-        while not targets.checks:
-            await asyncio.sleep(0.01)
+        await wait_for(lambda: targets.checks, interval=0.01)
         await fire(client, fingerprint="second", alertname="LLMTargetDown")
-        while result_count(reg, "skipped_in_progress") != 1:
-            await asyncio.sleep(0.01)
+        await wait_for(lambda: result_count(reg, "skipped_in_progress") == 1, interval=0.01)
         release.set()
         await svc.drain()
         assert result_count(reg, "failed") == 1

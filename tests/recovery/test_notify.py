@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.config.recovery import NotificationsConfig
 from exporter.recovery.notify import Notifier, RecoveryEvent
+from tests.conftest import free_port
 from tests.recovery.servers import Seen, stub_server
 
 PASSWORD = "smtp-pa55word-!@#"
@@ -32,12 +31,6 @@ EVENT = RecoveryEvent(
     detail="3 attempts within 3600s failed",
     timestamp=1735725600.0,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Sink:
@@ -98,13 +91,6 @@ def tls_files(tmp_path: Path) -> tuple[Path, Path]:
         capture_output=True,
     )
     return cert, key
-
-
-async def wait_for(cond: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 class Harness:

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,10 @@ import httpx
 import pytest
 
 from exporter.recovery import TargetCheck
+from tests.conftest import free_port
 from tests.recovery.helpers import AUTH, HERE, alert, make_config, payload, running
 
 SCRIPTS = HERE / "scripts"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ProbingTargets:

@@ -4,7 +4,6 @@ metrics, status or responses."""
 from __future__ import annotations
 
 import logging
-import socket
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from aiohttp import web
 from prometheus_client import generate_latest
 
+from tests.conftest import free_port
 from tests.recovery.helpers import AUTH, TOKEN, FakeTargets, alert, make_config, payload, running
 from tests.recovery.servers import stub_server
 
@@ -19,12 +19,6 @@ ORCH_SECRET = "orch-secret-7f3a9c"
 HOOK_SECRET = "hook-secret-b21e77"
 SMTP_SECRET = "smtp-secret-c0ffee"
 URL_SECRET = "url-pass-99d1"
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_no_secret_anywhere(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -72,7 +66,7 @@ async def test_no_secret_anywhere(tmp_path: Path, caplog: pytest.LogCaptureFixtu
                     {
                         "name": "mail",
                         "host": "127.0.0.1",
-                        "port": closed_port(),
+                        "port": free_port(),
                         "security": "none",
                         "username": "u",
                         "password_file": str(tmp_path / "smtp"),
@@ -83,7 +77,7 @@ async def test_no_secret_anywhere(tmp_path: Path, caplog: pytest.LogCaptureFixtu
                 ],
             },
         )
-        targets = FakeTargets(url=f"http://admin:{URL_SECRET}@127.0.0.1:{closed_port()}")
+        targets = FakeTargets(url=f"http://admin:{URL_SECRET}@127.0.0.1:{free_port()}")
         with caplog.at_level(logging.DEBUG):
             async with running(cfg, targets) as (svc, client, reg):
                 bad = await client.post(

@@ -10,6 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from exporter.recovery import RecoveryConfigError, RecoveryService
+from exporter.recovery.api import build_routes
 from tests.recovery.helpers import (
     AUTH,
     DOWN,
@@ -68,20 +69,20 @@ async def test_reset_and_status_need_the_token_too(tmp_path: Path) -> None:
 def test_actions_without_token_refuse_to_start(tmp_path: Path) -> None:
     cfg = make_config(tmp_path, auth={})
     with pytest.raises(RecoveryConfigError, match="no bearer token"):
-        RecoveryService(cfg, FakeTargets(), CollectorRegistry(), listen_host="127.0.0.1")
+        RecoveryService(cfg, FakeTargets(), listen_host="127.0.0.1")
     loop_ok = make_config(tmp_path, auth={"allow_unauthenticated_loopback": True})
     with pytest.raises(RecoveryConfigError, match="not loopback"):
-        RecoveryService(loop_ok, FakeTargets(), CollectorRegistry(), listen_host="0.0.0.0")
+        RecoveryService(loop_ok, FakeTargets(), listen_host="0.0.0.0")
     with pytest.raises(RecoveryConfigError, match="not loopback"):
-        RecoveryService(loop_ok, FakeTargets(), CollectorRegistry())
-    svc = RecoveryService(loop_ok, FakeTargets(), CollectorRegistry(), listen_host="::1")
+        RecoveryService(loop_ok, FakeTargets())
+    svc = RecoveryService(loop_ok, FakeTargets(), listen_host="::1")
     assert svc.token is None
 
 
 def test_unreadable_token_file_is_a_clear_error(tmp_path: Path) -> None:
     cfg = make_config(tmp_path, auth={"token_file": str(tmp_path / "missing")})
     with pytest.raises(RecoveryConfigError, match="cannot read"):
-        RecoveryService(cfg, FakeTargets(), CollectorRegistry())
+        RecoveryService(cfg, FakeTargets())
 
 
 async def test_unauthenticated_loopback_receiver_accepts(tmp_path: Path) -> None:
@@ -96,16 +97,20 @@ async def test_unauthenticated_loopback_receiver_accepts(tmp_path: Path) -> None
 async def test_disabled_receiver(tmp_path: Path) -> None:
     async with running(make_config(tmp_path, enabled=False), FakeTargets()) as (_, client, reg):
         r = await client.post("/hooks/alertmanager", json=payload(alert()), headers=AUTH)
-        assert r.status_code == 404
-        assert "disabled" in r.json()["error"]
+        # 200, so the shipped Alertmanager config does not log an error on every alert
+        assert r.status_code == 200 and r.json() == {
+            "status": "ignored",
+            "reason": "recovery.enabled is false",
+        }
         assert hooks(reg, "disabled") == 1
+        assert calls(tmp_path / "calls.jsonl") == []  # nothing was acted on
 
 
 async def test_not_started_is_a_retryable_5xx(tmp_path: Path) -> None:
     from starlette.applications import Starlette
 
-    svc = RecoveryService(make_config(tmp_path), FakeTargets(), CollectorRegistry())
-    transport = httpx.ASGITransport(app=Starlette(routes=svc.routes()))
+    svc = RecoveryService(make_config(tmp_path), FakeTargets())
+    transport = httpx.ASGITransport(app=Starlette(routes=build_routes(svc)))
     async with httpx.AsyncClient(transport=transport, base_url="http://x") as client:
         r = await client.post("/hooks/alertmanager", json=payload(alert()), headers=AUTH)
     assert r.status_code == 503

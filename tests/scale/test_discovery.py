@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from exporter.config import DiscoveryConfig, HTTPSDConfig, Settings, TargetTemplate
+from exporter.config import DiscoveryConfig, FileSDConfig, HTTPSDConfig, Settings, TargetTemplate
 from exporter.discovery import (
     Discovery,
     DiscoveryStats,
+    FileSDSource,
     Group,
     SDFormatError,
     derive_name,
@@ -24,7 +25,8 @@ from exporter.discovery import (
 )
 from exporter.simulate import Simulator, SimulatorConfig
 from tests.conftest import free_port
-from tests.core.live import running_exporter, scrape, value, wait_for
+from tests.core.live import running_exporter, scrape, value
+from tests.waiting import wait_for
 
 
 # ---- pure ------------------------------------------------------------------------------------
@@ -269,3 +271,29 @@ async def test_http_sd_keeps_last_good_list_on_errors(tmp_path: Path) -> None:
             assert disc.targets() == []
         finally:
             await disc.stop()
+
+
+@pytest.mark.parametrize("suffix", [".yml", ".json"])
+async def test_file_sd_rewritten_in_two_writes_keeps_its_targets(
+    tmp_path: Path, suffix: str
+) -> None:
+    """A writer that truncates the file, then writes it (`open("w")` + write, as editors and
+    `echo >` do) must not be read in between: an empty YAML file would remove every target
+    and their state (they would come back as unknown), an empty JSON file counts an error."""
+    sd = tmp_path / f"llm{suffix}"
+    doc = json.dumps([{"targets": ["127.0.0.1:8000"], "labels": {"name": "a"}}])
+    sd.write_text(doc)
+    config = FileSDConfig(files=[str(sd)], watch_interval=0.2)
+    source = FileSDSource(config, DiscoveryStats(), tmp_path)
+    assert source.refresh_now()
+    assert [t.name for t in source.targets] == ["a"]
+
+    with sd.open("w") as fh:  # first write: truncated
+        fh.flush()
+        polling = asyncio.create_task(source.poll())
+        await asyncio.sleep(0)  # the watcher has looked at the file in between the writes
+        fh.write(doc)  # second write
+    changed = await polling
+    assert [t.name for t in source.targets] == ["a"]
+    assert not changed
+    assert source.stats.errors == 0

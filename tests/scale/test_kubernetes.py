@@ -20,7 +20,7 @@ import yaml
 from exporter.config import Settings, load_config
 from exporter.engine.monitor import Monitor
 from exporter.server.app import create_app
-from tests.conftest import require_binary
+from tests.conftest import found, require_binary
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "kubernetes"
@@ -42,7 +42,7 @@ generate = _generator()
 
 def manifests() -> list[tuple[str, dict[str, Any]]]:
     out = []
-    for path in sorted(K8S.rglob("*.yaml")):
+    for path in found(K8S.rglob("*.yaml"), f"manifests in {K8S}"):
         for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
             if doc:
                 out.append((str(path.relative_to(K8S)), doc))
@@ -106,7 +106,7 @@ def test_prometheusrule_passes_promtool(tmp_path: Path) -> None:
 
 
 def test_dashboard_configmaps_carry_the_dashboards() -> None:
-    sources = sorted((REPO / "grafana" / "dashboards").rglob("*.json"))
+    sources = found((REPO / "grafana" / "dashboards").rglob("*.json"), "dashboards")
     cms = [d for p, d in ALL if p.startswith("dashboards/")]
     assert len(cms) == len(sources)
     by_key = {k: v for cm in cms for k, v in cm["data"].items()}

@@ -16,7 +16,8 @@ from exporter.config import ProbeModule, Settings, TargetConfig
 from exporter.server.probe_endpoint import ProbeRefused, deadline_for, is_allowed, target_url
 from exporter.simulate import DEFAULT_MODEL, FaultSpec, Simulator, SimulatorConfig
 from tests.conftest import free_port
-from tests.core.live import running_exporter, samples, scrape, value, wait_for
+from tests.core.live import running_exporter, samples, scrape, value
+from tests.waiting import wait_for
 
 SECRET = "sk-probe-secret-0123456789"
 

@@ -11,7 +11,8 @@ import yaml
 
 from exporter.config import Settings
 from exporter.simulate import Simulator
-from tests.core.live import running_exporter, wait_for
+from tests.core.live import running_exporter
+from tests.waiting import wait_for
 
 from .helpers import prometheus
 

@@ -21,7 +21,7 @@ from exporter.config import TargetConfig
 from exporter.discovery.sharding import hashmod, owns, shard_of, split
 from exporter.simulate import Simulator, SimulatorConfig
 from tests.conftest import free_port
-from tests.core.live import wait_for
+from tests.waiting import wait_for
 
 from .helpers import prometheus
 

@@ -6,35 +6,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.conftest import free_port
 from tests.simulate.conftest import PROBE_BODY
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _until(predicate: Callable[[], object], timeout: float = 30.0) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
@@ -77,7 +61,7 @@ def test_crash_exits_the_process(tmp_path: Path, spawned: list[subprocess.Popen[
     ready = tmp_path / "ready.json"
     proc = _spawn(["--port", "0", "--admin-port", "0", "--fast", "--ready-file", str(ready)])
     spawned.append(proc)
-    info = _until(lambda: _read_json(ready))
+    info = wait_until(lambda: _read_json(ready))
     assert isinstance(info, dict)
     url, admin = str(info["url"]), str(info["admin_url"])
     r = httpx.post(f"{url}/v1/chat/completions", json=PROBE_BODY, timeout=5)
@@ -92,7 +76,7 @@ def test_sigterm_stops_cleanly(tmp_path: Path, spawned: list[subprocess.Popen[by
     ready = tmp_path / "ready.json"
     proc = _spawn(["--port", "0", "--no-admin", "--fast", "--ready-file", str(ready)])
     spawned.append(proc)
-    _until(lambda: _read_json(ready))
+    wait_until(lambda: _read_json(ready))
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
 
@@ -100,7 +84,7 @@ def test_sigterm_stops_cleanly(tmp_path: Path, spawned: list[subprocess.Popen[by
 def test_supervisor_restarts_and_counts(
     tmp_path: Path, spawned: list[subprocess.Popen[bytes]]
 ) -> None:
-    port = _free_port()
+    port = free_port()
     ready, pidfile, counter = tmp_path / "ready.json", tmp_path / "sim.pid", tmp_path / "restarts"
     proc = _spawn([
         "--supervise", "--pidfile", str(pidfile), "--restart-count-file", str(counter),
@@ -109,22 +93,22 @@ def test_supervisor_restarts_and_counts(
     ])  # fmt: skip
     spawned.append(proc)
     url = f"http://127.0.0.1:{port}"
-    _until(lambda: _healthy(url))
+    wait_until(lambda: _healthy(url))
     assert counter.read_text().strip() == "0"
     first_pid = int(pidfile.read_text())
 
     # The restart command a recovery action would run: kill the child by its pidfile.
     os.kill(first_pid, signal.SIGTERM)
-    _until(lambda: counter.read_text().strip() == "1")
-    _until(lambda: _healthy(url))
+    wait_until(lambda: counter.read_text().strip() == "1")
+    wait_until(lambda: _healthy(url))
     assert int(pidfile.read_text()) != first_pid
 
     # A crash through the admin API: the supervisor restarts it as well.
-    info = _until(lambda: (i := _read_json(ready)) and i["pid"] != first_pid and i)
+    info = wait_until(lambda: (i := _read_json(ready)) and i["pid"] != first_pid and i)
     assert isinstance(info, dict)
     httpx.post(f"{info['admin_url']}/admin/fault", json={"kind": "crash"}, timeout=5)
-    _until(lambda: counter.read_text().strip() == "2")
-    _until(lambda: _healthy(url))
+    wait_until(lambda: counter.read_text().strip() == "2")
+    wait_until(lambda: _healthy(url))
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0

@@ -11,7 +11,8 @@ import pytest
 
 from exporter.simulate import FaultSpec, Simulator, SimulatorConfig
 from tests.simulate import vllm_shapes as shapes
-from tests.simulate.conftest import MODEL, PROBE_BODY, read_events, stream_body, wait_for
+from tests.simulate.conftest import MODEL, PROBE_BODY, read_events, stream_body
+from tests.waiting import wait_for
 
 SHORT = httpx.Timeout(10.0, read=0.5)
 

@@ -33,7 +33,7 @@ def api_message(response: httpx.Response) -> str:
     try:
         body = response.json()
         if isinstance(body, dict) and isinstance(body.get("message"), str):
-            return body["message"][:300]
+            return str(body["message"])[:300]
     except ValueError:
         pass
     return response.reason_phrase

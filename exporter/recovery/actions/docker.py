@@ -8,6 +8,7 @@ import httpx
 
 from exporter.config.recovery import DockerAction
 from exporter.recovery.actions.base import ActionContext, ActionResult, api_message
+from exporter.util.http import http_client
 
 __all__ = ["run_docker"]
 
@@ -19,7 +20,7 @@ async def run_docker(cfg: DockerAction, ctx: ActionContext) -> ActionResult:
     timeout = cfg.timeout if cfg.timeout is not None else cfg.stop_timeout + 30.0
     transport = httpx.AsyncHTTPTransport(uds=str(cfg.socket))
     try:
-        async with httpx.AsyncClient(
+        async with http_client(
             transport=transport, base_url="http://docker", timeout=timeout
         ) as client:
             response = await client.post(path, params={"t": str(cfg.stop_timeout)})

@@ -6,7 +6,8 @@ import httpx
 
 from exporter.config.recovery import HttpAction
 from exporter.recovery.actions.base import ActionContext, ActionResult
-from exporter.recovery.secrets import header_values
+from exporter.util.http import http_client
+from exporter.util.secrets import header_values
 
 __all__ = ["run_http"]
 
@@ -19,7 +20,7 @@ async def run_http(cfg: HttpAction, ctx: ActionContext) -> ActionResult:
             False, f"cannot read a header file: {exc.strerror or type(exc).__name__}"
         )
     try:
-        async with httpx.AsyncClient(timeout=cfg.timeout) as client:
+        async with http_client(timeout=cfg.timeout) as client:
             response = await client.request(
                 cfg.method,
                 cfg.url,

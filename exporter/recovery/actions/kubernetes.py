@@ -9,21 +9,22 @@ because projected service-account tokens rotate.
 from __future__ import annotations
 
 import os
-import ssl
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from exporter.config.recovery import KubernetesAction
 from exporter.recovery.actions.base import ActionContext, ActionResult, api_message
+from exporter.util.http import http_client
 
 __all__ = ["restart_patch", "run_kubernetes"]
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
-def restart_patch(now: datetime) -> dict:
+def restart_patch(now: datetime) -> dict[str, Any]:
     stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
 
@@ -62,15 +63,15 @@ async def run_kubernetes(cfg: KubernetesAction, ctx: ActionContext) -> ActionRes
         token = ""
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    verify: ssl.SSLContext | bool = True
+    ca_file = None
     if base.startswith("https://") and cfg.ca_file is not None and cfg.ca_file.exists():
-        verify = ssl.create_default_context(cafile=str(cfg.ca_file))
+        ca_file = cfg.ca_file
     url = (
         f"{base}/apis/apps/v1/namespaces/{quote(namespace, safe='')}"
         f"/deployments/{quote(cfg.deployment, safe='')}"
     )
     try:
-        async with httpx.AsyncClient(verify=verify, timeout=cfg.timeout) as client:
+        async with http_client(ca_file=ca_file, timeout=cfg.timeout) as client:
             response = await client.patch(
                 url, headers=headers, json=restart_patch(datetime.now(UTC))
             )

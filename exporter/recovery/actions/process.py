@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 from collections.abc import Mapping, Sequence
@@ -12,6 +13,8 @@ from pathlib import Path
 from exporter.recovery.actions.base import ActionResult
 
 __all__ = ["run_argv"]
+
+log = logging.getLogger("exporter.recovery")
 
 _DRAIN_SECONDS = 1.0
 _KILL_GRACE_SECONDS = 3.0
@@ -51,6 +54,20 @@ def _kill_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
+async def _end_group(proc: asyncio.subprocess.Process, pgid: int) -> int:
+    """SIGTERM to the process group, `_KILL_GRACE_SECONDS` to exit, then SIGKILL (also to
+    stragglers that ignored SIGTERM). Runs to its end even when its task is being cancelled."""
+    _kill_group(pgid, signal.SIGTERM)
+    try:
+        async with asyncio.timeout(_KILL_GRACE_SECONDS):
+            returncode = await asyncio.shield(proc.wait())
+    except TimeoutError:
+        _kill_group(pgid, signal.SIGKILL)
+        returncode = await asyncio.shield(proc.wait())
+    _kill_group(pgid, signal.SIGKILL)
+    return returncode
+
+
 async def run_argv(
     argv: Sequence[str],
     *,
@@ -59,11 +76,12 @@ async def run_argv(
     max_output_bytes: int,
     cwd: Path | None = None,
 ) -> ActionResult:
-    """Exit 0 within `timeout` is success; on timeout the whole process group is killed."""
+    """Exit 0 within `timeout` is success; on timeout the whole process group is ended (TERM,
+    grace, KILL). Cancelled (the exporter stops), it is ended the same way, then re-raises."""
     loop = asyncio.get_running_loop()
     read_fd, write_fd = os.pipe()
-    try:
-        proc = await asyncio.create_subprocess_exec(
+    starting = asyncio.ensure_future(
+        asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=write_fd,
@@ -72,32 +90,36 @@ async def run_argv(
             cwd=cwd,
             start_new_session=True,
         )
+    )
+    cancelled = False
+    try:
+        try:
+            proc = await asyncio.shield(starting)
+        except asyncio.CancelledError:  # it starts anyway: let it, then end it below
+            cancelled = True
+            proc = await starting
     except (OSError, ValueError) as exc:
         os.close(read_fd)
         return ActionResult(False, f"cannot start {argv[0]!r}: {type(exc).__name__}")
     finally:
         os.close(write_fd)
-    _, capture = await loop.connect_read_pipe(
-        lambda: _Capture(max_output_bytes), os.fdopen(read_fd, "rb", buffering=0)
-    )
     pgid = proc.pid  # start_new_session: the child leads its own group
     timed_out = False
     try:
-        try:
-            async with asyncio.timeout(timeout):
-                returncode = await proc.wait()
-        except TimeoutError:
-            timed_out = True
-            _kill_group(pgid, signal.SIGTERM)
-            try:
-                async with asyncio.timeout(_KILL_GRACE_SECONDS):
-                    returncode = await proc.wait()
-            except TimeoutError:
-                _kill_group(pgid, signal.SIGKILL)
-                returncode = await proc.wait()
-            _kill_group(pgid, signal.SIGKILL)  # stragglers that ignored SIGTERM
-    except asyncio.CancelledError:
-        _kill_group(pgid, signal.SIGKILL)
+        _, capture = await loop.connect_read_pipe(
+            lambda: _Capture(max_output_bytes), os.fdopen(read_fd, "rb", buffering=0)
+        )
+        if cancelled:
+            raise asyncio.CancelledError
+        async with asyncio.timeout(timeout):
+            returncode = await proc.wait()
+    except TimeoutError:
+        timed_out = True
+        returncode = await _end_group(proc, pgid)
+    except asyncio.CancelledError:  # the exporter is stopping: the same TERM, grace, KILL
+        log.warning("stopping: sending SIGTERM to %s (pid %d)", argv[0], proc.pid)
+        returncode = await _end_group(proc, pgid)
+        log.warning("stopping: %s (pid %d) ended with status %s", argv[0], proc.pid, returncode)
         raise
     # Output still buffered in the pipe arrives quickly; a daemon's never-ending output does not.
     with contextlib.suppress(TimeoutError):

@@ -12,19 +12,25 @@ __all__ = [
     "SPARK_HEIGHT",
     "SPARK_WIDTH",
     "STATES",
+    "STATE_NOTES",
     "Spark",
     "clip",
     "fmt_ago",
     "fmt_seconds",
     "fmt_span",
+    "last_latency",
+    "last_ttft",
     "latency_series",
     "sort_key",
     "sparkline",
     "ttft_series",
 ]
 
-# worst first: the page lists targets in this order so problems are at the top
-STATES = ("down", "degraded", "starting", "unknown", "up")
+# worst first: the page lists targets in this order so problems are at the top; a state not
+# listed (from a newer engine) is drawn generically, after these
+STATES = ("down", "degraded", "overloaded", "starting", "unknown", "up")
+# states that are not failures say so beside their badge
+STATE_NOTES = {"overloaded": "busy, not broken", "starting": "loading: expected"}
 CHECK_ORDER = ("health", "models", "chat")
 SPARK_WIDTH = 120
 SPARK_HEIGHT = 28
@@ -41,6 +47,8 @@ def fmt_seconds(value: float | None) -> str:
     """A probe time: milliseconds below a second, else seconds."""
     if value is None:
         return "\u2013"  # en dash: no value yet
+    if value < 0.0005:
+        return "<1 ms"  # "0 ms" would read as "no time at all" or as a missing value
     if value < 1:
         return f"{_round(value * 1000)} ms"
     if value < 10:
@@ -105,6 +113,26 @@ def latency_series(recent: Iterable[Mapping[str, Any]]) -> list[float | None]:
         ok = r.get("success") and isinstance(r.get("duration"), int | float)
         out.append(float(r["duration"]) if ok else None)
     return out
+
+
+def _newest(items: list[Mapping[str, Any]], key: str) -> tuple[float | None, float | None]:
+    for r in reversed(items):
+        value, ts = r.get(key), r.get("time")
+        if r.get("success") and isinstance(value, int | float):
+            return float(value), float(ts) if isinstance(ts, int | float) else None
+    return None, None
+
+
+def last_ttft(recent: Iterable[Mapping[str, Any]]) -> tuple[float | None, float | None]:
+    """The TTFT headline and when it was measured: the newest chat probe that had one."""
+    return _newest([r for r in recent if r.get("check") == "chat"], "ttft")
+
+
+def last_latency(recent: Iterable[Mapping[str, Any]]) -> tuple[float | None, float | None]:
+    """The latency headline (as `latency_series`: chat probes, all when chat is off) and when."""
+    items = list(recent)
+    chat = [r for r in items if r.get("check") == "chat"]
+    return _newest(chat or items, "duration")
 
 
 class Spark:

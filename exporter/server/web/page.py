@@ -17,11 +17,14 @@ from exporter.server.web.format import (
     CHECK_ORDER,
     SPARK_HEIGHT,
     SPARK_WIDTH,
+    STATE_NOTES,
     STATES,
     clip,
     fmt_ago,
     fmt_seconds,
     fmt_span,
+    last_latency,
+    last_ttft,
     latency_series,
     sort_key,
     sparkline,
@@ -69,31 +72,37 @@ def _spark(series: list[float | None], label: str) -> str:
     return "".join(parts)
 
 
-def _check(name: str, result: Mapping[str, Any] | None, now: float) -> str:
+def _check(name: str, result: Mapping[str, Any] | None, now: float, state: str) -> str:
+    """One check: a mark, a short value (a time, or why it failed in a few words), its age.
+    The raw detail is in the tooltip. A failure while `starting` is expected ("wait"), and a
+    result older than the state says it was not re-checked since."""
     if result is None:
         return (
             f'<li class="check" data-check="{_e(name)}" data-ok="none">'
             f'<span class="mark" aria-hidden="true">·</span> <span class="cname">{_e(name)}</span> '
             f'<span class="cval muted">not yet</span></li>'
         )
-    ok = bool(result.get("success"))
-    if ok:
+    ok = "true" if result.get("success") else "wait" if state == "starting" else "false"
+    if ok == "true":
         value = fmt_seconds(result.get("duration_seconds"))
         if result.get("tokens_per_second"):
             value += f" · {result['tokens_per_second']:.0f} tok/s"
     else:
-        value = str(result.get("reason") or "failed")
-        if result.get("http_status"):
-            value += f" {result['http_status']}"
-    detail = "" if ok else str(result.get("detail") or "")
+        value = str(result.get("summary") or result.get("reason") or "failed")
+    tip = " · ".join(str(x) for x in (result.get("reason"), result.get("detail")) if x)
+    stale = bool(result.get("stale"))
+    age = _ago(result.get("timestamp"), now, "ago muted")
+    if stale:
+        age = f'<span class="stale muted">not re-checked since {_e(state)}, {age}</span>'
     return (
-        f'<li class="check" data-check="{_e(name)}" data-ok="{"true" if ok else "false"}">'
-        f'<span class="mark" aria-hidden="true">{"✓" if ok else "✗"}</span> '
-        f'<span class="cname">{_e(name)}</span> <span class="cval">{_e(value)}</span> '
-        f"{_ago(result.get('timestamp'), now, 'ago muted')}"
-        + (f'<div class="cdetail" title="{_e(detail)}">{_e(clip(detail))}</div>' if detail else "")
-        + "</li>"
+        f'<li class="check" data-check="{_e(name)}" data-ok="{ok}" '
+        f'data-stale="{"true" if stale else "false"}" title="{_e(tip)}">'
+        f'<span class="mark" aria-hidden="true">{_MARKS[ok]}</span> '
+        f'<span class="cname">{_e(name)}</span> <span class="cval">{_e(value)}</span> {age}</li>'
     )
+
+
+_MARKS = {"true": "✓", "false": "✗", "wait": "…"}
 
 
 def _number(value: object) -> float | None:
@@ -105,12 +114,13 @@ def _number(value: object) -> float | None:
 
 def _transition(t: Mapping[str, Any], now: float, with_target: bool) -> str:
     who = f'<span class="tname">{_e(t.get("target"))}</span> ' if with_target else ""
-    text = " · ".join(str(x) for x in (t.get("reason"), t.get("detail")) if x)
+    text = str(t.get("summary") or t.get("reason") or "")
+    tip = " · ".join(str(x) for x in (t.get("reason"), t.get("detail")) if x)
     return (
         f"<li>{_ago(_number(t.get('time')), now)} {who}"
         f'<span class="word s-{_e(t.get("from"))}">{_e(t.get("from"))}</span> → '
         f'<span class="word s-{_e(t.get("to"))}">{_e(t.get("to"))}</span>'
-        + (f' <span class="why muted" title="{_e(text)}">{_e(clip(text))}</span>' if text else "")
+        + (f' <span class="why muted" title="{_e(tip)}">{_e(clip(text))}</span>' if text else "")
         + "</li>"
     )
 
@@ -120,12 +130,14 @@ def render_row(t: View, now: float) -> str:
     checks = t.get("checks") or {}
     names = [c for c in CHECK_ORDER if c in (t.get("consecutive_failures") or checks)]
     recent = t.get("recent") or []
-    chat = checks.get("chat") or {}
-    latency = latency_series(recent)
-    last_latency = next((v for v in reversed(latency) if v is not None), None)
+    state = str(t.get("state"))
     reason = ""
-    if t.get("state") != "up" and (t.get("reason") or t.get("detail")):
-        reason = " · ".join(str(x) for x in (t.get("reason"), t.get("detail")) if x)
+    if state != "up" and (t.get("reason") or t.get("detail")):
+        raw = " · ".join(str(x) for x in (t.get("reason"), t.get("detail")) if x)
+        reason = (
+            f'<details class="reason"><summary>{_e(t.get("summary") or t.get("reason"))}</summary>'
+            f'<div class="rdetail">{_e(clip(raw))}</div></details>'
+        )
     grace = ""
     if t.get("grace_until") and t["grace_until"] > now:
         grace = (
@@ -143,22 +155,38 @@ def render_row(t: View, now: float) -> str:
         )
     return (
         f'<tr class="target" data-name="{_e(t.get("name"))}" data-state="{_e(t.get("state"))}">'
-        f'<td class="c-state"><span class="badge">{_e(t.get("state"))}</span> '
-        f'<span class="since muted">for <time class="span" data-ts="{_e(t.get("since") or "")}" '
+        f'<td class="c-state"><span class="badge">{_e(state)}</span> '
+        + (f'<span class="note">{_e(STATE_NOTES[state])}</span>' if state in STATE_NOTES else "")
+        + f'<span class="since muted">for <time class="span" data-ts="{_e(t.get("since") or "")}" '
         f'title="{_e(_stamp(t.get("since")))}">{_e(fmt_span(now - (t.get("since") or now)))}</time></span></td>'
         f'<td class="c-target"><div class="name">{_e(t.get("name"))}</div>'
         f'<div class="model">{_e(t.get("model") or "model not known yet")}</div>'
-        f'<div class="url muted">{_e(t.get("url"))}</div>'
-        + (f'<div class="reason" title="{_e(reason)}">{_e(clip(reason))}</div>' if reason else "")
-        + grace
-        + history
-        + "</td>"
-        f'<td class="c-checks"><ul class="checks">{"".join(_check(c, checks.get(c), now) for c in names)}</ul></td>'
-        f'<td class="c-ttft"><span class="label">TTFT</span> <span class="val">{_e(fmt_seconds(chat.get("ttft_seconds")))}</span>'
-        f"{_spark(ttft_series(recent), 'time to first token')}</td>"
-        f'<td class="c-lat"><span class="label">Latency</span> <span class="val">{_e(fmt_seconds(last_latency))}</span>'
-        f"{_spark(latency, 'probe latency')}</td>"
-        "</tr>"
+        f'<div class="url muted">{_e(t.get("url"))}</div>' + reason + grace + history + "</td>"
+        f'<td class="c-checks"><ul class="checks">{"".join(_check(c, checks.get(c), now, state) for c in names)}</ul></td>'
+        + _metric(
+            "c-ttft", "TTFT", last_ttft(recent), now, ttft_series(recent), "time to first token"
+        )
+        + _metric(
+            "c-lat", "Latency", last_latency(recent), now, latency_series(recent), "probe latency"
+        )
+        + "</tr>"
+    )
+
+
+def _metric(
+    cls: str,
+    label: str,
+    newest: tuple[float | None, float | None],
+    now: float,
+    series: list[float | None],
+    what: str,
+) -> str:
+    """A headline number with its age (it may be old: a paused check), then the sparkline."""
+    value, ts = newest
+    age = f" {_ago(ts, now, 'ago muted')}" if value is not None and ts else ""
+    return (
+        f'<td class="{cls}"><span class="label">{label}</span> '
+        f'<span class="val">{_e(fmt_seconds(value))}{age}</span>{_spark(series, what)}</td>'
     )
 
 
@@ -178,7 +206,7 @@ def _summary(targets: list[View]) -> str:
 
 def page_title(targets: list[View]) -> str:
     counts = Counter(t.get("state") for t in targets)
-    bad = [f"{counts[s]} {s}" for s in STATES[:3] if counts.get(s)]
+    bad = [f"{counts[s]} {s}" for s in STATES[:4] if counts.get(s)]
     if not targets:
         return "llm-heartbeat: no targets"
     if bad:
@@ -229,7 +257,7 @@ def render_page(
 </section>
 <p id="nomatch" class="empty" hidden>No target matches the filter.</p>
 <table id="targets"{table}>
-<thead><tr><th>State</th><th>Target</th><th>Last checks</th><th>TTFT</th><th>Latency</th></tr></thead>
+<thead><tr><th class="c-state">State</th><th class="c-target">Target</th><th class="c-checks">Last checks</th><th class="c-ttft">TTFT</th><th class="c-lat">Latency</th></tr></thead>
 <tbody id="rows">{rows}</tbody>
 </table>
 <section class="history">

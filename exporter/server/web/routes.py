@@ -4,14 +4,14 @@ Content-Security-Policy (same origin only: nothing inline, nothing external)."""
 from __future__ import annotations
 
 import math
-import time
+from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from exporter.engine.monitor import Monitor
-from exporter.server.views import targets_view
+from exporter.server.snapshot import ViewCache, encoded_response
 from exporter.server.web.assets import load_assets
 from exporter.server.web.page import render_page
 
@@ -45,20 +45,24 @@ def parse_refresh(raw: str | None) -> float:
     return min(max(value, 0.5), 3600.0)
 
 
-def status_routes(monitor: Monitor) -> list[BaseRoute]:
+def status_routes(monitor: Monitor, views: ViewCache | None = None) -> list[BaseRoute]:
+    """The page renders from the shared snapshot (`views`), never from the live monitor."""
     assets = load_assets()
     urls = {name: asset.url for name, asset in assets.items()}
+    views = views or ViewCache(monitor)
 
     async def page(request: Request) -> Response:
-        html = render_page(
-            targets_view(monitor, time.time()),
-            refresh=parse_refresh(request.query_params.get("refresh")),
-            query=request.query_params.get("q", "")[:200],
-            assets=urls,
-        )
+        refresh = parse_refresh(request.query_params.get("refresh"))
+        query = request.query_params.get("q", "")[:200]
+
+        def render(view: dict[str, Any]) -> bytes:
+            html = render_page(view, refresh=refresh, query=query, assets=urls)
+            # encoded so that no character the data holds can fail the page
+            return html.encode("utf-8", "replace")
+
+        body = await views.body(("page", refresh, query), render)
         headers = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
-        # encoded so that no character the data holds can fail the page
-        return HTMLResponse(html.encode("utf-8", "replace"), headers=headers)
+        return encoded_response(request, body, "text/html; charset=utf-8", headers)
 
     async def static(request: Request) -> Response:
         asset = assets.get(request.path_params["name"])

@@ -1,10 +1,13 @@
 // llm-heartbeat status page: keeps the server-rendered view fresh from api/v1/targets.
-// Mirrors exporter/web/page.py (same markup) and exporter/web/format.py (same numbers).
+// Mirrors exporter/server/web/page.py (same markup) and format.py (same numbers); the short
+// human reasons come from the API ("summary", exporter/server/words.py), never re-derived here.
 // Safety: text from targets only ever goes through textContent and setAttribute, never markup.
 (function () {
   "use strict";
 
-  var STATES = ["down", "degraded", "starting", "unknown", "up"];
+  var STATES = ["down", "degraded", "overloaded", "starting", "unknown", "up"];
+  var NOTES = { overloaded: "busy, not broken", starting: "loading: expected" };
+  var MARKS = { "true": "✓", "false": "✗", wait: "…" };
   var CHECKS = ["health", "models", "chat"];
   var W = 120, H = 28, PAD = 2, CLIP = 240;
   var SVG = "http://www.w3.org/2000/svg";
@@ -34,6 +37,7 @@
   // ---- formatting (same as format.py) ------------------------------------------------------
   function fmtSeconds(v) {
     if (v === null || v === undefined) return "–";
+    if (v < 0.0005) return "<1 ms";
     if (v < 1) return Math.round(v * 1000) + " ms";
     if (v < 10) return v.toFixed(2) + " s";
     if (v < 100) return v.toFixed(1) + " s";
@@ -163,7 +167,7 @@
   }
 
   // ---- one target row (same cells as page.py's render_row) ---------------------------------
-  function checkItem(name, r, now) {
+  function checkItem(name, r, now, state) {
     var li = el("li", "check");
     li.setAttribute("data-check", name);
     var mark = el("span", "mark");
@@ -178,24 +182,27 @@
       li.appendChild(el("span", "cval muted", "not yet"));
       return li;
     }
-    var ok = !!r.success, value;
-    li.setAttribute("data-ok", ok ? "true" : "false");
-    mark.textContent = ok ? "✓" : "✗";
-    if (ok) {
+    var ok = r.success ? "true" : state === "starting" ? "wait" : "false", value;
+    var stale = !!r.stale;
+    li.setAttribute("data-ok", ok);
+    li.setAttribute("data-stale", stale ? "true" : "false");
+    li.title = [r.reason, r.detail].filter(Boolean).join(" · ");
+    mark.textContent = MARKS[ok];
+    if (ok === "true") {
       value = fmtSeconds(r.duration_seconds);
       if (r.tokens_per_second) value += " · " + Math.round(r.tokens_per_second) + " tok/s";
     } else {
-      value = String(r.reason || "failed");
-      if (r.http_status) value += " " + r.http_status;
+      value = String(r.summary || r.reason || "failed");
     }
     li.appendChild(el("span", "cval", value));
     li.appendChild(document.createTextNode(" "));
-    li.appendChild(timeEl(r.timestamp, "ago muted", now));
-    if (!ok && r.detail) {
-      var d = el("div", "cdetail", clip(r.detail));
-      d.title = String(r.detail);
-      li.appendChild(d);
+    var age = timeEl(r.timestamp, "ago muted", now);
+    if (stale) {
+      var wrap = el("span", "stale muted", "not re-checked since " + state + ", ");
+      wrap.appendChild(age);
+      age = wrap;
     }
+    li.appendChild(age);
     return li;
   }
 
@@ -212,27 +219,29 @@
     li.appendChild(el("span", "word s-" + String(t.from), t.from));
     li.appendChild(document.createTextNode(" → "));
     li.appendChild(el("span", "word s-" + String(t.to), t.to));
-    var why = [t.reason, t.detail].filter(Boolean).join(" · ");
+    var why = String(t.summary || t.reason || "");
     if (why) {
       li.appendChild(document.createTextNode(" "));
       var w = el("span", "why muted", clip(why));
-      w.title = why;
+      w.title = [t.reason, t.detail].filter(Boolean).join(" · ");
       li.appendChild(w);
     }
     return li;
   }
 
   function fillRow(tr, t, now) {
-    var wasOpen = !!tr.querySelector("details[open]");
+    var wasOpen = !!tr.querySelector("details.hist[open]");
+    var reasonOpen = !!tr.querySelector("details.reason[open]");
     var checks = t.checks || {};
     var recent = t.recent || [];
     var enabled = t.consecutive_failures || checks;
-    var chat = checks.chat || {};
+    var word = String(t.state);
     tr.textContent = "";
 
     var state = el("td", "c-state");
-    state.appendChild(el("span", "badge", t.state));
+    state.appendChild(el("span", "badge", word));
     state.appendChild(document.createTextNode(" "));
+    if (Object.prototype.hasOwnProperty.call(NOTES, word)) state.appendChild(el("span", "note", NOTES[word]));
     var since = el("span", "since muted", "for ");
     since.appendChild(timeEl(t.since, "span", now));
     state.appendChild(since);
@@ -243,9 +252,10 @@
     target.appendChild(el("div", "model", t.model || "model not known yet"));
     target.appendChild(el("div", "url muted", t.url));
     if (t.state !== "up" && (t.reason || t.detail)) {
-      var reason = [t.reason, t.detail].filter(Boolean).join(" · ");
-      var rd = el("div", "reason", clip(reason));
-      rd.title = reason;
+      var rd = el("details", "reason");
+      rd.open = reasonOpen;
+      rd.appendChild(el("summary", null, t.summary || t.reason));
+      rd.appendChild(el("div", "rdetail", clip([t.reason, t.detail].filter(Boolean).join(" · "))));
       target.appendChild(rd);
     }
     if (t.grace_until && t.grace_until > now) {
@@ -271,26 +281,39 @@
     var cell = el("td", "c-checks");
     var ul = el("ul", "checks");
     CHECKS.forEach(function (c) {
-      if (c in enabled) ul.appendChild(checkItem(c, checks[c], now));
+      if (c in enabled) ul.appendChild(checkItem(c, checks[c], now, word));
     });
     cell.appendChild(ul);
     tr.appendChild(cell);
 
-    var latency = latencySeries(recent);
-    var lastLatency = null;
-    for (var j = latency.length - 1; j >= 0; j--) {
-      if (latency[j] !== null) { lastLatency = latency[j]; break; }
-    }
-    tr.appendChild(metricCell("c-ttft", "TTFT", chat.ttft_seconds,
+    var chatOnly = recent.filter(function (r) { return r.check === "chat"; });
+    tr.appendChild(metricCell("c-ttft", "TTFT", newest(chatOnly, "ttft"), now,
       sparkSvg(ttftSeries(recent), "time to first token")));
-    tr.appendChild(metricCell("c-lat", "Latency", lastLatency, sparkSvg(latency, "probe latency")));
+    tr.appendChild(metricCell("c-lat", "Latency", newest(chatOnly.length ? chatOnly : recent,
+      "duration"), now, sparkSvg(latencySeries(recent), "probe latency")));
   }
 
-  function metricCell(cls, label, value, spark) {
+  // the newest successful value and when it was measured (format.py's last_ttft/last_latency)
+  function newest(items, key) {
+    for (var i = items.length - 1; i >= 0; i--) {
+      var r = items[i];
+      if (r.success && typeof r[key] === "number") {
+        return [r[key], typeof r.time === "number" ? r.time : null];
+      }
+    }
+    return [null, null];
+  }
+
+  function metricCell(cls, label, value, now, spark) {
     var td = el("td", cls);
     td.appendChild(el("span", "label", label));
     td.appendChild(document.createTextNode(" "));
-    td.appendChild(el("span", "val", fmtSeconds(value === undefined ? null : value)));
+    var val = el("span", "val", fmtSeconds(value[0]));
+    if (value[0] !== null && value[1]) {
+      val.appendChild(document.createTextNode(" "));
+      val.appendChild(timeEl(value[1], "ago muted", now));
+    }
+    td.appendChild(val);
     td.appendChild(spark);
     return td;
   }
@@ -379,7 +402,7 @@
 
   function pageTitle(counts, total) {
     if (!total) return "llm-heartbeat: no targets";
-    var bad = STATES.slice(0, 3).filter(function (s) { return counts[s]; })
+    var bad = STATES.slice(0, 4).filter(function (s) { return counts[s]; })
       .map(function (s) { return counts[s] + " " + s; });
     if (bad.length) return "llm-heartbeat: " + bad.join(", ");
     return "llm-heartbeat: " + (counts.up || 0) + "/" + total + " up";

@@ -4,32 +4,36 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-__all__ = ["RecoveryConfigError", "bearer_ok", "header_values", "read_secret"]
+from exporter.errors import ConfigError
+
+__all__ = ["SecretReader", "bearer_ok", "header_values", "read_secret"]
+
+# (file, env, what) -> the secret, None when neither source is set
+SecretReader = Callable[[Path | None, str | None, str], str | None]
 
 
-class RecoveryConfigError(ValueError):
-    """A recovery setting that cannot work; the CLI prints it and exits."""
-
-
-def read_secret(file: Path | None, env: str | None, what: str) -> str | None:
-    """The secret from `file` (stripped) or env variable `env`; None if neither is set."""
+def read_secret(
+    file: Path | None, env: str | None, what: str, error: type[ConfigError] = ConfigError
+) -> str | None:
+    """The secret from `file` (stripped) or env variable `env`; None if neither is set.
+    Raises `error` (a ConfigError) naming `what` and where, never the value."""
     if file is not None:
         try:
             value = file.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise RecoveryConfigError(
+            raise error(
                 f"{what}: cannot read {file}: {exc.strerror or type(exc).__name__}"
             ) from None
         if not value:
-            raise RecoveryConfigError(f"{what}: {file} is empty")
+            raise error(f"{what}: {file} is empty")
         return value
     if env is not None:
         value = os.environ.get(env, "").strip()
         if not value:
-            raise RecoveryConfigError(f"{what}: environment variable {env} is unset or empty")
+            raise error(f"{what}: environment variable {env} is unset or empty")
         return value
     return None
 

@@ -1,0 +1,91 @@
+"""The exporter's own exceptions: one root, so a caller can say which failure it expects.
+
+    HeartbeatError                  root; never raised itself
+    ├── ConfigError                 a configuration that cannot be used (file, environment,
+    │   │                           flags); the CLI prints it and exits 2, a reload keeps
+    │   │                           the running config
+    │   └── RecoveryConfigError     a recovery setting that cannot work (no bearer token,
+    │                               an unreadable secret file)
+    └── InputError                  something from outside that is refused; the message is
+        │                           safe to send back or log (it never echoes a secret)
+        ├── SDFormatError           a service-discovery document that is not target groups
+        ├── ProbeRefused            a /probe request that will not run
+        └── BodyTooLarge            a body past its cap (a target's answer, an HTTP-SD
+                                    document, a webhook); `limit` says the cap
+
+Foreign exceptions are translated where they enter: pydantic's ValidationError through
+`validation_messages` (config loading, CLI flags, discovery, /probe, the webhook), transport
+errors of the probes to a `Reason` in probes/ (a failed probe is a result, not an exception).
+None of them is a ValueError: a parser's `except ValueError` must not swallow a body that was
+too large. This module imports nothing of the exporter: every layer may use it.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+__all__ = [
+    "BodyTooLarge",
+    "ConfigError",
+    "HeartbeatError",
+    "InputError",
+    "ProbeRefused",
+    "RecoveryConfigError",
+    "SDFormatError",
+    "field_path",
+    "validation_messages",
+]
+
+
+class HeartbeatError(Exception):
+    """The root of every exception the exporter raises on purpose."""
+
+
+class ConfigError(HeartbeatError):
+    """A configuration that cannot be used; the message names the source and the field."""
+
+
+class RecoveryConfigError(ConfigError):
+    """A recovery setting that cannot work; the CLI prints it and exits."""
+
+
+class InputError(HeartbeatError):
+    """Input from outside that is refused; the message is safe to send back."""
+
+
+class SDFormatError(InputError):
+    """A file-SD or HTTP-SD document that is not a list of target groups."""
+
+
+class ProbeRefused(InputError):
+    """A request /probe will not run."""
+
+
+class BodyTooLarge(InputError):
+    """A body (request or response) larger than `limit` bytes; refused while it streams."""
+
+    def __init__(self, message: str = "", limit: int | None = None) -> None:
+        super().__init__(message or (f"body larger than {limit} bytes" if limit else "too large"))
+        self.limit = limit
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def validation_messages(exc: ValidationError, limit: int | None = None) -> list[tuple[str, str]]:
+    """(where, message) of each error, without pydantic's prefixes, its URLs or the input
+    (which may be large, odd or a secret). `where` is '' for the top level."""
+    out = []
+    for err in exc.errors(include_url=False, include_input=False)[:limit]:
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (not a setting; check the spelling)"
+        out.append((field_path(tuple(err["loc"])), msg))
+    return out

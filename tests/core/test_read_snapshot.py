@@ -1,0 +1,98 @@
+"""Read endpoints render from a snapshot taken at most once a second, encoded off the event
+loop: clients looping on `/` and `/api/v1/targets` cannot starve the probes."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from exporter.config import Settings, TargetConfig
+from exporter.engine.monitor import Monitor
+from exporter.server.snapshot import ViewCache
+
+from .live import running_exporter
+
+OFF = {"models": {"enabled": False}, "chat": {"enabled": False}}
+
+
+def _settings(tmp_path: Path, n: int) -> Settings:
+    targets = [
+        TargetConfig(name=f"t-{i}", url="http://127.0.0.1:9", checks=OFF, interval=3600)
+        for i in range(n)
+    ]
+    return Settings(targets=targets, history_file=tmp_path / "h.jsonl")
+
+
+class CountingTargets(dict[str, Any]):
+    """The monitor's target table, counting how often a view walks all of it."""
+
+    walks = 0
+
+    def values(self) -> Any:  # type: ignore[override]
+        CountingTargets.walks += 1
+        return super().values()
+
+
+async def test_many_readers_cost_one_snapshot_a_second(tmp_path: Path) -> None:
+    async with running_exporter(_settings(tmp_path, 500)) as (exporter, base):
+        exporter.monitor.targets = CountingTargets(exporter.monitor.targets)
+        CountingTargets.walks = 0
+        paths = ["/", "/api/v1/targets", "/api/v1/targets/t-7"] * 30
+        start = time.monotonic()
+        async with httpx.AsyncClient(timeout=60) as client:
+            answers = await asyncio.gather(*(client.get(base + p) for p in paths))
+        elapsed = time.monotonic() - start
+        assert [r.status_code for r in answers] == [200] * len(paths)
+        assert len(answers[1].json()["targets"]) == 500
+        assert answers[2].json()["name"] == "t-7"
+        # one walk per snapshot, at most one snapshot per started second (not one per request)
+        assert 1 <= CountingTargets.walks <= elapsed + 2, (CountingTargets.walks, elapsed)
+
+
+async def test_bodies_are_rendered_once_per_snapshot_off_the_loop(tmp_path: Path) -> None:
+    now = [0.0]
+    cache = ViewCache(Monitor(_settings(tmp_path, 3)), clock=lambda: now[0])
+    threads: list[threading.Thread] = []
+
+    def render(view: dict[str, Any]) -> bytes:
+        threads.append(threading.current_thread())
+        return json.dumps(view).encode() * 100  # large enough to be gzipped
+
+    bodies = await asyncio.gather(*(cache.body("k", render) for _ in range(20)))
+    assert len(threads) == 1 and threads[0] is not threading.main_thread()
+    assert all(b is bodies[0] for b in bodies) and len(bodies) == 20
+    assert bodies[0].gzipped is not None
+    assert gzip.decompress(bodies[0].gzipped) == bodies[0].plain
+    now[0] += 0.5  # the same snapshot: no new render
+    await cache.body("k", render)
+    assert len(threads) == 1 and cache.snapshots == 1
+    now[0] += 1.0  # older than max_age: a new snapshot and one new render
+    await cache.body("k", render)
+    assert len(threads) == 2 and cache.snapshots == 2
+
+
+async def test_bodies_per_snapshot_are_bounded(tmp_path: Path) -> None:
+    cache = ViewCache(Monitor(_settings(tmp_path, 1)), clock=lambda: 0.0, max_bodies=4)
+    for i in range(50):  # a client varying ?q= cannot grow the cache
+        await cache.body(("page", i), lambda view: b"x")
+    assert len(cache._bodies) == 4
+
+
+async def test_api_answers_gzip_when_asked_and_plain_otherwise(tmp_path: Path) -> None:
+    async with running_exporter(_settings(tmp_path, 200)) as (_, base):
+        async with httpx.AsyncClient() as client:
+            zipped = await client.get(base + "/api/v1/targets")  # httpx asks for gzip
+            plain = await client.get(
+                base + "/api/v1/targets", headers={"Accept-Encoding": "identity"}
+            )
+        assert zipped.headers["content-encoding"] == "gzip"
+        assert "content-encoding" not in plain.headers
+        assert zipped.json()["targets"] == plain.json()["targets"]
+        assert len(plain.json()["targets"]) == 200

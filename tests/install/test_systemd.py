@@ -1,0 +1,92 @@
+"""deploy/systemd/llm-heartbeat.service, checked by systemd itself: `systemd-analyze verify`
+(no error, no warning: an unknown or misspelt key is only a warning to systemd) and
+`systemd-analyze security` (the sandbox really is on), plus the settings issue 17 asks for."""
+
+from __future__ import annotations
+
+import configparser
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_binary
+
+ROOT = Path(__file__).resolve().parents[2]
+UNIT = ROOT / "deploy" / "systemd" / "llm-heartbeat.service"
+INSTALLED = "/usr/local/bin/llm-heartbeat"
+
+
+def _service() -> dict[str, list[str]]:
+    """[Service] keys to their values (a key may repeat)."""
+    out: dict[str, list[str]] = {}
+    section = ""
+    for raw in UNIT.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            section = line
+        elif section == "[Service]":
+            key, _, value = line.partition("=")
+            out.setdefault(key, []).append(value)
+    return out
+
+
+@pytest.fixture
+def unit(tmp_path: Path) -> Path:
+    """The unit with its ExecStart pointed at this machine's command: verify checks that the
+    program exists, and here it is not installed under /usr/local/bin."""
+    exe = shutil.which("llm-heartbeat") or str(Path(sys.executable).with_name("llm-heartbeat"))
+    if not Path(exe).is_file():
+        pytest.skip("no llm-heartbeat command installed beside this Python")
+    text = UNIT.read_text(encoding="utf-8")
+    assert INSTALLED in text
+    path = tmp_path / UNIT.name
+    path.write_text(text.replace(INSTALLED, exe), encoding="utf-8")
+    return path
+
+
+def test_systemd_analyze_verify_is_clean(unit: Path) -> None:
+    tool = require_binary("systemd-analyze")
+    proc = subprocess.run([tool, "verify", str(unit)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == "" and proc.stdout.strip() == "", proc.stderr + proc.stdout
+
+
+def test_systemd_analyze_verify_catches_a_misspelt_key(unit: Path) -> None:
+    """The check above can fail: systemd reports a key it does not know."""
+    tool = require_binary("systemd-analyze")
+    unit.write_text(unit.read_text().replace("ProtectSystem=", "ProtectSytem="))
+    proc = subprocess.run([tool, "verify", str(unit)], capture_output=True, text=True, timeout=120)
+    assert "ProtectSytem" in proc.stderr
+
+
+def test_exposure_is_low(unit: Path) -> None:
+    """systemd's own score of the sandbox, 0 (locked down) to 10 (none); 2.0 is "OK"."""
+    tool = require_binary("systemd-analyze")
+    proc = subprocess.run(
+        [tool, "security", "--offline=true", "--threshold=20", "--no-pager", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+    assert "Overall exposure level" in proc.stdout
+
+
+def test_the_unit_has_what_a_production_install_needs() -> None:
+    svc = _service()
+    assert svc["DynamicUser"] == ["yes"] and svc["User"] == ["llm-heartbeat"]
+    assert svc["StateDirectory"] == ["llm-heartbeat"]
+    history = "LLM_HEARTBEAT_HISTORY_FILE=/var/lib/llm-heartbeat/history.jsonl"
+    assert history in svc["Environment"]  # the history lives in the state directory
+    assert int(svc["LimitNOFILE"][0]) >= 65536
+    assert svc["ProtectSystem"] == ["strict"] and svc["NoNewPrivileges"] == ["yes"]
+    assert svc["ExecReload"] == ["/bin/kill -HUP $MAINPID"]  # SIGHUP re-reads the config
+    assert svc["ExecStart"][0].startswith(INSTALLED + " run --config /etc/llm-heartbeat/")
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.read_string(UNIT.read_text(encoding="utf-8"))
+    assert parser["Install"]["WantedBy"] == "multi-user.target"
