@@ -19,7 +19,7 @@ from exporter.probes import ProbeContext
 from exporter.probes.transport import AiohttpTransport
 from tests.servers import serve_aiohttp
 
-__all__ = ["MODEL", "Call", "LocalServer", "Route"]
+__all__ = ["MODEL", "Call", "Handler", "LocalServer", "Route"]
 
 MODEL = "Qwen/Qwen3-4B-Instruct-2507"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
