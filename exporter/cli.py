@@ -99,7 +99,7 @@ def _check_config(path: Path) -> int:
 # ---- probe ---------------------------------------------------------------------------------
 async def _probe(args: argparse.Namespace) -> int:
     from exporter.probes import PROBES, ProbeContext, make_client
-    from exporter.probes.results import Check
+    from exporter.probes.results import VERDICT_CHECKS, Check
     from exporter.server.views import result_view
 
     try:
@@ -124,7 +124,7 @@ async def _probe(args: argparse.Namespace) -> int:
     results = []
     model = args.model
     async with make_client() as client:
-        for check in Check:
+        for check in VERDICT_CHECKS:
             if not getattr(target.checks, check.value).enabled:
                 continue
             ctx = ProbeContext(client, target, args.timeout, model)

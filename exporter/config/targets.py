@@ -1,4 +1,4 @@
-"""A target: the three checks, the thresholds, and the target itself."""
+"""A target: the four checks, the thresholds, and the target itself."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from exporter.config.base import (
     redact_url,
 )
 from exporter.config.durations import Duration
+from exporter.config.engine import EngineCheck
 
 __all__ = [
     "ChatCheck",
@@ -85,6 +86,7 @@ class Checks(Strict):
     health: HealthCheck = HealthCheck()
     models: ModelsCheck = ModelsCheck()
     chat: ChatCheck = ChatCheck()
+    engine: EngineCheck = EngineCheck()
 
 
 class Thresholds(Strict):

@@ -13,6 +13,7 @@ from typing import Any
 from exporter.config import Settings, TargetConfig
 from exporter.engine.histogram import DURATION_BUCKETS, TTFT_BUCKETS, Histogram
 from exporter.engine.history import HistoryWriter, read_history
+from exporter.engine.progress import EnginePolicy
 from exporter.engine.state import (
     Policy,
     State,
@@ -31,8 +32,9 @@ log = logging.getLogger("exporter.engine.state")
 RECENT = 60
 
 
-def policy_for(target: TargetConfig) -> Policy:
+def policy_for(target: TargetConfig, default_interval: float = 15.0) -> Policy:
     checks = tuple(c for c in Check if getattr(target.checks, c.value).enabled)
+    interval = target.checks.engine.interval or target.interval or default_interval
     t = target.thresholds
     return Policy(
         checks=checks,
@@ -40,6 +42,22 @@ def policy_for(target: TargetConfig) -> Policy:
         successes_to_up=t.successes_to_up,
         retry_interval=t.retry_interval,
         startup_grace=t.startup_grace,
+        engine=engine_policy(target, interval),
+    )
+
+
+def engine_policy(target: TargetConfig, interval: float) -> EnginePolicy | None:
+    """The engine check's thresholds; a view older than three samples plus a timeout (or
+    the stall window, if longer) is stale and concludes nothing."""
+    spec = target.checks.engine
+    if not spec.enabled:
+        return None
+    return EnginePolicy(
+        stall_after=spec.stall_after,
+        queue_saturated=spec.queue_saturated,
+        kv_saturated=spec.kv_saturated,
+        slow_chat=spec.slow_chat or target.checks.chat.timeout / 2,
+        fresh_for=max(3 * interval + spec.timeout, spec.stall_after),
     )
 
 
@@ -108,7 +126,9 @@ class Monitor:
         for name, cfg in wanted.items():
             if name not in self.targets:
                 self.targets[name] = TargetRuntime(
-                    cfg, policy_for(cfg), TargetStatus(since=self.clock())
+                    cfg,
+                    policy_for(cfg, settings.default_interval),
+                    TargetStatus(since=self.clock()),
                 )
                 added.add(name)
         return added, removed
@@ -149,6 +169,8 @@ class Monitor:
                 "ttft": None if result.ttft is None else round(result.ttft, 4),
             }
         )
+        if check is Check.ENGINE:
+            _log_engine_change(name, rt.status.latest.get(check), result)
         rt.status, transition = observe(rt.status, name, result, now, rt.policy)
         if transition is not None:
             self._transitioned(rt, transition)
@@ -185,3 +207,15 @@ class Monitor:
         )
         for listener in self.listeners:
             listener(t)
+
+
+def _log_engine_change(name: str, before: ProbeResult | None, after: ProbeResult) -> None:
+    """Say once when the engine view appears, goes away or changes its reason (not every 5 s)."""
+    key = (after.success, after.reason, after.status_code)
+    if before is not None and (before.success, before.reason, before.status_code) == key:
+        return
+    if after.success and after.engine is not None:
+        log.info("target %s: engine view from %s metrics", name, after.engine.flavour)
+    else:
+        reason = after.reason.value if after.reason else "failed"
+        log.warning("target %s: no engine view (%s): %s", name, reason, after.detail)

@@ -1,6 +1,6 @@
 """The per-target state machine: pure functions over values, no I/O, no clock of its own.
 
-States: unknown -> (starting | up | degraded | down). The rules, in order:
+States: unknown -> (starting | up | overloaded | degraded | down). The rules, in order:
 - `starting` while /health answers 503 (loading weights) or during a grace period after a
   recovery action: a loading server is not called down. 503 for longer than the start-up
   grace becomes `down` (vLLM also answers 503 when its engine is dead).
@@ -9,7 +9,15 @@ States: unknown -> (starting | up | degraded | down). The rules, in order:
   nothing useful.
 - `degraded` when the primary check passes but another (chat, models) has failed N times in
   a row: /health claims all is well while inference is dead.
+- `degraded`, reason `engine_stalled`, when the server's own metrics show work pending and
+  generation not advancing for `stall_after` (exporter/engine/progress.py), even while
+  /health answers 200 and before the chat probe's deadline.
+- `overloaded` (busy, not broken) when the chat probe is slow or fails by timeout, or /health
+  misses its deadline, while the engine makes progress with its queue or KV cache saturated.
+  It is never counted as down or degraded.
 - `up` when every enabled check's latest result passed, M evaluations in a row.
+
+The engine check itself never passes or fails a target: only these two conclusions count.
 """
 
 from __future__ import annotations
@@ -18,7 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from exporter.probes.results import Check, ProbeResult, Reason
+from exporter.engine.progress import EnginePolicy, EngineView, fold_sample
+from exporter.probes.results import VERDICT_CHECKS, Check, ProbeResult, Reason
 
 __all__ = ["Policy", "State", "TargetStatus", "Transition", "begin_grace", "next_delay", "observe"]
 
@@ -27,6 +36,7 @@ class State(StrEnum):
     UNKNOWN = "unknown"
     STARTING = "starting"
     UP = "up"
+    OVERLOADED = "overloaded"
     DEGRADED = "degraded"
     DOWN = "down"
 
@@ -40,10 +50,16 @@ class Policy:
     successes_to_up: int = 1
     retry_interval: float = 1.0
     startup_grace: float = 600.0
+    engine: EnginePolicy | None = None
+
+    @property
+    def judged(self) -> tuple[Check, ...]:
+        """The checks whose results pass or fail the target (all but the engine check)."""
+        return tuple(c for c in self.checks if c in VERDICT_CHECKS)
 
     @property
     def primary(self) -> Check:
-        return self.checks[0]
+        return self.judged[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +94,7 @@ class TargetStatus:
     ok_streak: int = 0
     grace_until: float | None = None
     loading_since: float | None = None
+    engine: EngineView | None = None
     reason: str = ""
     detail: str = ""
 
@@ -110,12 +127,15 @@ def observe(
         failing_since.pop(result.check, None)
     else:
         failing_since.setdefault(result.check, result.timestamp)
-    all_ok = all(c in latest and latest[c].success for c in policy.checks)
+    all_ok = all(c in latest and latest[c].success for c in policy.judged)
     ok_streak = status.ok_streak + 1 if all_ok else 0
     health = latest.get(Check.HEALTH)
     loading = health is not None and health.loading and Check.HEALTH in policy.checks
     loading_since = (status.loading_since or now) if loading else None
     grace = status.grace_until is not None and now < status.grace_until
+    engine = status.engine
+    if result.engine is not None:
+        engine = fold_sample(engine, result.engine, result.timestamp)
     new = replace(
         status,
         latest=latest,
@@ -124,6 +144,7 @@ def observe(
         ok_streak=ok_streak,
         loading_since=loading_since,
         grace_until=status.grace_until if grace else None,
+        engine=engine,
     )
     target_state, reason, detail = _decide(new, policy, now, grace)
     if target_state is None:
@@ -137,7 +158,18 @@ def _decide(
     s: TargetStatus, policy: Policy, now: float, grace: bool
 ) -> tuple[State | None, str, str]:
     n = policy.failures_to_down
+    ep, view = policy.engine, s.engine
+    if ep is None or view is None or not view.fresh(now, ep):
+        ep, view = None, None
+    if view is not None and ep is not None and s.loading_since is None and view.stalled(now, ep):
+        if grace:
+            return State.STARTING, "recovery_grace", f"engine: {view.describe()}"
+        return State.DEGRADED, "engine_stalled", f"engine: {view.describe()}"
+    busy = view.busy(now, ep) if view is not None and ep is not None else None
     if s.ok_streak >= policy.successes_to_up:
+        slow = _slow_chat(s, ep)
+        if busy and slow:
+            return State.OVERLOADED, "engine_saturated", _busy_detail(slow, busy, view)
         return State.UP, "all_checks_passed", ""
     primary = s.latest.get(policy.primary)
     failing = _worst(s, policy)
@@ -150,6 +182,12 @@ def _decide(
             return None, "", ""
         if grace:
             return State.STARTING, "recovery_grace", _describe(primary)
+        if busy and _busy_failure(primary):
+            return (
+                State.OVERLOADED,
+                "engine_saturated",
+                _busy_detail(_describe(primary), busy, view),
+            )
         if _answered_since(s, policy):
             # /health fails but inference answered since: alive, not well
             return State.DEGRADED, _reason(primary), _describe(primary)
@@ -157,8 +195,31 @@ def _decide(
     if failing is not None and s.consecutive_failures(failing.check) >= n:
         if grace:
             return State.STARTING, "recovery_grace", _describe(failing)
+        if busy and _busy_failure(failing):
+            return (
+                State.OVERLOADED,
+                "engine_saturated",
+                _busy_detail(_describe(failing), busy, view),
+            )
         return State.DEGRADED, _reason(failing), _describe(failing)
     return None, "", ""
+
+
+def _busy_failure(result: ProbeResult) -> bool:
+    """A failure a busy server shows: a missed deadline, or its own "too busy" answer."""
+    return result.reason is Reason.TIMEOUT or result.status_code in (429, 503)
+
+
+def _slow_chat(s: TargetStatus, ep: EnginePolicy | None) -> str | None:
+    chat = s.latest.get(Check.CHAT)
+    if ep is None or chat is None or not chat.success or chat.duration < ep.slow_chat:
+        return None
+    return f"chat answered in {chat.duration:.1f}s"
+
+
+def _busy_detail(what: str, busy: str, view: EngineView | None) -> str:
+    engine = f" ({view.describe()})" if view is not None else ""
+    return f"{what}; engine busy, not broken: {busy}{engine}"
 
 
 def _answered_since(s: TargetStatus, policy: Policy) -> bool:
@@ -171,7 +232,7 @@ def _answered_since(s: TargetStatus, policy: Policy) -> bool:
         and c in s.latest
         and s.latest[c].success
         and s.latest[c].timestamp >= since
-        for c in policy.checks
+        for c in policy.judged
     )
 
 
@@ -181,7 +242,7 @@ def _worst(s: TargetStatus, policy: Policy) -> ProbeResult | None:
     be gone, which is for the primary to say (down), not degraded."""
     primary = s.latest.get(policy.primary)
     failing = []
-    for c in policy.checks:
+    for c in policy.judged:
         r = s.latest.get(c)
         if c is policy.primary or r is None or r.success:
             continue
@@ -219,6 +280,8 @@ def _move(
 def next_delay(status: TargetStatus, check: Check, interval: float, policy: Policy) -> float:
     """When to probe `check` again: fast while a failure is being confirmed, then a calmer
     cadence while the target is unwell, the normal interval when all is well."""
+    if check not in policy.judged:
+        return interval  # the engine view: its own cadence, no confirmation re-probes
     result = status.latest.get(check)
     if result is None or result.success:
         if (
