@@ -136,6 +136,8 @@ def observe(
     engine = status.engine
     if result.engine is not None:
         engine = fold_sample(engine, result.engine, result.timestamp)
+        if _saturation_ended(status.engine, engine, policy.engine):
+            _forget_busy_failures(latest, failures, failing_since, result.timestamp)
     new = replace(
         status,
         latest=latest,
@@ -203,6 +205,31 @@ def _decide(
             )
         return State.DEGRADED, _reason(failing), _describe(failing)
     return None, "", ""
+
+
+def _saturation_ended(
+    before: EngineView | None, after: EngineView, ep: EnginePolicy | None
+) -> bool:
+    return (
+        ep is not None
+        and before is not None
+        and before.saturated(ep) is not None
+        and after.saturated(ep) is None
+    )
+
+
+def _forget_busy_failures(
+    latest: Mapping[Check, ProbeResult],
+    failures: dict[Check, int],
+    failing_since: dict[Check, float],
+    t: float,
+) -> None:
+    """The queue drained: deadlines missed while it was full were the load's, not the
+    server's. A server that keeps missing them now must do so N times afresh."""
+    for check, result in latest.items():
+        if check in VERDICT_CHECKS and not result.success and _busy_failure(result):
+            failures[check] = 0
+            failing_since[check] = t
 
 
 def _busy_failure(result: ProbeResult) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from exporter.engine.monitor import Monitor, TargetRuntime
@@ -31,6 +32,8 @@ def result_view(result: ProbeResult) -> dict[str, Any]:
         view["content"] = result.content[:200]
     if result.models:
         view["models"] = list(result.models[:20])
+    if result.engine is not None:
+        view["engine"] = asdict(result.engine)
     return view
 
 

@@ -333,7 +333,7 @@ class _Generation:
         cfg = self.api.config
         now = time.monotonic()
         slow = self.api.faults.get("slow", now)
-        over = self.api.faults.get("overloaded", now)
+        over = self.api.faults.get("overloaded", now) or self.api.faults.get("overload", now)
         ttft, itl, queue = cfg.ttft_seconds, cfg.token_interval_seconds, 0.0
         if slow is not None:
             ttft += slow.seconds or 0.0
@@ -386,6 +386,8 @@ class _Generation:
         self.generated += 1
         self.kv += 1
         self.api.scheduler.kv_tokens += 1
+        if self._fault("stall"):
+            return now  # a stalled engine records no steps: its counters freeze
         if first:
             self.first_token_at = now
             self.api.metrics.first_token(self.model, now - self.arrived, self.prompt_tokens)

@@ -1,7 +1,8 @@
 """The simulated engine's scheduler: who runs, who waits, how full the KV cache is.
 
-Real requests take a slot out of `max_num_seqs`; the rest wait. The `overloaded` fault adds
-phantom load on top so `vllm:num_requests_waiting` rises even when only a probe is talking.
+Real requests take a slot out of `max_num_seqs`; the rest wait. The `overloaded`/`overload`
+faults add phantom load on top so `vllm:num_requests_waiting` rises even when only a probe is
+talking; `stall` leaves phantom requests stuck in the running batch.
 """
 
 from __future__ import annotations
@@ -52,12 +53,12 @@ class Scheduler:
             self._prefixes.popitem(last=False)
         return 0
 
-    def gauges(self, overloaded: bool) -> EngineGauges:
+    def gauges(self, overloaded: bool, stuck: int = 0) -> EngineGauges:
         if overloaded:
             running = max(self.running, self.max_num_seqs)
             waiting = self.waiting + self.phantom_waiting
             usage = max(0.97, min(1.0, self.kv_tokens / self.kv_cache_tokens))
         else:
-            running, waiting = self.running, self.waiting
+            running, waiting = self.running + stuck, self.waiting
             usage = min(1.0, self.kv_tokens / self.kv_cache_tokens)
         return EngineGauges(running, waiting, round(usage, 6))

@@ -246,3 +246,15 @@ def test_without_the_engine_check_chat_timeouts_are_degraded() -> None:
     steps = [health(0), models(0), chat(0), *chat_timeouts(31, 46, 61)]
     _, status = run(steps, policy)
     assert status.state is State.DEGRADED
+
+
+def test_deadlines_missed_while_saturated_do_not_count_once_the_queue_drains() -> None:
+    drained = [engine(t, 100 + 50 * t, running=1, waiting=0, kv=0.2) for t in every(65, 80, 5)]
+    # a probe queued during the overload still times out after the drain: the load's fault
+    steps = [*healthy_start(), *busy_engine(5, 60), *chat_timeouts(31, 46, 61), *drained]
+    states, status = run([*steps, *chat_timeouts(66)])
+    assert State.OVERLOADED in states
+    assert State.DEGRADED not in states and status.state is State.OVERLOADED
+    # but a server that keeps missing them with an empty queue is degraded, N times afresh
+    _, status = run([*steps, *chat_timeouts(66, 71, 76)])
+    assert status.state is State.DEGRADED and status.reason == "chat_timeout"
