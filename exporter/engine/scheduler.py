@@ -17,6 +17,7 @@ import httpx
 
 from exporter.engine.cadence import confirmations, next_delay
 from exporter.engine.monitor import Monitor
+from exporter.engine.rounds import run_round
 from exporter.probes import PROBES, ProbeContext
 from exporter.probes.results import Check, ProbeResult
 
@@ -138,17 +139,19 @@ class Scheduler:
     async def probe_now(
         self, name: str, checks: Iterable[Check] | None = None
     ) -> list[ProbeResult]:
-        """A fresh round of checks now (for the recovery receiver and `probe`), in order, so the
-        models check can name the model the chat check asks for."""
+        """A fresh round of checks now (for the recovery receiver), concurrently, each through
+        `probe` (so recorded, and never overlapping the loop's own probe of that check)."""
         rt = self.monitor.targets.get(name)
         if rt is None:
             return []
-        results = []
-        for check in checks or rt.policy.checks:
-            result = await self.probe(name, check)
-            if result is not None:
-                results.append(result)
-        return results
+        wanted = list(checks or rt.policy.checks)
+        deadline = sum(getattr(rt.config.checks, c.value).timeout for c in wanted)
+
+        async def run(check: Check, _model: str | None, _left: float) -> ProbeResult | None:
+            return await self.probe(name, check)  # the model: the monitor's, once models ran
+
+        found = await run_round(wanted, run, deadline, model=rt.model, stop_early=False)
+        return found.results
 
     def wake(self, name: str) -> None:
         """Probe every check of a target soon (e.g. after a recovery action)."""
