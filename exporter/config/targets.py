@@ -55,6 +55,10 @@ class ChatCheck(Strict):
     path: str = "/v1/chat/completions"
     interval: Duration | None = None
     timeout: Duration = Field(default=30.0, gt=0)
+    # a streamed answer's first token within ttft_timeout, then no gap between chunks longer
+    # than chunk_timeout: a hung engine is seen in seconds, not after the whole `timeout`
+    ttft_timeout: Duration | None = Field(default=10.0, gt=0)
+    chunk_timeout: Duration | None = Field(default=10.0, gt=0)
     prompt: str = Field(default=DEFAULT_PROMPT, min_length=1)
     system_prompt: str | None = None
     max_tokens: int = Field(default=8, ge=1, le=4096)

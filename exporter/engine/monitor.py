@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,11 +25,32 @@ from exporter.engine.state import (
 )
 from exporter.probes.results import Check, ProbeResult
 
-__all__ = ["Monitor", "TargetRuntime", "policy_for"]
+__all__ = ["Monitor", "TargetRuntime", "TransitionSink", "log_transition", "policy_for"]
 
 log = logging.getLogger("exporter.engine.state")
 
 RECENT = 60
+
+# where transitions go besides the monitor's own list: the history file, the log, the
+# recovery hooks, a /probe round's log
+TransitionSink = Callable[[Transition], None]
+
+
+def log_transition(t: Transition) -> None:
+    """The log line of a transition: a warning when the target gets worse."""
+    worse = (State.DOWN, State.DEGRADED, State.OVERLOADED)
+    level = logging.WARNING if t.to_state in worse else logging.INFO
+    record = t.as_dict()
+    log.log(
+        level,
+        "target %s: %s -> %s (%s) %s",
+        t.target,
+        t.from_state.value,
+        t.to_state.value,
+        t.reason,
+        t.detail,
+        extra={"event": "transition", **{f"t_{k}": v for k, v in record.items()}},
+    )
 
 
 def policy_for(target: TargetConfig, default_interval: float = 15.0) -> Policy:
@@ -97,13 +118,15 @@ class TargetRuntime:
 
 
 class Monitor:
-    """All targets' runtimes, the transition history, and the hooks that react to transitions."""
+    """All targets' runtimes, the recent transitions, and the sinks that transitions go to
+    (by default the history file and the log; more may be appended to `sinks`)."""
 
     def __init__(
         self,
         settings: Settings,
         history: HistoryWriter | None = None,
         clock: Callable[[], float] = time.time,
+        sinks: Sequence[TransitionSink] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -112,7 +135,9 @@ class Monitor:
             read_history(settings.history_file, settings.history_keep), maxlen=settings.history_keep
         )
         self.targets: dict[str, TargetRuntime] = {}
-        self.listeners: list[Callable[[Transition], None]] = []
+        self.sinks: list[TransitionSink] = (
+            [self.history.append, log_transition] if sinks is None else list(sinks)
+        )
         self.apply(settings)
 
     def apply(self, settings: Settings) -> tuple[set[str], set[str]]:
@@ -191,22 +216,9 @@ class Monitor:
 
     def _transitioned(self, rt: TargetRuntime, t: Transition) -> None:
         rt.transitions_to[t.to_state] += 1
-        record = t.as_dict()
-        self.transitions.append(record)
-        self.history.append(t)
-        level = logging.WARNING if t.to_state in (State.DOWN, State.DEGRADED) else logging.INFO
-        log.log(
-            level,
-            "target %s: %s -> %s (%s) %s",
-            t.target,
-            t.from_state.value,
-            t.to_state.value,
-            t.reason,
-            t.detail,
-            extra={"event": "transition", **{f"t_{k}": v for k, v in record.items()}},
-        )
-        for listener in self.listeners:
-            listener(t)
+        self.transitions.append(t.as_dict())
+        for sink in self.sinks:
+            sink(t)
 
 
 def _log_engine_change(name: str, before: ProbeResult | None, after: ProbeResult) -> None:

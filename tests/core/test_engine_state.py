@@ -237,6 +237,7 @@ def test_busy_or_broken(name: str, steps: list[Step], state: State, reason: str)
 
 def test_overloaded_goes_back_to_up_when_chat_is_fast_again() -> None:
     steps = [*healthy_start(), *busy_engine(5, 60), *chat_timeouts(31, 46, 61), chat(62, 0.5)]
+    steps += [health(63), models(63.5)]  # the way back: every check re-ran since
     states, status = run(steps)
     assert State.OVERLOADED in states and status.state is State.UP
 

@@ -237,15 +237,21 @@ async def test_debug_shows_log_and_metrics_without_secrets(tmp_path: Path) -> No
 
 @contextlib.asynccontextmanager
 async def silent_server() -> AsyncIterator[tuple[str, list[int]]]:
-    """Accepts connections and never answers (a hung server); counts the connections."""
+    """Accepts connections and never answers (a hung server); keeps the largest number of
+    connections open at once."""
     held: list[asyncio.StreamWriter] = []
     count = [0]
+    open_now = [0]
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        count[0] += 1
+        open_now[0] += 1
+        count[0] = max(count[0], open_now[0])
         held.append(writer)
-        with contextlib.suppress(ConnectionError):
-            await reader.read()  # until the client gives up
+        try:
+            with contextlib.suppress(ConnectionError):
+                await reader.read()  # until the client gives up
+        finally:
+            open_now[0] -= 1
 
     port = free_port()
     server = await asyncio.start_server(handle, "127.0.0.1", port)
