@@ -28,7 +28,7 @@ from exporter.recovery.dedup import Dedup
 from exporter.recovery.history import HistoryFile, record_events
 from exporter.recovery.matching import actions_for_target, match_rule
 from exporter.recovery.notify import Notifier, RecoveryEvent
-from exporter.recovery.overload import fetch_queue_length, overload_reason
+from exporter.recovery.overload import overload_reason
 from exporter.recovery.payload import Alert, WebhookMessage
 from exporter.recovery.ports import TargetCheck, TargetControl
 from exporter.recovery.rails import Attempt, TargetRecord, decide, earliest_next, should_exhaust
@@ -360,12 +360,9 @@ class RecoveryService:
             return "skipped_healthy", f"target answers again ({check.detail or check.state})"
         if check.state == "starting":
             return "skipped_starting", "target is starting (loading weights); not restarting"
-        if check.answering:
-            overload = self.config.rails.overload
-            queue = await fetch_queue_length(self.targets.target_url(target), overload)
-            reason = overload_reason(check, queue, overload)
-            if reason is not None:
-                return "skipped_overloaded", reason
+        reason = overload_reason(check, self.config.rails.overload)
+        if reason is not None:
+            return "skipped_overloaded", reason
         return None
 
     async def _act(self, alert: Alert, rule: RuleConfig, target: str, key: Hashable) -> None:

@@ -259,3 +259,32 @@ def test_deadlines_missed_while_saturated_do_not_count_once_the_queue_drains() -
     # but a server that keeps missing them with an empty queue is degraded, N times afresh
     _, status = run([*steps, *chat_timeouts(66, 71, 76)])
     assert status.state is State.DEGRADED and status.reason == "chat_timeout"
+
+
+async def test_the_recovery_port_carries_the_live_engine_view() -> None:
+    """What the recovery receiver's pre-check sees comes from the monitor's engine view,
+    not from a fetch of its own."""
+    from dataclasses import replace
+
+    from exporter.config import Settings, TargetConfig
+    from exporter.engine.monitor import Monitor
+    from exporter.engine.progress import fold_sample
+    from exporter.engine.recovery_control import MonitorControl
+
+    class NoProbes:
+        async def probe_now(self, name: str) -> list[ProbeResult]:
+            return [ProbeResult(C, False, 30.0, 90.0, 200, Reason.TIMEOUT)]
+
+    settings = Settings(targets=[TargetConfig(name="t", url="http://x:1")], history_file=None)
+    monitor = Monitor(settings, clock=lambda: 100.0)
+    control = MonitorControl(monitor, NoProbes())  # type: ignore[arg-type]
+    rt = monitor.targets["t"]
+    busy = EngineSample("vllm", 8, 40, 0.5, 1000, 1000)
+    view = fold_sample(fold_sample(None, busy, 90.0), replace(busy, progress=2000), 95.0)
+    rt.status = replace(rt.status, engine=view)
+    check = await control.check_now("t")
+    assert check.engine_waiting == 40 and check.overloaded is not None
+    assert "40 requests waiting" in check.overloaded
+    rt.status = replace(rt.status, engine=replace(view, time=10.0))  # stale: says nothing
+    check = await control.check_now("t")
+    assert (check.overloaded, check.engine_waiting) == (None, None)
