@@ -33,6 +33,7 @@ BURN_FOR = {"1h": 120.0, "6h": 900.0, "1d": 3600.0, "3d": 10800.0}
 REQUIRED_ALERTS = {
     "LLMTargetDown": "critical",
     "LLMInferenceDegraded": "critical",
+    "LLMTargetOverloaded": "warning",
     "LLMTargetStartingTooLong": "warning",
     "LLMModelMissing": "warning",
     "LLMLatencyHigh": "warning",
@@ -137,7 +138,8 @@ def test_every_alert_has_firing_and_silent_cases(alert: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "alert", ["LLMTargetDown", "LLMInferenceDegraded", "LLMAvailabilitySLOBurn"]
+    "alert",
+    ["LLMTargetDown", "LLMInferenceDegraded", "LLMTargetOverloaded", "LLMAvailabilitySLOBurn"],
 )
 def test_must_not_fire_on_single_failure_or_loading(alert: str) -> None:
     names = " | ".join(c[2]["name"] for c in _cases() if c[3]["alertname"] == alert)
@@ -300,7 +302,7 @@ def test_detection_for_spans_three_scrapes_and_evaluations(profile: str, rules: 
     job = next(j for j in config["scrape_configs"] if j["job_name"] == "llm-heartbeat")
     scrape = seconds(job.get("scrape_interval", config["global"]["scrape_interval"]))
     for rule in detection["groups"][0]["rules"]:
-        if rule["alert"] in ("LLMTargetDown", "LLMInferenceDegraded"):
+        if rule["alert"] in ("LLMTargetDown", "LLMInferenceDegraded", "LLMTargetOverloaded"):
             assert seconds(rule["for"]) >= 2 * max(scrape, evaluation), (profile, rule["alert"])
 
 
@@ -317,6 +319,7 @@ def test_fast_profile_scrapes_and_evaluates_every_second() -> None:
     } == {
         "LLMTargetDown": 2,
         "LLMInferenceDegraded": 2,
+        "LLMTargetOverloaded": 2,
     }
 
 
