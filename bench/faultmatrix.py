@@ -27,7 +27,7 @@ from exporter.engine.monitor import Monitor
 from exporter.engine.scheduler import Scheduler
 from exporter.engine.state import State, Transition
 from exporter.probes import make_client
-from exporter.simulate import FaultSpec, Simulator, SimulatorConfig, run_in_thread
+from exporter.simulate import DEFAULT_MODEL, FaultSpec, Simulator, SimulatorConfig, run_in_thread
 
 __all__ = ["MODES", "MatrixRun", "NoiseRun", "render_matrix", "run_matrix"]
 
@@ -72,11 +72,14 @@ class NoiseRun:
 
 
 def profile_settings(profile: str, urls: dict[str, str]) -> Settings:
-    """One target per URL with the profile's settings (the fast one read from its example)."""
+    """One target per URL with the profile's settings (the fast one read from its example),
+    with the model configured: a server that lists another model is then wrong."""
     if profile == "default":
-        return Settings(targets=[TargetConfig(name=n, url=u) for n, u in urls.items()])
+        targets = [TargetConfig(name=n, url=u, model=DEFAULT_MODEL) for n, u in urls.items()]
+        return Settings(targets=targets)
     data = yaml.safe_load(FAST_FILE.read_text())
     template = {k: v for k, v in data["targets"][0].items() if k not in ("name", "url")}
+    template["model"] = DEFAULT_MODEL
     targets = [TargetConfig(name=n, url=u, **template) for n, u in urls.items()]
     return Settings(default_interval=data["default_interval"], targets=targets)
 
@@ -242,8 +245,9 @@ def render_matrix(
         "The exporter's collector loop (real probes over loopback, aiohttp transport) against",
         "simulated vLLM servers in their own threads, one per fault mode, the fault switched on",
         "at a random phase of the probe schedules, held 10 s (60 s for overloaded), then",
-        "switched off. *default* = the exporter's defaults (every check every 15 s, chat",
-        "`ttft_timeout` 8 s); *fast* = `examples/fast-detection.yml`. Times are median / max",
+        "switched off. Targets name their model. *default* = the exporter's defaults (every",
+        "check every 15 s, chat `ttft_timeout` 8 s); *fast* = `examples/fast-detection.yml`.",
+        "Times are median / max",
         "over the runs; *way back* lists every transition after the repair.",
         "",
         head + " |",
