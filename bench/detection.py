@@ -300,14 +300,14 @@ NOTES = [
 ]
 
 
-def merge_section(existing: str | None, section: str) -> str:
+def merge_section(existing: str | None, section: str, heading: str = SECTION) -> str:
     """Replace our section (up to the next `## ` heading) or append it; keep everything else."""
     if not existing:
         return "# Benchmarks\n\n" + section
-    start = existing.find(SECTION)
+    start = existing.find(heading)
     if start < 0:
         return existing.rstrip("\n") + "\n\n" + section
-    nxt = existing.find("\n## ", start + len(SECTION))
+    nxt = existing.find("\n## ", start + len(heading))
     tail = "" if nxt < 0 else existing[nxt + 1 :]
     merged = existing[:start] + section
     return merged + ("\n" + tail if tail else "")
@@ -330,7 +330,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the raw results as JSON")
     parser.add_argument("--from-json", type=Path,
                         help="no runs: render the results saved by an earlier --json")  # fmt: skip
+    parser.add_argument("--matrix", action="store_true",
+                        help="the fault-mode matrix (bench/faultmatrix.py) instead of the "
+                        "crash runs on full stacks")  # fmt: skip
+    parser.add_argument("--noise-minutes", type=float, default=10.0,
+                        help="with --matrix: length of the noise run (10)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.matrix:
+        return _matrix(args, argv)
     if args.from_json:
         saved = json.loads(args.from_json.read_text())
         runs = [RunResult(**r) for r in saved["runs"]]
@@ -386,6 +393,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         existing = args.write.read_text() if args.write.exists() else None
         args.write.write_text(merge_section(existing, section))
+        print(f"wrote the section into {args.write}")
+    return 0
+
+
+def _matrix(args: argparse.Namespace, argv: list[str] | None) -> int:
+    import asyncio
+
+    from bench.faultmatrix import render_matrix, run_matrix
+
+    names = args.profile or ["default", "fast"]
+    matrix, noise = asyncio.run(
+        run_matrix(names, args.runs, args.noise_targets, args.noise_minutes * 60)
+    )
+    command = "python -m bench.detection " + " ".join(argv if argv is not None else sys.argv[1:])
+    when = datetime.now(UTC).strftime("%Y-%m-%d")
+    section = render_matrix(matrix, noise, machine(), when, command.strip())
+    print(section)
+    if args.json:
+        raw = {"matrix": [asdict(r) for r in matrix], "noise": [asdict(n) for n in noise]}
+        args.json.write_text(json.dumps(raw, indent=2))
+    if args.write:
+        existing = args.write.read_text() if args.write.exists() else None
+        args.write.write_text(merge_section(existing, section, section.splitlines()[0]))
         print(f"wrote the section into {args.write}")
     return 0
 

@@ -57,7 +57,7 @@ class ChatCheck(Strict):
     timeout: Duration = Field(default=30.0, gt=0)
     # a streamed answer's first token within ttft_timeout, then no gap between chunks longer
     # than chunk_timeout: a hung engine is seen in seconds, not after the whole `timeout`
-    ttft_timeout: Duration | None = Field(default=10.0, gt=0)
+    ttft_timeout: Duration | None = Field(default=8.0, gt=0)
     chunk_timeout: Duration | None = Field(default=10.0, gt=0)
     prompt: str = Field(default=DEFAULT_PROMPT, min_length=1)
     system_prompt: str | None = None

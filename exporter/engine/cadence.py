@@ -27,7 +27,8 @@ def next_delay(status: TargetStatus, check: Check, interval: float, policy: Poli
             return min(interval, 5 * policy.retry_interval)
         return interval
     if status.consecutive_failures(check) < policy.failures_to_down:
-        return policy.retry_interval
+        # a timeout has waited its deadline already: its confirming probes start at once
+        return 0.0 if result.reason is Reason.TIMEOUT else policy.retry_interval
     return min(interval, 5 * policy.retry_interval)
 
 

@@ -19,6 +19,7 @@ FAULT_KINDS: dict[str, str] = {
     "slow": "add `seconds` before the first token and `token_seconds` per token",
     "error_rate": "answer a share `rate` of completions with 500/503 and vLLM's error JSON",
     "loading": "503 'Loading model' on every endpoint for `seconds` (llama.cpp/SGLang style)",
+    "server_error": "500 with vLLM's error JSON on every endpoint, /health included",
     "garbage": "200 with a body that is neither JSON nor SSE",
     "wrong_answer": "answer `answer` (default 'London') instead of the right one",
     "stall": (

@@ -161,3 +161,18 @@ def test_a_crash_and_quick_return_while_up_is_not_degraded() -> None:
     assert clock.status.state is State.UP
     clock.feed(C)
     assert clock.transitions == [] and clock.status.state is State.UP
+
+
+def test_a_timeout_is_confirmed_at_once_by_concurrent_probes() -> None:
+    """A probe that timed out has waited its deadline already: the missing confirmations run
+    together, now; other failures are re-probed one by one after retry_interval."""
+    from exporter.engine.cadence import confirmations
+
+    clock = Clock()
+    clock.round({})
+    clock.feed(C, Reason.TIMEOUT)
+    assert next_delay(clock.status, C, 15.0, POLICY) == 0.0
+    assert confirmations(clock.status, C, POLICY) == POLICY.failures_to_down - 1
+    clock.feed(C, Reason.SERVER_ERROR)
+    assert next_delay(clock.status, C, 15.0, POLICY) == POLICY.retry_interval
+    assert confirmations(clock.status, C, POLICY) == 1
