@@ -46,8 +46,12 @@ MODES: dict[str, tuple[FaultSpec, State]] = {
         FaultSpec(kind="model_swap", model="other/model"),
         State.DEGRADED,
     ),
-    # answers, after 40 s in the queue: may be degraded (no engine metrics yet), never down
-    "overloaded (answers after 40 s)": (FaultSpec(kind="overloaded", seconds=40), State.DEGRADED),
+    # deep queue, KV near full, generation advancing, answers after 40 s: busy, not broken
+    "overloaded (answers after 40 s)": (FaultSpec(kind="overload", seconds=40), State.OVERLOADED),
+    "engine stalled (/health 200, counters frozen)": (
+        FaultSpec(kind="stall", after_tokens=0),
+        State.DEGRADED,
+    ),
 }
 
 

@@ -23,7 +23,7 @@ from exporter.engine.state import (
     end_grace,
     observe,
 )
-from exporter.probes.results import Check, ProbeResult
+from exporter.probes.results import VERDICT_CHECKS, Check, ProbeResult
 
 __all__ = ["Monitor", "TargetRuntime", "TransitionSink", "log_transition", "policy_for"]
 
@@ -167,7 +167,8 @@ class Monitor:
         check = result.check
         rt.probes[check] += 1
         rt.last_run[check] = now
-        rt.duration_histogram(check).observe(result.duration)
+        if check in VERDICT_CHECKS:  # the engine read is bookkeeping: no histogram series
+            rt.duration_histogram(check).observe(result.duration)
         if result.success:
             rt.last_success[check] = now
         elif result.reason is not None:
