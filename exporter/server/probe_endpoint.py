@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from exporter.config import ProbeModule, Settings, TargetConfig
+from exporter.config import EngineCheck, ProbeModule, Settings, TargetConfig
 from exporter.discovery import derive_name
 from exporter.engine.monitor import Monitor
 from exporter.engine.rounds import direct_runner, run_round
@@ -150,6 +150,9 @@ def target_for(url: str, module: ProbeModule, name: str | None) -> TargetConfig:
     host, port = _host_port(url)
     host_port = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     fields = {k: getattr(module, k) for k in module.model_fields_set - {"timeout", "scheme"}}
+    # one round: the engine view needs samples over time, so /probe has none
+    checks = module.checks.model_copy(update={"engine": EngineCheck(enabled=False)})
+    fields["checks"] = checks
     return TargetConfig(
         **fields,
         name=name or derive_name(host_port),
