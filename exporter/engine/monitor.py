@@ -197,7 +197,11 @@ class Monitor:
         )
         if check is Check.ENGINE:
             _log_engine_change(name, rt.status.latest.get(check), result)
+        resets = rt.status.engine.resets if rt.status.engine is not None else 0
         rt.status, transition = observe(rt.status, name, result, now, rt.policy)
+        view = rt.status.engine
+        if view is not None and view.resets > resets:
+            log.warning("target %s: engine %s", name, view.note)
         if transition is not None:
             self._transitioned(rt, transition)
         return transition

@@ -288,3 +288,15 @@ async def test_the_recovery_port_carries_the_live_engine_view() -> None:
     rt.status = replace(rt.status, engine=replace(view, time=10.0))  # stale: says nothing
     check = await control.check_now("t")
     assert (check.overloaded, check.engine_waiting) == (None, None)
+
+
+def test_a_counter_reset_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    from exporter.config import Settings, TargetConfig
+    from exporter.engine.monitor import Monitor
+
+    settings = Settings(targets=[TargetConfig(name="t", url="http://x:1")], history_file=None)
+    monitor = Monitor(settings, clock=lambda: 100.0)
+    for step in (engine(1, 500), engine(2, 600), engine(3, 4), engine(4, 9)):
+        monitor.record("t", step.result)
+    resets = [r for r in caplog.records if "counters went backwards" in r.getMessage()]
+    assert len(resets) == 1 and "target t" in resets[0].getMessage()
