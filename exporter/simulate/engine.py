@@ -26,6 +26,7 @@ class Scheduler:
         self.waiting = 0
         self.kv_tokens = 0
         self.phantom_waiting = 0
+        self._background_at: float | None = None
         self._prefixes: OrderedDict[int, None] = OrderedDict()
 
     async def admit(self, queue_delay: float) -> None:
@@ -42,6 +43,14 @@ class Scheduler:
     def release(self) -> None:
         self.running -= 1
         self._slots.release()
+
+    def background_tokens(self, now: float, token_interval: float, busy: bool) -> int:
+        """Tokens the phantom batch of a busy engine generated since the last call (one per
+        sequence per token interval), so its counters keep rising between scrapes."""
+        last, self._background_at = self._background_at, now
+        if not busy or last is None:
+            return 0
+        return int((now - last) * self.max_num_seqs / max(token_interval, 0.01))
 
     def cached_tokens(self, prompt_key: int, prompt_tokens: int) -> int:
         """Prefix-cache hits: a prompt seen recently is served from cache."""

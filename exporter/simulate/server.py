@@ -84,7 +84,6 @@ class Simulator:
         self._listen_sock: socket.socket | None = None
         self._want_listen = False
         self._generation = 0
-        self._background_at: float | None = None
 
     # ----- properties ----------------------------------------------------------------
 
@@ -126,23 +125,14 @@ class Simulator:
         over = self.faults.get("overloaded", now) or self.faults.get("overload", now)
         stall = self.faults.get("stall", now)
         model = self.served_model()
-        if over is not None:
-            self.scheduler.phantom_waiting = over.waiting
-            if stall is None:  # a busy engine keeps generating for its other users
-                self._background_decode(model, now)
-        self._background_at = now
-        stuck = stall.running if stall is not None else 0
-        return model, self.scheduler.gauges(over is not None, stuck)
-
-    def _background_decode(self, model: str, now: float) -> None:
-        """Tokens the phantom batch generated since the last scrape (one per sequence per
-        token interval), so the counters of an overloaded engine keep rising."""
-        if self._background_at is None or self.scheduler is None:
-            return
-        per_second = self.scheduler.max_num_seqs / max(self.config.token_interval_seconds, 0.01)
-        tokens = int((now - self._background_at) * per_second)
+        busy = over is not None and stall is None  # it keeps generating for its other users
+        tokens = self.scheduler.background_tokens(now, self.config.token_interval_seconds, busy)
         if tokens > 0:
             self.metrics.background_tokens(model, tokens)
+        if over is not None:
+            self.scheduler.phantom_waiting = over.waiting
+        stuck = stall.running if stall is not None else 0
+        return model, self.scheduler.gauges(over is not None, stuck)
 
     # ----- lifecycle -----------------------------------------------------------------
 
