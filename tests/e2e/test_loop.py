@@ -39,8 +39,9 @@ TARGETS = [
     TargetSpec(
         "busy",
         sim_args=("--fault", f"overloaded:seconds={BUSY_SECONDS}"),
-        # slow (11 s) but under half the deadline: up, with a latency alert (`overload` below
-        # is the case where answers miss the deadline)
+        # a server known to queue for 11 s, under half its deadline: its first token is
+        # allowed 20 s, so it is up with a latency alert (`overload` below is the case where
+        # answers miss the deadline and the engine view says busy, not broken)
         checks={"chat": {"timeout": 25.0, "ttft_timeout": 20.0}},
     ),
     TargetSpec("overload", checks={"engine": {"interval": 1.0}}),
