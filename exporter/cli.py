@@ -30,7 +30,20 @@ __all__ = ["main"]
 
 log = logging.getLogger("llm-heartbeat")
 
-EXIT_OK, EXIT_UNHEALTHY, EXIT_USAGE = 0, 1, 2
+# `probe`: 0 healthy, 1 unhealthy, 2 usage error, 3 starting (loading: /health 503)
+EXIT_OK, EXIT_UNHEALTHY, EXIT_USAGE, EXIT_STARTING = 0, 1, 2, 3
+
+
+def _duration(text: str) -> float:
+    from exporter.config.durations import parse_duration
+
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return seconds
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,11 +87,21 @@ def _parser() -> argparse.ArgumentParser:
         help="require token sources but do not read them (secrets mounted only at deploy)",
     )
 
-    probe = sub.add_parser("probe", help="one round of all checks against one URL")
-    probe.add_argument("url")
+    probe = sub.add_parser(
+        "probe",
+        help="one round of all checks against one URL",
+        description="One round of all checks, concurrently; the verdict as soon as it is "
+        "known. Exit 0 healthy, 1 unhealthy, 2 usage error, 3 starting (loading).",
+    )
+    probe.add_argument("url", help="the server's base URL (a trailing /v1 is dropped)")
     probe.add_argument("--model", help="model the server must serve (default: the first listed)")
     probe.add_argument("--api-key-file", type=Path, help="file holding the API key")
-    probe.add_argument("--timeout", type=float, default=30.0, help="seconds per check (default 30)")
+    probe.add_argument(
+        "--timeout",
+        type=_duration,
+        default=30.0,
+        help="deadline of the round: 5s, 1m (default 30s)",
+    )
     probe.add_argument("--no-chat", action="store_true", help="skip the chat completion")
     probe.add_argument("--no-stream", action="store_true", help="non-streaming chat completion")
     probe.add_argument("--expect", help="text the answer must contain")
@@ -123,10 +146,15 @@ def _check_config(path: Path, *, read_secrets: bool = True) -> int:
 
 # ---- probe ---------------------------------------------------------------------------------
 async def _probe(args: argparse.Namespace) -> int:
-    from exporter.probes import PROBES, ProbeContext, make_client
-    from exporter.probes.results import Check
+    from exporter.engine.rounds import Verdict, direct_runner, run_round
+    from exporter.probes import make_client
+    from exporter.probes.results import VERDICT_CHECKS
     from exporter.server.views import result_view
 
+    url = args.url.rstrip("/")
+    if urlsplit(url).path.endswith("/v1"):
+        url = url.removesuffix("/v1")
+        print(f"llm-heartbeat probe: using {url} (the checks add /v1/...)", file=sys.stderr)
     try:
         checks: dict[str, Any] = {
             "chat": {"enabled": not args.no_chat, "stream": not args.no_stream}
@@ -134,11 +162,7 @@ async def _probe(args: argparse.Namespace) -> int:
         if args.expect:
             checks["chat"]["expect_contains"] = args.expect
         target = TargetConfig(
-            name="probe",
-            url=args.url,
-            model=args.model,
-            api_key_file=args.api_key_file,
-            checks=checks,
+            name="probe", url=url, model=args.model, api_key_file=args.api_key_file, checks=checks
         )
     except ValidationError as exc:
         print(f"llm-heartbeat probe: {_first_error(exc)}", file=sys.stderr)
@@ -146,25 +170,21 @@ async def _probe(args: argparse.Namespace) -> int:
     if args.api_key_file is not None and not args.api_key_file.is_file():
         print(f"llm-heartbeat probe: cannot read {args.api_key_file}", file=sys.stderr)
         return EXIT_USAGE
-    results = []
-    model = args.model
+    wanted = [c for c in VERDICT_CHECKS if getattr(target.checks, c.value).enabled]
     async with make_client() as client:
-        for check in Check:
-            if not getattr(target.checks, check.value).enabled:
-                continue
-            ctx = ProbeContext(client, target, args.timeout, model)
-            result = await PROBES[check](ctx)
-            if check is Check.MODELS and model is None and result.models:
-                model = result.models[0]
-            results.append(result)
-    healthy = all(r.success for r in results)
+        found = await run_round(
+            wanted, direct_runner(client, target), args.timeout, model=args.model
+        )
+    results, model = found.results, found.model
     if args.json:
-        out = {"url": target.safe_url, "model": model, "healthy": healthy}
+        out: dict[str, Any] = {"url": target.safe_url, "model": model}
+        out |= {"verdict": found.verdict.value, "healthy": found.verdict is Verdict.HEALTHY}
         out["checks"] = {r.check.value: result_view(r) for r in results}
+        out["skipped"] = [c.value for c in found.skipped]
         print(json.dumps(out, indent=2))
     else:
         print(f"{target.safe_url}  model={model or '-'}")
-        print(f"{'CHECK':<8} {'RESULT':<6} {'HTTP':>4} {'TIME':>8} {'TTFT':>8}  DETAIL")
+        print(f"{'CHECK':<8} {'RESULT':<7} {'HTTP':>4} {'TIME':>8} {'TTFT':>8}  DETAIL")
         for r in results:
             ttft = f"{r.ttft * 1000:.0f}ms" if r.ttft is not None else "-"
             word = "ok" if r.success else "FAIL"
@@ -172,11 +192,15 @@ async def _probe(args: argparse.Namespace) -> int:
             if not r.success and r.reason:
                 detail = f"{r.reason.value}: {detail}"
             print(
-                f"{r.check.value:<8} {word:<6} {r.status_code or '-':>4} "
+                f"{r.check.value:<8} {word:<7} {r.status_code or '-':>4} "
                 f"{r.duration * 1000:>6.0f}ms {ttft:>8}  {detail}"
             )
-        print("healthy" if healthy else "UNHEALTHY")
-    return EXIT_OK if healthy else EXIT_UNHEALTHY
+        for c in found.skipped:
+            print(f"{c.value:<8} {'skipped':<7} {'-':>4} {'-':>8} {'-':>8}  verdict already known")
+        print({"healthy": "healthy", "starting": "STARTING"}.get(found.verdict, "UNHEALTHY"))
+    return {Verdict.HEALTHY: EXIT_OK, Verdict.STARTING: EXIT_STARTING}.get(
+        found.verdict, EXIT_UNHEALTHY
+    )
 
 
 def _first_error(exc: ValidationError) -> str:

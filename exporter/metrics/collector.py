@@ -10,6 +10,7 @@ from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.engine.monitor import Monitor
+from exporter.engine.progress import EngineView
 from exporter.engine.state import State
 from exporter.metrics.exposition import FastCounter, FastGauge, FastHistogram
 from exporter.probes.results import Check
@@ -92,6 +93,8 @@ class MonitorCollector(Collector):
         tokens = FastCounter(
             "llm_probe_tokens", "Tokens spent by probing.", labels=["target", "kind"]
         )
+        engine = _EngineFamilies()
+        now = self.monitor.clock()
         for name, rt in self.monitor.targets.items():
             st = rt.status
             up.add_metric([name], 1.0 if st.state is State.UP else 0.0)
@@ -133,10 +136,57 @@ class MonitorCollector(Collector):
                     stall.add_metric([name], chat.max_stall)
                 if rt.last_tokens_per_second is not None:
                     tps.add_metric([name], rt.last_tokens_per_second)
+            ep = rt.policy.engine
+            if ep is not None and st.engine is not None and st.engine.fresh(now, ep):
+                engine.add(name, st.engine)
         yield from (
             up, state, since, trans, info, success, status, duration, last_duration, ttft,
             last_ttft, stall, tps, probes, failures, consecutive, last_success, last_run, tokens,
+            *engine.families(),
         )  # fmt: skip
+
+
+class _EngineFamilies:
+    """The server's own view, normalized across servers: five gauges per target with a fresh
+    engine view (absent when the target exports no metrics or the view went stale)."""
+
+    def __init__(self) -> None:
+        t = ["target"]
+        self.running = FastGauge(
+            "llm_engine_requests_running", "Requests the engine is running.", labels=t
+        )
+        self.waiting = FastGauge(
+            "llm_engine_requests_waiting", "Requests queued in the engine.", labels=t
+        )
+        self.kv = FastGauge(
+            "llm_engine_kv_cache_usage_ratio", "KV-cache usage, 0 to 1 (fullest engine).", labels=t
+        )
+        self.tps = FastGauge(
+            "llm_engine_generation_tokens_per_second",
+            "Generated tokens per second between the last two engine samples.",
+            labels=t,
+        )
+        self.age = FastGauge(
+            "llm_engine_progress_age_seconds",
+            "Seconds since generation last advanced while work was pending (0 when idle).",
+            labels=t,
+        )
+
+    def add(self, name: str, view: EngineView) -> None:
+        s = view.sample
+        for family, value in (
+            (self.running, s.running),
+            (self.waiting, s.waiting),
+            (self.kv, s.kv_usage),
+            (self.tps, view.tokens_per_second),
+        ):
+            if value is not None:
+                family.add_metric([name], value)
+        if s.progress is not None:
+            self.age.add_metric([name], view.progress_age)
+
+    def families(self) -> tuple[Metric, ...]:
+        return (self.running, self.waiting, self.kv, self.tps, self.age)
 
 
 class ExporterCollector(Collector):

@@ -104,10 +104,18 @@ class Simulator:
     def _read_gauges(self) -> tuple[str, Any]:
         if self.scheduler is None:
             return self.served_model(), EngineGauges(0, 0, 0.0)
-        over = self.faults.get("overloaded", time.monotonic())
+        now = time.monotonic()
+        over = self.faults.get("overloaded", now) or self.faults.get("overload", now)
+        stall = self.faults.get("stall", now)
+        model = self.served_model()
+        busy = over is not None and stall is None  # it keeps generating for its other users
+        tokens = self.scheduler.background_tokens(now, self.config.token_interval_seconds, busy)
+        if tokens > 0:
+            self.metrics.background_tokens(model, tokens)
         if over is not None:
             self.scheduler.phantom_waiting = over.waiting
-        return self.served_model(), self.scheduler.gauges(over is not None)
+        stuck = stall.running if stall is not None else 0
+        return model, self.scheduler.gauges(over is not None, stuck)
 
     # ----- lifecycle -----------------------------------------------------------------
 
