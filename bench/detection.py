@@ -339,7 +339,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --matrix: length of the noise run (10)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.matrix:
-        return _matrix(args, argv)
+        from bench.faultmatrix import cli
+
+        return cli(args, argv, machine, merge_section)
     if args.from_json:
         saved = json.loads(args.from_json.read_text())
         runs = [RunResult(**r) for r in saved["runs"]]
@@ -395,39 +397,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         existing = args.write.read_text() if args.write.exists() else None
         args.write.write_text(merge_section(existing, section))
-        print(f"wrote the section into {args.write}")
-    return 0
-
-
-def _matrix(args: argparse.Namespace, argv: list[str] | None) -> int:
-    import asyncio
-
-    from bench.faultmatrix import MatrixRun, NoiseRun, render_matrix, run_matrix
-
-    if args.from_json:
-        saved = json.loads(args.from_json.read_text())
-        matrix = [MatrixRun(**r) for r in saved["matrix"]]
-        noise = [NoiseRun(**n) for n in saved["noise"]]
-        host, when, command = saved["machine"], saved["date"], saved["command"]
-    else:
-        names = args.profile or ["default", "fast"]
-        matrix, noise = asyncio.run(
-            run_matrix(names, args.runs, args.noise_targets, args.noise_minutes * 60)
-        )
-        command = "python -m bench.detection " + " ".join(
-            argv if argv is not None else sys.argv[1:]
-        )
-        when = datetime.now(UTC).strftime("%Y-%m-%d")
-        host = machine()
-    section = render_matrix(matrix, noise, host, when, command.strip())
-    print(section)
-    if args.json:
-        raw = {"machine": host, "date": when, "command": command.strip()}
-        raw |= {"matrix": [asdict(r) for r in matrix], "noise": [asdict(n) for n in noise]}
-        args.json.write_text(json.dumps(raw, indent=2))
-    if args.write:
-        existing = args.write.read_text() if args.write.exists() else None
-        args.write.write_text(merge_section(existing, section, section.splitlines()[0]))
         print(f"wrote the section into {args.write}")
     return 0
 

@@ -11,13 +11,17 @@ completions fail at random. Figures, not assertions: `make test` does not run th
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import json
 import random
 import statistics
+import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -29,7 +33,7 @@ from exporter.engine.state import State, Transition
 from exporter.probes import make_client
 from exporter.simulate import DEFAULT_MODEL, FaultSpec, Simulator, SimulatorConfig, run_in_thread
 
-__all__ = ["MODES", "MatrixRun", "NoiseRun", "render_matrix", "run_matrix"]
+__all__ = ["MODES", "MatrixRun", "NoiseRun", "cli", "render_matrix", "run_matrix"]
 
 SECTION = "## Detection by fault mode"
 FAST_FILE = Path(__file__).resolve().parent.parent / "examples" / "fast-detection.yml"
@@ -291,3 +295,37 @@ def render_matrix(
     runs = {p: len([r for r in matrix if r.profile == p]) // len(MODES) for p in profiles}
     lines += ["", "Runs per mode: " + ", ".join(f"{p} {n}" for p, n in runs.items()) + "."]
     return "\n".join(lines) + "\n"
+
+
+def cli(
+    args: argparse.Namespace,
+    argv: list[str] | None,
+    machine: Callable[[], str],
+    merge: Callable[[str | None, str, str], str],
+) -> int:
+    """`python -m bench.detection --matrix ...` (bench/detection.py parses the arguments)."""
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        matrix = [MatrixRun(**r) for r in saved["matrix"]]
+        noise = [NoiseRun(**n) for n in saved["noise"]]
+        host, when, command = saved["machine"], saved["date"], saved["command"]
+    else:
+        names = args.profile or ["default", "fast"]
+        matrix, noise = asyncio.run(
+            run_matrix(names, args.runs, args.noise_targets, args.noise_minutes * 60)
+        )
+        words = argv if argv is not None else sys.argv[1:]
+        command = "python -m bench.detection " + " ".join(words)
+        when = datetime.now(UTC).strftime("%Y-%m-%d")
+        host = machine()
+    section = render_matrix(matrix, noise, host, when, command.strip())
+    print(section)
+    if args.json:
+        raw = {"machine": host, "date": when, "command": command.strip()}
+        raw |= {"matrix": [asdict(r) for r in matrix], "noise": [asdict(n) for n in noise]}
+        args.json.write_text(json.dumps(raw, indent=2))
+    if args.write:
+        existing = args.write.read_text() if args.write.exists() else None
+        args.write.write_text(merge(existing, section, SECTION))
+        print(f"wrote the section into {args.write}")
+    return 0
