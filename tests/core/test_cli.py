@@ -63,7 +63,7 @@ def test_probe_unreachable_exits_1_and_usage_error_exits_2() -> None:
 def _run_default(port: int, target_port: int, *extra: str, log: Path) -> subprocess.Popen[bytes]:
     """`llm-heartbeat run` with no config, with the default target moved to a free port."""
     code = (
-        "import exporter.config.settings as c, exporter.cli as cli;"
+        "import exporter.config.settings as c, exporter.cli.run as cli;"
         f"c.DEFAULT_MODEL_URL = cli.DEFAULT_MODEL_URL = 'http://127.0.0.1:{target_port}';"
         f"raise SystemExit(cli.main(['run', '--listen', '127.0.0.1:{port}', *{list(extra)!r}]))"
     )

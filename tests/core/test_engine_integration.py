@@ -11,8 +11,9 @@ import httpx
 
 from exporter.config import Settings, TargetConfig
 from exporter.simulate import FaultSpec, Simulator
+from tests.waiting import wait_for
 
-from .live import running_exporter, scrape, value, wait_for
+from .live import running_exporter, scrape, value
 
 FAST = {"failures_to_down": 3, "retry_interval": 0.2}
 
