@@ -8,11 +8,13 @@ talking; `stall` leaves phantom requests stuck in the running batch.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 
-from exporter.simulate.metrics import EngineGauges
+from exporter.simulate.faults import FaultBoard
+from exporter.simulate.metrics import EngineGauges, VllmMetrics
 
-__all__ = ["Scheduler"]
+__all__ = ["Scheduler", "engine_gauges"]
 
 _PREFIX_CACHE_ENTRIES = 1024
 
@@ -71,3 +73,22 @@ class Scheduler:
             running, waiting = self.running + stuck, self.waiting
             usage = min(1.0, self.kv_tokens / self.kv_cache_tokens)
         return EngineGauges(running, waiting, round(usage, 6))
+
+
+def engine_gauges(
+    scheduler: Scheduler, faults: FaultBoard, metrics: VllmMetrics, model: str, itl: float
+) -> EngineGauges:
+    """The engine's gauges at a scrape, under the faults in force: an overloaded engine keeps
+    generating for its other users (its counters advance), a stalled one holds its requests
+    and advances nothing."""
+    now = time.monotonic()
+    over = faults.get("overloaded", now) or faults.get("overload", now)
+    stall = faults.get("stall", now)
+    busy = over is not None and stall is None
+    tokens = scheduler.background_tokens(now, itl, busy)
+    if tokens > 0:
+        metrics.background_tokens(model, tokens)
+    if over is not None:
+        scheduler.phantom_waiting = over.waiting
+    stuck = stall.running if stall is not None else 0
+    return scheduler.gauges(over is not None, stuck)

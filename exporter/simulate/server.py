@@ -21,7 +21,7 @@ from exporter.simulate.admin import AdminServer
 from exporter.simulate.app import PublicApi
 from exporter.simulate.config import SimulatorConfig
 from exporter.simulate.conn import Conn, SimStats
-from exporter.simulate.engine import Scheduler
+from exporter.simulate.engine import Scheduler, engine_gauges
 from exporter.simulate.faults import FaultBoard, FaultSpec
 from exporter.simulate.generation import EngineParts
 from exporter.simulate.metrics import EngineGauges, VllmMetrics
@@ -102,20 +102,13 @@ class Simulator:
         return self.config.model
 
     def _read_gauges(self) -> tuple[str, Any]:
-        if self.scheduler is None:
-            return self.served_model(), EngineGauges(0, 0, 0.0)
-        now = time.monotonic()
-        over = self.faults.get("overloaded", now) or self.faults.get("overload", now)
-        stall = self.faults.get("stall", now)
         model = self.served_model()
-        busy = over is not None and stall is None  # it keeps generating for its other users
-        tokens = self.scheduler.background_tokens(now, self.config.token_interval_seconds, busy)
-        if tokens > 0:
-            self.metrics.background_tokens(model, tokens)
-        if over is not None:
-            self.scheduler.phantom_waiting = over.waiting
-        stuck = stall.running if stall is not None else 0
-        return model, self.scheduler.gauges(over is not None, stuck)
+        if self.scheduler is None:
+            return model, EngineGauges(0, 0, 0.0)
+        gauges = engine_gauges(
+            self.scheduler, self.faults, self.metrics, model, self.config.token_interval_seconds
+        )
+        return model, gauges
 
     # ----- lifecycle -----------------------------------------------------------------
 
