@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from exporter.config.base import DEFAULT_MODEL_URL, DEFAULT_PROMPT, redact_url
 from exporter.config.discovery import DiscoveryConfig, FileSDConfig, HTTPSDConfig
+from exporter.config.engine import EngineCheck, EngineNames
 from exporter.config.loading import ConfigError, load_config, read_yaml
 from exporter.config.metrics import MetricsConfig
 from exporter.config.probe import ProbeEndpointConfig, ProbeModule, ShardingConfig
@@ -30,6 +31,8 @@ __all__ = [
     "Checks",
     "ConfigError",
     "DiscoveryConfig",
+    "EngineCheck",
+    "EngineNames",
     "FileSDConfig",
     "HTTPSDConfig",
     "HealthCheck",

@@ -66,21 +66,13 @@ class RuleConfig(Strict):
 
 
 class OverloadConfig(Strict):
-    """When a live server counts as busy rather than broken (a restart would make it worse)."""
+    """When a live server counts as busy rather than broken (a restart would make it worse).
+    The monitor's engine view decides first (state `overloaded`; checks.engine thresholds);
+    these two also hold a restart back: a queue longer than `queue_threshold` in that view,
+    and, for servers without metrics, a chat answer slower than `slow_chat_seconds`."""
 
     queue_threshold: float = Field(default=32, ge=0)
-    metric: str = "vllm:num_requests_waiting"
-    metrics_path: str = "/metrics"
-    metrics_timeout: Duration = Field(default=5.0, gt=0)
-    metrics_max_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     slow_chat_seconds: Duration | None = Field(default=20.0, gt=0)
-
-    @field_validator("metrics_path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError("metrics_path must start with '/'")
-        return value
 
 
 class RailsConfig(Strict):

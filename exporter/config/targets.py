@@ -1,4 +1,4 @@
-"""A target: the three checks, the thresholds, and the target itself."""
+"""A target: the four checks, the thresholds, and the target itself."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from exporter.config.base import (
     redact_url,
 )
 from exporter.config.durations import Duration
+from exporter.config.engine import EngineCheck
 
 __all__ = [
     "ChatCheck",
@@ -56,6 +57,10 @@ class ChatCheck(Strict):
     path: str = "/v1/chat/completions"
     interval: Duration | None = None
     timeout: Duration = Field(default=30.0, gt=0)
+    # a streamed answer's first token within ttft_timeout, then no gap between chunks longer
+    # than chunk_timeout: a hung engine is seen in seconds, not after the whole `timeout`
+    ttft_timeout: Duration | None = Field(default=8.0, gt=0)
+    chunk_timeout: Duration | None = Field(default=10.0, gt=0)
     prompt: str = Field(default=DEFAULT_PROMPT, min_length=1)
     system_prompt: str | None = None
     max_tokens: int = Field(default=8, ge=1, le=4096)
@@ -87,6 +92,7 @@ class Checks(Strict):
     health: HealthCheck = HealthCheck()
     models: ModelsCheck = ModelsCheck()
     chat: ChatCheck = ChatCheck()
+    engine: EngineCheck = EngineCheck()
 
 
 class Thresholds(Strict):

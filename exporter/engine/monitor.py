@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -21,6 +21,7 @@ from exporter.engine.histogram import (
     Histogram,
 )
 from exporter.engine.history import HistoryWriter, read_history
+from exporter.engine.progress import EnginePolicy
 from exporter.engine.state import (
     Policy,
     State,
@@ -30,17 +31,39 @@ from exporter.engine.state import (
     end_grace,
     observe,
 )
-from exporter.probes.results import Check, ProbeResult
+from exporter.probes.results import VERDICT_CHECKS, Check, ProbeResult
 
-__all__ = ["Monitor", "TargetRuntime", "policy_for"]
+__all__ = ["Monitor", "TargetRuntime", "TransitionSink", "log_transition", "policy_for"]
 
 log = logging.getLogger("exporter.engine.state")
 
 RECENT = 60
 
+# where transitions go besides the monitor's own list: the history file, the log, the
+# recovery hooks, a /probe round's log
+TransitionSink = Callable[[Transition], None]
 
-def policy_for(target: TargetConfig) -> Policy:
+
+def log_transition(t: Transition) -> None:
+    """The log line of a transition: a warning when the target gets worse."""
+    worse = (State.DOWN, State.DEGRADED, State.OVERLOADED)
+    level = logging.WARNING if t.to_state in worse else logging.INFO
+    record = t.as_dict()
+    log.log(
+        level,
+        "target %s: %s -> %s (%s) %s",
+        t.target,
+        t.from_state.value,
+        t.to_state.value,
+        t.reason,
+        t.detail,
+        extra={"event": "transition", **{f"t_{k}": v for k, v in record.items()}},
+    )
+
+
+def policy_for(target: TargetConfig, default_interval: float = 15.0) -> Policy:
     checks = tuple(c for c in Check if getattr(target.checks, c.value).enabled)
+    interval = target.checks.engine.interval or target.interval or default_interval
     t = target.thresholds
     return Policy(
         checks=checks,
@@ -48,6 +71,22 @@ def policy_for(target: TargetConfig) -> Policy:
         successes_to_up=t.successes_to_up,
         retry_interval=t.retry_interval,
         startup_grace=t.startup_grace,
+        engine=engine_policy(target, interval),
+    )
+
+
+def engine_policy(target: TargetConfig, interval: float) -> EnginePolicy | None:
+    """The engine check's thresholds; a view older than three samples plus a timeout (or
+    the stall window, if longer) is stale and concludes nothing."""
+    spec = target.checks.engine
+    if not spec.enabled:
+        return None
+    return EnginePolicy(
+        stall_after=spec.stall_after,
+        queue_saturated=spec.queue_saturated,
+        kv_saturated=spec.kv_saturated,
+        slow_chat=spec.slow_chat or target.checks.chat.timeout / 2,
+        fresh_for=max(3 * interval + spec.timeout, spec.stall_after),
     )
 
 
@@ -101,13 +140,15 @@ class TargetRuntime:
 
 
 class Monitor:
-    """All targets' runtimes, the transition history, and the hooks that react to transitions."""
+    """All targets' runtimes, the recent transitions, and the sinks that transitions go to
+    (by default the history file and the log; more may be appended to `sinks`)."""
 
     def __init__(
         self,
         settings: Settings,
         history: HistoryWriter | None = None,
         clock: Callable[[], float] = time.time,
+        sinks: Sequence[TransitionSink] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -116,7 +157,9 @@ class Monitor:
             read_history(settings.history_file, settings.history_keep), maxlen=settings.history_keep
         )
         self.targets: dict[str, TargetRuntime] = {}
-        self.listeners: list[Callable[[Transition], None]] = []
+        self.sinks: list[TransitionSink] = (
+            [self.history.append, log_transition] if sinks is None else list(sinks)
+        )
         self.apply(settings)
 
     def apply(self, settings: Settings) -> tuple[set[str], set[str]]:
@@ -132,7 +175,7 @@ class Monitor:
                 full = settings.metrics.full
                 self.targets[name] = TargetRuntime(
                     cfg,
-                    policy_for(cfg),
+                    policy_for(cfg, settings.default_interval),
                     TargetStatus(since=self.clock()),
                     ttft=Histogram(TTFT_BUCKETS if full else COMPACT_TTFT_BUCKETS),
                     full=full,
@@ -151,7 +194,8 @@ class Monitor:
         rt.last_phases[check] = result.phases
         rt.probes[check] += 1
         rt.last_run[check] = now
-        rt.duration_histogram(check).observe(result.duration)
+        if check in VERDICT_CHECKS:  # the engine read is bookkeeping: no histogram series
+            rt.duration_histogram(check).observe(result.duration)
         if result.success:
             rt.last_success[check] = now
         elif result.reason is not None:
@@ -178,7 +222,13 @@ class Monitor:
                 "ttft": None if result.ttft is None else round(result.ttft, 4),
             }
         )
+        if check is Check.ENGINE:
+            _log_engine_change(name, rt.status.latest.get(check), result)
+        resets = rt.status.engine.resets if rt.status.engine is not None else 0
         rt.status, transition = observe(rt.status, name, result, now, rt.policy)
+        view = rt.status.engine
+        if view is not None and view.resets > resets:
+            log.warning("target %s: engine %s", name, view.note)
         if transition is not None:
             self._transitioned(rt, transition)
         return transition
@@ -201,19 +251,18 @@ class Monitor:
     def _transitioned(self, rt: TargetRuntime, t: Transition) -> None:
         rt.version += 1
         rt.transitions_to[t.to_state] += 1
-        record = t.as_dict()
-        self.transitions.append(record)
-        self.history.append(t)
-        level = logging.WARNING if t.to_state in (State.DOWN, State.DEGRADED) else logging.INFO
-        log.log(
-            level,
-            "target %s: %s -> %s (%s) %s",
-            t.target,
-            t.from_state.value,
-            t.to_state.value,
-            t.reason,
-            t.detail,
-            extra={"event": "transition", **{f"t_{k}": v for k, v in record.items()}},
-        )
-        for listener in self.listeners:
-            listener(t)
+        self.transitions.append(t.as_dict())
+        for sink in self.sinks:
+            sink(t)
+
+
+def _log_engine_change(name: str, before: ProbeResult | None, after: ProbeResult) -> None:
+    """Say once when the engine view appears, goes away or changes its reason (not every 5 s)."""
+    key = (after.success, after.reason, after.status_code)
+    if before is not None and (before.success, before.reason, before.status_code) == key:
+        return
+    if after.success and after.engine is not None:
+        log.info("target %s: engine view from %s metrics", name, after.engine.flavour)
+    else:
+        reason = after.reason.value if after.reason else "failed"
+        log.warning("target %s: no engine view (%s): %s", name, reason, after.detail)

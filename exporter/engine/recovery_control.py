@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from exporter.engine.monitor import Monitor
 from exporter.engine.scheduler import Scheduler
+from exporter.engine.state import State
 from exporter.probes.results import Check
 from exporter.recovery.ports import TargetCheck
 
@@ -41,13 +42,30 @@ class MonitorControl:
             for r in results
             if not r.success
         ]
+        busy, waiting = self._engine(name)
         return TargetCheck(
             healthy=bool(results) and all(r.success for r in results),
             answering=any(r.answered for r in results),
             state=self.state(name),
             chat_seconds=chat.duration if chat is not None else None,
             detail="; ".join(failing)[:500],
+            overloaded=busy,
+            engine_waiting=waiting,
         )
+
+    def _engine(self, name: str) -> tuple[str | None, float | None]:
+        """The live engine view: why it is busy (state overloaded, or saturated while making
+        progress), and its queue length; (None, None) without a fresh view."""
+        rt = self.monitor.targets.get(name)
+        if rt is None:
+            return None, None
+        view, ep = rt.status.engine, rt.policy.engine
+        if view is None or ep is None or not view.fresh(self.monitor.clock(), ep):
+            return None, None
+        if rt.status.state is State.OVERLOADED:
+            return rt.status.detail or "state overloaded", view.sample.waiting
+        busy = view.busy(self.monitor.clock(), ep)
+        return (f"engine {busy} ({view.describe()})" if busy else None), view.sample.waiting
 
     def begin_grace(self, name: str, seconds: float, reason: str) -> None:
         self.monitor.begin_grace(name, seconds, reason)

@@ -1,6 +1,8 @@
 """The collector loop: one asyncio task per target and check, with jitter, a global bound on
-concurrent probes, and a lock so a check never overlaps itself. A slow target only delays
-itself."""
+concurrent probes, and a lock so a check never overlaps itself (except the probes that
+confirm a timeout, which run together). A slow target only delays itself. When a check
+recovers, the others run again at once, and a probe still waiting since before the recovery
+is abandoned: its answer would describe the outage."""
 
 from __future__ import annotations
 
@@ -8,10 +10,12 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Iterable
 
+from exporter.engine.cadence import confirmations, next_delay
 from exporter.engine.monitor import Monitor
-from exporter.engine.state import next_delay
+from exporter.engine.rounds import run_round
 from exporter.probes import PROBES, ProbeContext
 from exporter.probes.results import Check, ProbeResult
 from exporter.probes.transport import Transport
@@ -31,6 +35,8 @@ class Scheduler:
         self._tasks: dict[tuple[str, Check], asyncio.Task[None]] = {}
         self._locks: dict[tuple[str, Check], asyncio.Lock] = {}
         self._wake: dict[tuple[str, Check], asyncio.Event] = {}
+        # probes in flight: when each began, and the scope that abandons it
+        self._inflight: dict[tuple[str, Check], dict[int, tuple[float, asyncio.Timeout]]] = {}
         self._rng = random.Random()
         self.started = False
 
@@ -66,39 +72,83 @@ class Scheduler:
         self.started = False
 
     # ---- probing ---------------------------------------------------------------------------
-    async def probe(self, name: str, check: Check) -> ProbeResult | None:
-        """One probe of one check, never overlapping another of the same target and check;
-        the result is recorded. None when the target is gone."""
+    async def probe(self, name: str, check: Check, copies: int = 1) -> ProbeResult | None:
+        """One probe of one check (or `copies` at once, to confirm a timeout), never
+        overlapping another round of the same target and check; results are recorded as they
+        come. Returns the last one; None when the target is gone or the probe was abandoned."""
         rt = self.monitor.targets.get(name)
         if rt is None:
             return None
         lock = self._locks.setdefault((name, check), asyncio.Lock())
-        async with lock, self._sem:
+        async with lock:
+            if copies <= 1:
+                return await self._run(name, check)
+            results = await asyncio.gather(*(self._run(name, check) for _ in range(copies)))
+        return next((r for r in reversed(results) if r is not None), None)
+
+    async def _run(self, name: str, check: Check) -> ProbeResult | None:
+        rt = self.monitor.targets.get(name)
+        if rt is None:
+            return None
+        key = (name, check)
+        async with self._sem:
             cfg = rt.config
             spec = getattr(cfg.checks, check.value)
             ctx = ProbeContext(self.client, cfg, spec.timeout, rt.model)
-            result = await PROBES[check](ctx)
+            inflight = self._inflight.setdefault(key, {})
+            scope = asyncio.timeout(None)
+            inflight[id(scope)] = (time.time(), scope)
+            try:
+                async with scope:
+                    result = await PROBES[check](ctx)
+            except TimeoutError:
+                return None  # abandoned by _react: a fresh probe follows at once
+            finally:
+                del inflight[id(scope)]
+                if not inflight:
+                    self._inflight.pop(key, None)
         self.monitor.record(name, result)
+        self._react(name, check, result)
+        return result
+
+    def _react(self, name: str, check: Check, result: ProbeResult) -> None:
+        """Wake the checks whose word is needed now."""
+        rt = self.monitor.targets.get(name)
+        if rt is None:
+            return
         primary = rt.policy.primary
         if not result.success and check is not primary and (name, primary) in self._wake:
             # chat or models failed: let the primary check say at once whether the server is gone
             self._wake[(name, primary)].set()
-        return result
+        awaiting = rt.status.awaiting(rt.policy)
+        if not awaiting or check in awaiting:
+            return
+        recovered_at = rt.status.recovered_at or 0.0
+        now = asyncio.get_running_loop().time()
+        for other in awaiting:
+            for started, scope in list(self._inflight.get((name, other), {}).values()):
+                if started < recovered_at:
+                    scope.reschedule(now)
+            event = self._wake.get((name, other))
+            if event is not None:
+                event.set()
 
     async def probe_now(
         self, name: str, checks: Iterable[Check] | None = None
     ) -> list[ProbeResult]:
-        """A fresh round of checks now (for the recovery receiver and `probe`), in order, so the
-        models check can name the model the chat check asks for."""
+        """A fresh round of checks now (for the recovery receiver), concurrently, each through
+        `probe` (so recorded, and never overlapping the loop's own probe of that check)."""
         rt = self.monitor.targets.get(name)
         if rt is None:
             return []
-        results = []
-        for check in checks or rt.policy.checks:
-            result = await self.probe(name, check)
-            if result is not None:
-                results.append(result)
-        return results
+        wanted = list(checks or rt.policy.judged)  # the engine view has its own loop
+        deadline = sum(getattr(rt.config.checks, c.value).timeout for c in wanted)
+
+        async def run(check: Check, _model: str | None, _left: float) -> ProbeResult | None:
+            return await self.probe(name, check)  # the model: the monitor's, once models ran
+
+        found = await run_round(wanted, run, deadline, model=rt.model, stop_early=False)
+        return found.results
 
     def wake(self, name: str) -> None:
         """Probe every check of a target soon (e.g. after a recovery action)."""
@@ -116,9 +166,10 @@ class Scheduler:
         # once (and stay spread), while a handful still get their first answer within a second
         spread = min(interval, 0.01 * len(self._tasks))
         await asyncio.sleep(self._rng.uniform(0, spread))
+        copies = 1
         while True:
             try:
-                await self.probe(name, check)
+                await self.probe(name, check, copies)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug must not kill the loop
@@ -127,6 +178,7 @@ class Scheduler:
             if rt is None:
                 return
             delay = next_delay(rt.status, check, interval, rt.policy)
+            copies = confirmations(rt.status, check, rt.policy)
             delay *= 1 + self._rng.uniform(-settings.jitter, settings.jitter) / 2
             wake.clear()
             # asyncio.timeout, not wait_for: wait_for wraps the wait in a task of its own,

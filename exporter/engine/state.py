@@ -1,95 +1,65 @@
 """The per-target state machine: pure functions over values, no I/O, no clock of its own.
 
-States: unknown -> (starting | up | degraded | down). The rules, in order:
+States: unknown -> (starting | up | overloaded | degraded | down). The rules, in order
+(engine/rules.py):
 - `starting` while /health answers 503 (loading weights) or during a grace period after a
   recovery action: a loading server is not called down. 503 for longer than the start-up
   grace becomes `down` (vLLM also answers 503 when its engine is dead).
 - `down` once the primary check (health, else models, else chat) has failed N times in a
   row and no other check has succeeded since: the server cannot be reached or answers
   nothing useful.
+- hold: a check has just recovered (the primary in any state, any check when not `up`) and
+  another check has not run since; its result is stale, so no state is decided on it (the
+  scheduler re-runs it at once).
+- `up` when every enabled check's latest (fresh) result passed, M evaluations in a row.
 - `degraded` when the primary check passes but another (chat, models) has failed N times in
-  a row: /health claims all is well while inference is dead.
-- `up` when every enabled check's latest result passed, M evaluations in a row.
+  a row since the primary last recovered: /health claims all is well while inference is dead.
+- the engine view (the server's own /metrics, exporter/engine/progress.py): work pending and
+  generation not advancing for `stall_after` is `degraded`, reason `engine_stalled`, even
+  while every probe passes; a chat probe that is slow or misses its deadline (or a /health
+  that misses its deadline) while the engine makes progress with its queue or KV cache
+  saturated is `overloaded`: busy, not broken, never counted as down or degraded.
+  The engine check itself never passes or fails a target.
+
+The way back is direct: when a check recovers, the other checks' failure streaks are recounted
+from that moment, and a failure of a probe that started before it is not counted (it describes
+the outage, not the server now).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import replace
 
-from exporter.probes.results import Check, ProbeResult, Reason
+from exporter.engine.progress import EnginePolicy, EngineView, fold_sample
+from exporter.engine.rules import Facts, busy_failure, decide
+from exporter.engine.status import Policy, State, TargetStatus, Transition
+from exporter.probes.results import VERDICT_CHECKS, Check, ProbeResult
 
-__all__ = ["Policy", "State", "TargetStatus", "Transition", "begin_grace", "next_delay", "observe"]
-
-
-class State(StrEnum):
-    UNKNOWN = "unknown"
-    STARTING = "starting"
-    UP = "up"
-    DEGRADED = "degraded"
-    DOWN = "down"
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """The thresholds that drive the machine (from the target's config)."""
-
-    checks: tuple[Check, ...]
-    failures_to_down: int = 3
-    successes_to_up: int = 1
-    retry_interval: float = 1.0
-    startup_grace: float = 600.0
-
-    @property
-    def primary(self) -> Check:
-        return self.checks[0]
-
-
-@dataclass(frozen=True, slots=True)
-class Transition:
-    time: float
-    target: str
-    from_state: State
-    to_state: State
-    reason: str
-    detail: str
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "time": self.time,
-            "target": self.target,
-            "from": self.from_state.value,
-            "to": self.to_state.value,
-            "reason": self.reason,
-            "detail": self.detail,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class TargetStatus:
-    """Everything the machine remembers about one target."""
-
-    state: State = State.UNKNOWN
-    since: float = 0.0
-    latest: Mapping[Check, ProbeResult] = field(default_factory=dict)
-    failures: Mapping[Check, int] = field(default_factory=dict)
-    failing_since: Mapping[Check, float] = field(default_factory=dict)
-    ok_streak: int = 0
-    grace_until: float | None = None
-    loading_since: float | None = None
-    reason: str = ""
-    detail: str = ""
-
-    def consecutive_failures(self, check: Check) -> int:
-        return self.failures.get(check, 0)
+__all__ = [
+    "Policy",
+    "State",
+    "TargetStatus",
+    "Transition",
+    "begin_grace",
+    "is_stale",
+    "observe",
+]
 
 
 def begin_grace(
     status: TargetStatus, target: str, now: float, seconds: float, reason: str
 ) -> tuple[TargetStatus, Transition | None]:
     """A recovery action ran: the server may take minutes to load; call it starting, not down."""
-    new = replace(status, grace_until=now + seconds, ok_streak=0, failures={}, failing_since={})
+    new = replace(
+        status,
+        grace_until=now + seconds,
+        ok_streak=0,
+        failures={},
+        failing_since={},
+        recovered_at=now,  # what the checks saw before the action is stale
+        fresh=frozenset(),
+    )
     return _move(new, target, now, State.STARTING, "recovery_grace", reason)
 
 
@@ -97,35 +67,65 @@ def end_grace(status: TargetStatus) -> TargetStatus:
     return replace(status, grace_until=None)
 
 
+def is_stale(status: TargetStatus, result: ProbeResult, policy: Policy) -> bool:
+    """A failure of a probe that began before a check last recovered: it saw the outage."""
+    return (
+        not result.success
+        and status.recovered_at is not None
+        and result.timestamp < status.recovered_at
+    )
+
+
 def observe(
     status: TargetStatus, target: str, result: ProbeResult, now: float, policy: Policy
 ) -> tuple[TargetStatus, Transition | None]:
     """Fold one probe result into the status; return the new status and the transition, if any."""
+    if is_stale(status, result, policy):
+        return status, None
+    check = result.check
     latest = dict(status.latest)
-    latest[result.check] = result
     failures = dict(status.failures)
-    failures[result.check] = 0 if result.success else failures.get(result.check, 0) + 1
     failing_since = dict(status.failing_since)
+    recovered_at, fresh = status.recovered_at, status.fresh | {check}
+    previous = latest.get(check)
+    if _recovers(status, result, previous, policy):
+        # back: what the other checks saw so far describes the outage, not the server now
+        recovered_at, fresh = result.timestamp, frozenset({check})
+        for c in policy.judged:
+            if c is check:
+                continue
+            failures.pop(c, None)
+            failing_since.pop(c, None)
+    latest[check] = result
+    failures[check] = 0 if result.success else failures.get(check, 0) + 1
     if result.success:
-        failing_since.pop(result.check, None)
+        failing_since.pop(check, None)
     else:
-        failing_since.setdefault(result.check, result.timestamp)
-    all_ok = all(c in latest and latest[c].success for c in policy.checks)
-    ok_streak = status.ok_streak + 1 if all_ok else 0
+        failing_since.setdefault(check, result.timestamp)
     health = latest.get(Check.HEALTH)
     loading = health is not None and health.loading and Check.HEALTH in policy.checks
-    loading_since = (status.loading_since or now) if loading else None
     grace = status.grace_until is not None and now < status.grace_until
+    engine = status.engine
+    if result.engine is not None:
+        engine = fold_sample(engine, result.engine, result.timestamp)
+        if _saturation_ended(status.engine, engine, policy.engine):
+            _forget_busy_failures(latest, failures, failing_since, result.timestamp)
     new = replace(
         status,
         latest=latest,
         failures=failures,
         failing_since=failing_since,
-        ok_streak=ok_streak,
-        loading_since=loading_since,
+        recovered_at=recovered_at,
+        fresh=fresh,
+        loading_since=(status.loading_since or now) if loading else None,
         grace_until=status.grace_until if grace else None,
+        engine=engine,
     )
-    target_state, reason, detail = _decide(new, policy, now, grace)
+    all_ok = not new.awaiting(policy) and all(
+        c in latest and latest[c].success for c in policy.judged
+    )
+    new = replace(new, ok_streak=status.ok_streak + 1 if all_ok else 0)
+    target_state, reason, detail = decide(Facts(new, policy, now, grace))
     if target_state is None:
         return new, None
     if target_state is State.UP:
@@ -133,78 +133,45 @@ def observe(
     return _move(new, target, now, target_state, reason, detail)
 
 
-def _decide(
-    s: TargetStatus, policy: Policy, now: float, grace: bool
-) -> tuple[State | None, str, str]:
-    n = policy.failures_to_down
-    if s.ok_streak >= policy.successes_to_up:
-        return State.UP, "all_checks_passed", ""
-    primary = s.latest.get(policy.primary)
-    failing = _worst(s, policy)
-    if s.loading_since is not None:
-        if now - s.loading_since > policy.startup_grace and not grace:
-            return State.DOWN, "loading_too_long", f"/health 503 for {now - s.loading_since:.0f}s"
-        return State.STARTING, "loading", _describe(primary)
-    if primary is not None and not primary.success:
-        if s.consecutive_failures(policy.primary) < n:
-            return None, "", ""
-        if grace:
-            return State.STARTING, "recovery_grace", _describe(primary)
-        if _answered_since(s, policy):
-            # /health fails but inference answered since: alive, not well
-            return State.DEGRADED, _reason(primary), _describe(primary)
-        return State.DOWN, _reason(primary), _describe(primary)
-    if failing is not None and s.consecutive_failures(failing.check) >= n:
-        if grace:
-            return State.STARTING, "recovery_grace", _describe(failing)
-        return State.DEGRADED, _reason(failing), _describe(failing)
-    return None, "", ""
+def _recovers(
+    status: TargetStatus, result: ProbeResult, previous: ProbeResult | None, policy: Policy
+) -> bool:
+    """A check passes after failing (the primary in any state, any check when not up) and no
+    recovery is being checked already (a further check passing just joins that one)."""
+    if (
+        result.check not in VERDICT_CHECKS
+        or not result.success
+        or previous is None
+        or previous.success
+        or status.awaiting(policy)
+    ):
+        return False
+    return result.check is policy.primary or status.state is not State.UP
 
 
-def _answered_since(s: TargetStatus, policy: Policy) -> bool:
-    """Another check succeeded after the primary started failing: the server is not gone."""
-    since = s.failing_since.get(policy.primary)
-    if since is None:
-        return True
-    return any(
-        c is not policy.primary
-        and c in s.latest
-        and s.latest[c].success
-        and s.latest[c].timestamp >= since
-        for c in policy.checks
+def _saturation_ended(
+    before: EngineView | None, after: EngineView, ep: EnginePolicy | None
+) -> bool:
+    return (
+        ep is not None
+        and before is not None
+        and before.saturated(ep) is not None
+        and after.saturated(ep) is None
     )
 
 
-def _worst(s: TargetStatus, policy: Policy) -> ProbeResult | None:
-    """The failing secondary check with the longest failure streak. One that cannot even
-    connect counts only once the primary has passed since: until then the server may simply
-    be gone, which is for the primary to say (down), not degraded."""
-    primary = s.latest.get(policy.primary)
-    failing = []
-    for c in policy.checks:
-        r = s.latest.get(c)
-        if c is policy.primary or r is None or r.success:
-            continue
-        if r.reason is Reason.CONNECT_ERROR and not (
-            primary is not None
-            and primary.success
-            and primary.timestamp > s.failing_since.get(c, r.timestamp)
-        ):
-            continue
-        failing.append(r)
-    if not failing:
-        return None
-    return max(failing, key=lambda r: s.consecutive_failures(r.check))
-
-
-def _reason(result: ProbeResult) -> str:
-    return f"{result.check.value}_{result.reason.value if result.reason else 'failed'}"
-
-
-def _describe(result: ProbeResult | None) -> str:
-    if result is None:
-        return ""
-    return f"{result.check.value}: {result.detail}" if result.detail else result.check.value
+def _forget_busy_failures(
+    latest: Mapping[Check, ProbeResult],
+    failures: dict[Check, int],
+    failing_since: dict[Check, float],
+    t: float,
+) -> None:
+    """The queue drained: deadlines missed while it was full were the load's, not the
+    server's. A server that keeps missing them now must do so N times afresh."""
+    for check, result in latest.items():
+        if check in VERDICT_CHECKS and not result.success and busy_failure(result):
+            failures[check] = 0
+            failing_since[check] = t
 
 
 def _move(
@@ -214,20 +181,3 @@ def _move(
         return s, None
     transition = Transition(now, target, s.state, to, reason, detail)
     return replace(s, state=to, since=now, reason=reason, detail=detail), transition
-
-
-def next_delay(status: TargetStatus, check: Check, interval: float, policy: Policy) -> float:
-    """When to probe `check` again: fast while a failure is being confirmed, then a calmer
-    cadence while the target is unwell, the normal interval when all is well."""
-    result = status.latest.get(check)
-    if result is None or result.success:
-        if (
-            status.state in (State.DOWN, State.DEGRADED, State.STARTING)
-            and check is not policy.primary
-        ):
-            # the server may be back: let the other checks catch up soon
-            return min(interval, 5 * policy.retry_interval)
-        return interval
-    if status.consecutive_failures(check) < policy.failures_to_down:
-        return policy.retry_interval
-    return min(interval, 5 * policy.retry_interval)

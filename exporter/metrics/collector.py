@@ -3,7 +3,8 @@
 Each target's lines are written by family into a block that is kept until the target changes
 (`TargetRuntime.version`), so a scrape re-renders only what changed since the last one, and
 `refresh()` does that work in slices that give the event loop back between them: a scrape never
-holds the loop long enough to show up in a probe's timing (issue 16)."""
+holds the loop long enough to show up in a probe's timing (issue 16). The one thing that changes
+with time alone, whether the engine view is still fresh, is part of what a block was written for."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.engine.monitor import Monitor, TargetRuntime
+from exporter.engine.progress import EngineView
 from exporter.metrics.exposition import FastCounter, FastFamily, FastGauge, FastHistogram
 from exporter.metrics.lines import LineWriter, TextFamily
-from exporter.metrics.rows import FAMILIES, Family, target_rows
+from exporter.metrics.rows import FAMILIES, Family, fresh_engine, target_rows
 
 __all__ = ["ExporterCollector", "MonitorCollector"]
 
@@ -33,10 +35,12 @@ _LINES = tuple((f.name + f.suffix, f.labels, f.type == "histogram") for f in FAM
 
 @dataclass(slots=True)
 class _Block:
-    """One target's text, one string per family, as of `version`."""
+    """One target's text, one string per family, as of `version` and the engine view it
+    showed (None: none fresh)."""
 
     rt: TargetRuntime
     version: int
+    engine: EngineView | None
     texts: tuple[str, ...]
     writer: LineWriter
 
@@ -62,14 +66,21 @@ class MonitorCollector(Collector):
         full = self.monitor.settings.metrics.full
         return [f for f in FAMILIES if full or not f.full_only]
 
-    def _block(self, name: str, rt: TargetRuntime) -> _Block:
-        """The target's block, re-rendered when the target changed since it was written."""
+    def _block(self, name: str, rt: TargetRuntime, now: float) -> _Block:
+        """The target's block, re-rendered when the target changed since it was written or
+        its engine view went stale."""
         block = self._blocks.get(name)
-        if block is not None and block.rt is rt and block.version == rt.version:
+        engine = fresh_engine(rt, now)
+        if (
+            block is not None
+            and block.rt is rt
+            and block.version == rt.version
+            and block.engine is engine
+        ):
             return block
         writer = block.writer if block is not None and block.rt is rt else LineWriter()
-        texts = writer.write(_LINES, target_rows(name, rt))
-        block = self._blocks[name] = _Block(rt, rt.version, tuple(texts), writer)
+        texts = writer.write(_LINES, target_rows(name, rt, engine))
+        block = self._blocks[name] = _Block(rt, rt.version, engine, tuple(texts), writer)
         return block
 
     def _forget_removed(self) -> None:
@@ -89,7 +100,7 @@ class MonitorCollector(Collector):
         for name, rt in list(self.monitor.targets.items()):
             if self.monitor.targets.get(name) is not rt:  # removed or replaced meanwhile
                 continue
-            self._block(name, rt)
+            self._block(name, rt, self.monitor.clock())
             now = time.perf_counter()
             if now - started > max(slice_seconds, SLICE_SHARE * (now - begun)):
                 await asyncio.sleep(0)
@@ -97,7 +108,8 @@ class MonitorCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         self._forget_removed()
-        blocks = [self._block(name, rt) for name, rt in self.monitor.targets.items()]
+        now = self.monitor.clock()
+        blocks = [self._block(name, rt, now) for name, rt in self.monitor.targets.items()]
         for spec in self._families():
             i = spec.index
             yield TextFamily(
@@ -105,14 +117,15 @@ class MonitorCollector(Collector):
                 spec.doc,
                 spec.type,
                 [b.texts[i] for b in blocks],
-                lambda spec=spec: self._rows_family(spec),  # type: ignore[misc]
+                lambda spec=spec: self._rows_family(spec, now),  # type: ignore[misc]
             )
 
-    def _rows_family(self, spec: Family) -> FastFamily:
-        """The family with every target's rows, for prometheus_client's own encoders."""
+    def _rows_family(self, spec: Family, now: float) -> FastFamily:
+        """The family with every target's rows, for prometheus_client's own encoders (as of
+        the collect's `now`, so every family of one scrape agrees on the engine view)."""
         family = _family(spec)
         for name, rt in self.monitor.targets.items():
-            for row in target_rows(name, rt)[spec.index]:
+            for row in target_rows(name, rt, fresh_engine(rt, now))[spec.index]:
                 family.add_metric(*row)
         return family
 

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.engine.monitor import TargetRuntime
+from exporter.engine.progress import EngineView
 from exporter.engine.state import State
 from exporter.probes.results import Check
 
-__all__ = ["FAMILIES", "Family", "target_rows"]
+__all__ = ["FAMILIES", "Family", "fresh_engine", "target_rows"]
 
 _STATES = tuple(State)
 # compact: the transitions the alert rules take increase() of (from 0, so the first counts)
@@ -62,17 +63,33 @@ _SPECS: tuple[tuple[str, str, str, tuple[str, ...], bool], ...] = (
     ("llm_probe_last_success_timestamp_seconds", "Unix time of the last passing probe.", "gauge", _TC, True),
     ("llm_probe_last_run_timestamp_seconds", "Unix time the last probe completed.", "gauge", _TC, False),
     ("llm_probe_tokens", "Tokens spent by probing.", "counter", ("target", "kind"), True),
+    # the server's own view (engine check), normalized across servers: while it is fresh
+    ("llm_engine_requests_running", "Requests the engine is running.", "gauge", _T, False),
+    ("llm_engine_requests_waiting", "Requests queued in the engine.", "gauge", _T, False),
+    ("llm_engine_kv_cache_usage_ratio", "KV-cache usage, 0 to 1 (fullest engine).", "gauge", _T, False),
+    ("llm_engine_generation_tokens_per_second", "Generated tokens per second between the last two engine samples.", "gauge", _T, False),
+    ("llm_engine_progress_age_seconds", "Seconds since generation last advanced while work was pending (0 when idle).", "gauge", _T, False),
 )  # fmt: skip
 FAMILIES = tuple(Family(i, *spec) for i, spec in enumerate(_SPECS))
 (
     UP, STATE, SINCE, TRANS, INFO, SUCCESS, STATUS, DURATION, LAST_DURATION, PHASE, TTFT,
     LAST_TTFT, STALL, TPS, PROBES, FAILURES, CONSECUTIVE, LAST_SUCCESS, LAST_RUN, TOKENS,
+    ENGINE_RUNNING, ENGINE_WAITING, ENGINE_KV, ENGINE_TPS, ENGINE_AGE,
 ) = range(len(FAMILIES))  # fmt: skip
 
 
-def target_rows(name: str, rt: TargetRuntime) -> list[list[Row]]:
+def fresh_engine(rt: TargetRuntime, now: float) -> EngineView | None:
+    """The target's engine view while it is fresh (a stale one says nothing: no series)."""
+    policy, view = rt.policy.engine, rt.status.engine
+    if policy is None or view is None or not view.fresh(now, policy):
+        return None
+    return view
+
+
+def target_rows(name: str, rt: TargetRuntime, engine: EngineView | None) -> list[list[Row]]:
     """One target's rows, one list per family in FAMILIES order (empty when not exported):
-    (label values, value), or (label values, cumulative buckets, sum) for histograms."""
+    (label values, value), or (label values, cumulative buckets, sum) for histograms.
+    `engine`: the fresh engine view (`fresh_engine`), or None."""
     rows: list[list[Row]] = [[] for _ in FAMILIES]
     full = rt.full
     st = rt.status
@@ -122,4 +139,16 @@ def target_rows(name: str, rt: TargetRuntime) -> list[list[Row]]:
             rows[STALL].append((t, chat.max_stall))
         if rt.last_tokens_per_second is not None:
             rows[TPS].append((t, rt.last_tokens_per_second))
+    if engine is not None:
+        sample = engine.sample
+        for family, value in (
+            (ENGINE_RUNNING, sample.running),
+            (ENGINE_WAITING, sample.waiting),
+            (ENGINE_KV, sample.kv_usage),
+            (ENGINE_TPS, engine.tokens_per_second),
+        ):
+            if value is not None:
+                rows[family].append((t, value))
+        if sample.progress is not None:
+            rows[ENGINE_AGE].append((t, engine.progress_age))
     return rows

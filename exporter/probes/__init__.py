@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from exporter.probes._http import ProbeContext, make_client
 from exporter.probes.chat import probe_chat
+from exporter.probes.engine import probe_engine
 from exporter.probes.health import probe_health
 from exporter.probes.models import probe_models
 from exporter.probes.results import Check, ProbeResult
@@ -16,6 +17,7 @@ __all__ = [
     "ProbeFn",
     "make_client",
     "probe_chat",
+    "probe_engine",
     "probe_health",
     "probe_models",
 ]
@@ -26,4 +28,5 @@ PROBES: dict[Check, ProbeFn] = {
     Check.HEALTH: probe_health,
     Check.MODELS: probe_models,
     Check.CHAT: probe_chat,
+    Check.ENGINE: probe_engine,
 }

@@ -8,6 +8,7 @@ arrives as `data: {"error": ...}` with HTTP 200 already sent.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -135,11 +136,51 @@ def _tokens_per_second(tokens: int | None, first: float | None, last: float | No
     return (tokens - 1) / (last - first)
 
 
+class _Deadlines:
+    """The streaming deadlines inside the total one: the first token within `ttft_timeout`,
+    then each chunk within `chunk_timeout` of the last. `scope` is rescheduled as chunks come."""
+
+    def __init__(self, spec: ChatCheck) -> None:
+        self.ttft = spec.ttft_timeout if spec.stream else None
+        self.gap = spec.chunk_timeout if spec.stream else None
+        self.scope = asyncio.timeout(None)
+        self.waiting_for = "first token"
+
+    def start(self) -> None:
+        if self.ttft is not None:
+            self.scope.reschedule(asyncio.get_running_loop().time() + self.ttft)
+
+    def chunk(self, streamed: bool) -> None:
+        """A chunk came; once tokens flow, the next must follow within the gap."""
+        if not streamed:
+            return
+        self.waiting_for = "next chunk"
+        when = None if self.gap is None else asyncio.get_running_loop().time() + self.gap
+        self.scope.reschedule(when)
+
+    def detail(self) -> str:
+        if self.waiting_for == "first token":
+            return f"no first token within {self.ttft:g}s"
+        return f"stream stalled: no chunk for {self.gap:g}s"
+
+
 async def probe_chat(ctx: ProbeContext) -> ProbeResult:
     spec = ctx.target.checks.chat
     body = build_request(spec, ctx.model)
 
     async def run(attempt: Attempt) -> ProbeResult:
+        deadlines = _Deadlines(spec)
+        state = _Stream(started=attempt.t0)
+        try:
+            async with deadlines.scope:
+                deadlines.start()
+                return await exchange(attempt, deadlines, state)
+        except TimeoutError:
+            if not deadlines.scope.expired():
+                raise
+            return attempt.fail(Reason.TIMEOUT, deadlines.detail(), **_partial(state))
+
+    async def exchange(attempt: Attempt, deadlines: _Deadlines, state: _Stream) -> ProbeResult:
         async with open_stream(
             ctx.client,
             "POST",
@@ -160,17 +201,18 @@ async def probe_chat(ctx: ProbeContext) -> ProbeResult:
                         Reason.INVALID_RESPONSE,
                         f"expected text/event-stream, got {ctype or 'no content type'!r}",
                     )
-                return await _read_stream(ctx, attempt, response)
+                return await _read_stream(ctx, attempt, response, deadlines, state)
             payload = await read_bounded(response, ctx.target.max_body_bytes)
         return _read_whole(spec, attempt, payload, ctype)
 
     return await guarded(Check.CHAT, ctx, run, streaming=spec.stream)
 
 
-async def _read_stream(ctx: ProbeContext, attempt: Attempt, response: Any) -> ProbeResult:
+async def _read_stream(
+    ctx: ProbeContext, attempt: Attempt, response: Any, deadlines: _Deadlines, state: _Stream
+) -> ProbeResult:
     spec = ctx.target.checks.chat
     decoder = SSEDecoder()
-    state = _Stream(started=attempt.t0)
     try:
         async for chunk in iter_bounded(response, ctx.target.max_body_bytes):
             now = time.perf_counter()
@@ -180,6 +222,7 @@ async def _read_stream(ctx: ProbeContext, attempt: Attempt, response: Any) -> Pr
                     break
             if state.error is not None or state.done:
                 break
+            deadlines.chunk(state.first_token_at is not None)
     except (ValueError, UnicodeDecodeError) as exc:
         if isinstance(exc, UnicodeDecodeError):
             detail = "stream is not valid UTF-8"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-__all__ = ["Check", "ProbeResult", "Reason"]
+__all__ = ["VERDICT_CHECKS", "Check", "EngineSample", "ProbeResult", "Reason"]
 
 
 class Check(StrEnum):
@@ -14,6 +14,13 @@ class Check(StrEnum):
     HEALTH = "health"
     MODELS = "models"
     CHAT = "chat"
+    ENGINE = "engine"
+
+
+# The checks whose one result says pass or fail about a target. The engine check reads the
+# server's own /metrics: its conclusions (stalled, overloaded) need several samples, so it
+# informs the state machine but never passes or fails a target by itself.
+VERDICT_CHECKS: tuple[Check, ...] = (Check.HEALTH, Check.MODELS, Check.CHAT)
 
 
 class Reason(StrEnum):
@@ -30,6 +37,20 @@ class Reason(StrEnum):
     MODEL_MISSING = "model_missing"
     BODY_TOO_LARGE = "body_too_large"
     STREAM_INCOMPLETE = "stream_incomplete"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSample:
+    """One read of a server's own /metrics, in server-neutral terms (None: not exported)."""
+
+    flavour: str
+    running: float | None = None
+    waiting: float | None = None
+    kv_usage: float | None = None
+    # a counter that rises while the engine works (generated tokens, or decode steps)
+    progress: float | None = None
+    # a counter of generated tokens, for tokens/s (may be the same as `progress`)
+    generated: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +75,8 @@ class ProbeResult:
     finish_reason: str | None = None
     # models probe
     models: tuple[str, ...] = ()
+    # engine probe
+    engine: EngineSample | None = None
 
     @property
     def answered(self) -> bool:

@@ -20,7 +20,7 @@ from exporter.recovery.dedup import Dedup
 from exporter.recovery.intake import Job
 from exporter.recovery.notify import Notifier, RecoveryEvent
 from exporter.recovery.outcomes import AttemptResult, EventKind
-from exporter.recovery.overload import fetch_queue_length, overload_reason
+from exporter.recovery.overload import overload_reason
 from exporter.recovery.ports import TargetCheck, TargetControl
 from exporter.recovery.rails import decide, should_exhaust
 from exporter.recovery.records import Records, one_line
@@ -126,12 +126,8 @@ class Pipeline:
         elif check.state == "starting":
             detail = "target is starting (loading weights); not restarting"
             verdict = AttemptResult.SKIPPED_STARTING, detail
-        elif check.answering:
-            overload = self.config.rails.overload
-            queue = await fetch_queue_length(self.targets.target_url(target), overload)
-            reason = overload_reason(check, queue, overload)
-            if reason is not None:
-                verdict = AttemptResult.SKIPPED_OVERLOADED, reason
+        elif (reason := overload_reason(check, self.config.rails.overload)) is not None:
+            verdict = AttemptResult.SKIPPED_OVERLOADED, reason
         log.info(
             "re-probe of %s: state=%s healthy=%s answering=%s -> %s",
             target,

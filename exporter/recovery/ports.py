@@ -21,10 +21,14 @@ class TargetCheck:
     answering: bool
     """The server answered HTTP at all (health or chat got a response)."""
     state: str
-    """unknown|starting|up|degraded|down after the round."""
+    """unknown|starting|up|overloaded|degraded|down after the round."""
     chat_seconds: float | None = None
     """Duration of the chat probe if it ran."""
     detail: str = ""
+    overloaded: str | None = None
+    """Why the live engine view says busy, not broken (None: not busy, or no engine view)."""
+    engine_waiting: float | None = None
+    """Requests waiting in the engine, from the live engine view (None: no view)."""
 
 
 @runtime_checkable

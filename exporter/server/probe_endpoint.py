@@ -1,6 +1,6 @@
 """`GET /probe?target=URL&module=NAME`: multi-target probing the blackbox_exporter way.
 
-One round of the module's checks against the given target, answered with that round's
+One round of the module's checks against the given target (engine/rounds.py, concurrently), answered with that round's
 metrics in a fresh registry (the same `llm_*` families the collector loop exports, plus
 `probe_success` and `probe_duration_seconds`), so Prometheus owns the target list and the
 schedule. The round's deadline is min(module timeout, X-Prometheus-Scrape-Timeout-Seconds
@@ -33,14 +33,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from exporter.config import ProbeModule, Settings, TargetConfig
+from exporter.config import EngineCheck, ProbeModule, Settings, TargetConfig
 from exporter.discovery import derive_name
-from exporter.engine.monitor import Monitor, TargetRuntime
-from exporter.engine.state import Transition
+from exporter.engine.monitor import Monitor
+from exporter.engine.rounds import direct_runner, run_round
 from exporter.errors import ProbeRefused, validation_messages
 from exporter.metrics.collector import MonitorCollector
-from exporter.probes import PROBES, ProbeContext
-from exporter.probes.results import Check, ProbeResult, Reason
+from exporter.probes.results import VERDICT_CHECKS
 from exporter.probes.transport import Transport
 from exporter.util.secrets import bearer_ok
 
@@ -50,7 +49,6 @@ __all__ = [
     "ProbeRefused",
     "deadline_for",
     "is_allowed",
-    "run_round",
     "target_url",
 ]
 
@@ -150,6 +148,9 @@ def target_for(url: str, module: ProbeModule, name: str | None) -> TargetConfig:
     host, port = _host_port(url)
     host_port = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     fields = {k: getattr(module, k) for k in module.model_fields_set - {"timeout", "scheme"}}
+    # one round: the engine view needs samples over time, so /probe has none
+    checks = module.checks.model_copy(update={"engine": EngineCheck(enabled=False)})
+    fields["checks"] = checks
     return TargetConfig(
         **fields,
         name=name or derive_name(host_port),
@@ -159,65 +160,6 @@ def target_for(url: str, module: ProbeModule, name: str | None) -> TargetConfig:
 
 
 # ---- one round -------------------------------------------------------------------------------
-class _RoundMonitor(Monitor):
-    """A throwaway monitor for one round: transitions go to the round's log, not the
-    exporter's log or history file."""
-
-    def __init__(self, settings: Settings, note: Callable[[str], None]) -> None:
-        self._note = note
-        super().__init__(settings)
-
-    def _transitioned(self, rt: TargetRuntime, t: Transition) -> None:
-        rt.transitions_to[t.to_state] += 1
-        self._note(f"state {t.from_state.value} -> {t.to_state.value} ({t.reason})")
-
-
-def _out_of_time(check: Check) -> ProbeResult:
-    return ProbeResult(
-        check=check,
-        success=False,
-        duration=0.0,
-        timestamp=time.time(),
-        reason=Reason.TIMEOUT,
-        detail="not run: the scrape deadline was used up by the earlier checks",
-    )
-
-
-async def run_round(
-    client: Transport,
-    target: TargetConfig,
-    deadline: float,
-    note: Callable[[str], None] = lambda _msg: None,
-) -> list[ProbeResult]:
-    """Every enabled check once, in order (models names the model for chat), each within
-    min(its own timeout, what is left of the round's deadline)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline
-    model = target.model
-    results = []
-    for check in Check:
-        spec = getattr(target.checks, check.value)
-        if not spec.enabled:
-            continue
-        left = round(end - loop.time(), 3)  # whole milliseconds: readable timeout details
-        if left < 0.001:
-            result = _out_of_time(check)
-        else:
-            ctx = ProbeContext(client, target, min(spec.timeout, left), model)
-            result = await PROBES[check](ctx)
-        if check is Check.MODELS and model is None and result.models:
-            model = result.models[0]
-        results.append(result)
-        word = "ok" if result.success else f"FAIL {result.reason.value if result.reason else ''}"
-        note(
-            f"check={check.value} result={word.strip()} http={result.status_code or '-'} "
-            f"duration={result.duration:.3f}s"
-            + (f" ttft={result.ttft:.3f}s" if result.ttft is not None else "")
-            + (f" detail={result.detail!r}" if result.detail else "")
-        )
-    return results
-
-
 class _RoundCollector(Collector):
     """The blackbox-style summary of one round."""
 
@@ -308,10 +250,23 @@ class ProbeEndpoint:
 
         note(f"probing {target.safe_url} module={module_name} deadline={deadline:g}s")
         async with self._sem:
-            monitor = _RoundMonitor(
-                settings.model_copy(update={"targets": [target], "history_file": None}), note
+            # a throwaway monitor: transitions go to the round's log, not the exporter's
+            # log or history file
+            monitor = Monitor(
+                settings.model_copy(update={"targets": [target], "history_file": None}),
+                sinks=[lambda t: note(f"state {t.from_state} -> {t.to_state} ({t.reason})")],
             )
-            results = await run_round(self.client, target, deadline, note)
+            checks = [c for c in VERDICT_CHECKS if getattr(target.checks, c.value).enabled]
+            # every check's own answer: the metrics have a series per check (no early stop)
+            found = await run_round(
+                checks,
+                direct_runner(self.client, target),
+                deadline,
+                model=target.model,
+                stop_early=False,
+                note=note,
+            )
+        results = found.results
         for result in results:
             monitor.record(target.name, result)
         duration = time.perf_counter() - t0

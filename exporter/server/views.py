@@ -6,6 +6,7 @@ current state, so not evidence for it (a paused check is not re-run while a targ
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from exporter.engine.monitor import Monitor, TargetRuntime
@@ -41,6 +42,8 @@ def result_view(result: ProbeResult) -> dict[str, Any]:
         view["content"] = result.content[:200]
     if result.models:
         view["models"] = list(result.models[:20])
+    if result.engine is not None:
+        view["engine"] = asdict(result.engine)
     return view
 
 

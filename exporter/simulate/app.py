@@ -120,6 +120,10 @@ class PublicApi:
             self.stats.injected_faults += 1
             await w.send(503, LOADING_BODY, JSON)
             return
+        if self.faults.get("server_error", now):
+            self.stats.injected_faults += 1
+            await self._error(w, 500, "Internal server error", "InternalServerError", None)
+            return
         path = req.path
         if path.startswith("/v1") and req.method != "OPTIONS" and not self._authorized(req):
             await w.send(401, wire.dumps({"error": "Unauthorized"}), JSON)

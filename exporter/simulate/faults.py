@@ -19,13 +19,21 @@ FAULT_KINDS: dict[str, str] = {
     "slow": "add `seconds` before the first token and `token_seconds` per token",
     "error_rate": "answer a share `rate` of completions with 500/503 and vLLM's error JSON",
     "loading": "503 'Loading model' on every endpoint for `seconds` (llama.cpp/SGLang style)",
+    "server_error": "500 with vLLM's error JSON on every endpoint, /health included",
     "garbage": "200 with a body that is neither JSON nor SSE",
     "wrong_answer": "answer `answer` (default 'London') instead of the right one",
-    "stall": "stream stops after `after_tokens` deltas and never continues",
+    "stall": (
+        "the engine stops: streams stop after `after_tokens` deltas and never continue, "
+        "`running` requests stay stuck in the batch, token counters freeze; /health stays 200"
+    ),
     "drip": "every response trickles out `chunk_bytes` bytes per `seconds`",
     "reset": "connection closed after `after_tokens` deltas, no [DONE]",
     "model_swap": "serve model id `model` instead of the configured one",
     "overloaded": "queue requests: `waiting` extra waiting, `seconds` queue time, still answers",
+    "overload": (
+        "a saturated engine: `waiting` queued, KV cache near full, generation advancing, "
+        "answers after `seconds` (default 40 s: past a 30 s probe deadline)"
+    ),
 }
 
 # Kinds that make every other fault irrelevant while active.
@@ -45,6 +53,7 @@ class FaultSpec:
     after_tokens: int = 1
     chunk_bytes: int = 1
     waiting: int = 32
+    running: int = 4
     model: str | None = None
     answer: str | None = None
     exit_code: int = 1
@@ -69,6 +78,10 @@ class FaultSpec:
             raise ValueError(f"chunk_bytes must be at least 1, got {self.chunk_bytes}")
         if self.waiting < 0:
             raise ValueError(f"waiting must not be negative, got {self.waiting}")
+        if self.running < 0:
+            raise ValueError(f"running must not be negative, got {self.running}")
+        if self.kind == "overload" and self.seconds is None:
+            object.__setattr__(self, "seconds", 40.0)
         if self.kind == "loading" and self.seconds is None and self.duration is None:
             object.__setattr__(self, "seconds", 30.0)
 

@@ -73,7 +73,7 @@ class Generation:
         cfg = self.parts.config
         now = time.monotonic()
         slow = self.parts.faults.get("slow", now)
-        over = self.parts.faults.get("overloaded", now)
+        over = self.parts.faults.get("overloaded", now) or self.parts.faults.get("overload", now)
         ttft, itl, queue = cfg.ttft_seconds, cfg.token_interval_seconds, 0.0
         if slow is not None:
             ttft += slow.seconds or 0.0
@@ -126,6 +126,8 @@ class Generation:
         self.generated += 1
         self.kv += 1
         self.parts.scheduler.kv_tokens += 1
+        if self._fault("stall"):
+            return now  # a stalled engine records no steps: its counters freeze
         if first:
             self.first_token_at = now
             self.parts.metrics.first_token(self.model, now - self.arrived, self.prompt_tokens)

@@ -228,20 +228,30 @@ class VllmMetrics:
             self.request_success.labels(model, "0", reason)
 
     def first_token(self, model: str, ttft: float, prompt_tokens: int) -> None:
+        """The prefill step: vLLM v1 counts prompt and generation tokens per engine step
+        (IterationStats), not when the request finishes."""
         self.prime(model)
         self.ttft.labels(model, "0").observe(ttft)
         self.iteration_tokens.labels(model, "0").observe(prompt_tokens + 1)
+        self.prompt_tokens.labels(model, "0").inc(prompt_tokens)
+        self.generation_tokens.labels(model, "0").inc(1)
 
     def next_token(self, model: str, interval: float) -> None:
         self.itl.labels(model, "0").observe(interval)
         self.tpot.labels(model, "0").observe(interval)
+        self.generation_tokens.labels(model, "0").inc(1)
+
+    def background_tokens(self, model: str, tokens: int) -> None:
+        """Decode steps of the simulated other users' requests (the `overload` fault)."""
+        self.prime(model)
+        self.generation_tokens.labels(model, "0").inc(tokens)
+        self.iteration_tokens.labels(model, "0").observe(max(1, tokens))
 
     def finished(self, model: str, rec: RequestRecord) -> None:
-        """Counters move when a request finishes, as vLLM records FinishedRequestStats."""
+        """Per-request counters and histograms move when a request finishes, as vLLM records
+        FinishedRequestStats (token counters moved step by step already)."""
         self.prime(model)
         lv = (model, "0")
-        self.prompt_tokens.labels(*lv).inc(rec.prompt_tokens)
-        self.generation_tokens.labels(*lv).inc(rec.generation_tokens)
         self.prefix_queries.labels(*lv).inc(rec.prompt_tokens)
         self.prefix_hits.labels(*lv).inc(rec.cached_tokens)
         self.request_success.labels(*lv, rec.finish_reason).inc()

@@ -21,7 +21,7 @@ from exporter.simulate.admin import AdminServer
 from exporter.simulate.app import PublicApi
 from exporter.simulate.config import SimulatorConfig
 from exporter.simulate.conn import Conn, SimStats
-from exporter.simulate.engine import Scheduler
+from exporter.simulate.engine import Scheduler, engine_gauges
 from exporter.simulate.faults import FaultBoard, FaultSpec
 from exporter.simulate.generation import EngineParts
 from exporter.simulate.metrics import EngineGauges, VllmMetrics
@@ -102,12 +102,13 @@ class Simulator:
         return self.config.model
 
     def _read_gauges(self) -> tuple[str, Any]:
+        model = self.served_model()
         if self.scheduler is None:
-            return self.served_model(), EngineGauges(0, 0, 0.0)
-        over = self.faults.get("overloaded", time.monotonic())
-        if over is not None:
-            self.scheduler.phantom_waiting = over.waiting
-        return self.served_model(), self.scheduler.gauges(over is not None)
+            return model, EngineGauges(0, 0, 0.0)
+        gauges = engine_gauges(
+            self.scheduler, self.faults, self.metrics, model, self.config.token_interval_seconds
+        )
+        return model, gauges
 
     # ----- lifecycle -----------------------------------------------------------------
 

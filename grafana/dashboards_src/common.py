@@ -39,6 +39,7 @@ STATES: list[tuple[str, int, str]] = [
     ("degraded", 2, "orange"),
     ("starting", 3, "blue"),
     ("down", 4, "red"),
+    ("overloaded", 5, "yellow"),  # busy, not broken
 ]
 
 

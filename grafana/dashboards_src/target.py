@@ -202,6 +202,52 @@ def build() -> Dashboard:
                 width=24,
             )
         )
+        .with_row(Row("Engine (the server's own /metrics, read by the engine check)"))
+        .with_panel(
+            timeseries_panel(
+                "Engine queue",
+                [
+                    query(f"llm_engine_requests_running{{{T}}}", "running", "A"),
+                    query(f"llm_engine_requests_waiting{{{T}}}", "waiting", "B"),
+                ],
+                description="Any server (vLLM, SGLang, llama.cpp, TGI), normalized. Waiting "
+                "requests at checks.engine.queue_saturated (5) count as saturated.",
+                min_value=0,
+                width=6,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Engine KV cache",
+                [query(f"llm_engine_kv_cache_usage_ratio{{{T}}}", "used")],
+                unit="percentunit",
+                min_value=0,
+                max_value=1,
+                width=6,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Engine tokens per second",
+                [query(f"llm_engine_generation_tokens_per_second{{{T}}}", "generated tokens/s")],
+                description="All users' tokens, from the server's counter: 0 with requests "
+                "pending is a stall; high with a full queue is overload.",
+                unit="short",
+                min_value=0,
+                width=6,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Engine progress age",
+                [query(f"llm_engine_progress_age_seconds{{{T}}}", "since generation advanced")],
+                description="Seconds since generation last advanced while work was pending. "
+                "At checks.engine.stall_after (20 s) the target is degraded (engine_stalled).",
+                unit="s",
+                min_value=0,
+                width=6,
+            )
+        )
         .with_row(
             Row(
                 "vLLM server (its own /metrics: the scrape whose instance is the target URL's host:port)"

@@ -98,6 +98,7 @@ class LocalServer:
         self.routes: dict[tuple[str, str], Route] = {}
         self.transport = AiohttpTransport(8)
         self._stack = AsyncExitStack()
+        self._released = asyncio.Event()
 
     def get(self, path: str) -> Route:
         return self.routes.setdefault(("GET", path), Route())
@@ -128,6 +129,12 @@ class LocalServer:
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self.url = await self._stack.enter_async_context(serve_aiohttp(app))
 
+    async def hang(self) -> None:
+        """What a handler awaits to never answer: until stop() (which would otherwise wait
+        for the handler to end)."""
+        await self._released.wait()
+
     async def stop(self) -> None:
+        self._released.set()
         await self.transport.aclose()
         await self._stack.aclose()

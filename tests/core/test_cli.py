@@ -63,8 +63,8 @@ def test_probe_unreachable_exits_1_and_usage_error_exits_2() -> None:
 def _run_default(port: int, target_port: int, *extra: str, log: Path) -> subprocess.Popen[bytes]:
     """`llm-heartbeat run` with no config, with the default target moved to a free port."""
     code = (
-        "import exporter.config.settings as c, exporter.cli as cli;"
-        f"c.DEFAULT_MODEL_URL = cli.DEFAULT_MODEL_URL = 'http://127.0.0.1:{target_port}';"
+        "import exporter.config.settings as c, exporter.cli.run as r, exporter.cli as cli;"
+        f"c.DEFAULT_MODEL_URL = r.DEFAULT_MODEL_URL = 'http://127.0.0.1:{target_port}';"
         f"raise SystemExit(cli.main(['run', '--listen', '127.0.0.1:{port}', *{list(extra)!r}]))"
     )
     env = {
@@ -131,7 +131,7 @@ def test_run_simulates_if_missing_and_goes_up(tmp_path: Path, admin_taken: bool)
         assert "SIMULATED" in text and f"status page http://127.0.0.1:{port}/" in text
         # the first run says what to open in a few lines, up to the target's first state
         head = text[: text.index("unknown -> up")].splitlines()
-        assert len(head) <= 5 and not any("Uvicorn running" in line for line in head), text
+        assert len(head) <= 6 and not any("Uvicorn running" in line for line in head), text
         # The log names the simulator's admin API, and it breaks the simulator on purpose.
         admin = re.search(r"admin API (http://127\.0\.0\.1:(\d+))", text)
         assert admin is not None, text

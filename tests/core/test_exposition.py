@@ -14,7 +14,7 @@ from exporter.config import Settings, TargetConfig
 from exporter.engine.monitor import Monitor
 from exporter.metrics.collector import ExporterCollector, MonitorCollector
 from exporter.metrics.exposition import format_value, render, render_async
-from exporter.probes.results import Check, ProbeResult, Reason
+from exporter.probes.results import Check, EngineSample, ProbeResult, Reason
 
 ACCEPTS = [
     "",
@@ -72,6 +72,10 @@ def _monitor(detail: str = "full") -> Monitor:
                 **({} if i != 3 else {"reason": Reason.VALIDATION_FAILED}),
             ),
         )
+        # the engine view is timed by its samples, fresh for 20 s of the clock above
+        sample = EngineSample("vllm", 2.0, float(i), 0.25, 100.0 * i, 90.0 * i)
+        taken = 1764000030.0 + i
+        monitor.record("plain", ProbeResult(Check.ENGINE, True, 0.004, taken, 200, engine=sample))
         monitor.record("odd", result(Check.HEALTH, False, 61.0 + i, reason=Reason.CONNECT_ERROR))
         monitor.record("health-only", result(Check.HEALTH, i % 2 == 0, 1e-7 * (i + 1)))
     return monitor
@@ -166,7 +170,9 @@ def _series(body: bytes, target: str) -> list[str]:
 def test_compact_keeps_about_fifty_series_per_target_and_full_adds_the_rest() -> None:
     compact = _series(render(_registry(_monitor("compact")))[0], "plain")
     full = _series(render(_registry(_monitor("full")))[0], "plain")
-    assert 40 <= len(compact) <= 55 < len(full)
+    # blackbox_exporter: 17 series per module, here four checks (health, models, chat, engine)
+    assert 40 <= len(compact) <= 17 * 4 < len(full)
+    assert sum(line.startswith("llm_engine_") for line in compact) == 5
     assert not [line for line in compact if line.startswith("llm_probes_total")]
     assert [line for line in full if line.startswith("llm_probes_total")]
     # the compact buckets put a bound at each alert threshold (2 s GET, 10 s chat, 2 s TTFT)
@@ -182,8 +188,10 @@ def test_a_changed_target_is_rendered_again_and_a_removed_one_is_gone() -> None:
     registry = _registry(monitor)
     line = 'llm_probe_consecutive_failures{check="health",target="health-only"}'
     assert f"{line} 0.0" in render(registry)[0].decode()
+    # begun after the last success (an older failure is stale to the state machine)
+    begun = 1764000001.0
     monitor.record(
-        "health-only", ProbeResult(Check.HEALTH, False, 0.1, 1.0, None, Reason.CONNECT_ERROR)
+        "health-only", ProbeResult(Check.HEALTH, False, 0.1, begun, None, Reason.CONNECT_ERROR)
     )
     assert f"{line} 1.0" in render(registry)[0].decode()
     monitor.apply(monitor.settings.model_copy(update={"targets": monitor.settings.targets[:2]}))
@@ -232,3 +240,37 @@ def test_render_async_gives_the_event_loop_back_between_families() -> None:
 
     families = sum(1 for _ in registry.collect())
     assert asyncio.run(main()) >= families
+
+
+ENGINE_GAUGES = (
+    "llm_engine_requests_running",
+    "llm_engine_requests_waiting",
+    "llm_engine_kv_cache_usage_ratio",
+    "llm_engine_generation_tokens_per_second",
+    "llm_engine_progress_age_seconds",
+)
+
+
+@pytest.mark.parametrize("detail", ["compact", "full"])
+def test_engine_gauges_while_the_view_is_fresh_and_gone_once_it_is_stale(detail: str) -> None:
+    """Staleness comes with time alone (no new result): the cached block must notice."""
+    now = [1764000000.0]
+    target = TargetConfig(name="e", url="http://e.test", model="m")
+    settings = Settings(targets=[target], history_file=None, metrics={"detail": detail})
+    monitor = Monitor(settings, clock=lambda: now[0])
+    registry = _registry(monitor)
+    for i in range(2):  # two samples: tokens/s needs both
+        sample = EngineSample("vllm", 3.0, 1.0, 0.5, 10.0 * (i + 1), 10.0 * (i + 1))
+        monitor.record("e", ProbeResult(Check.ENGINE, True, 0.004, now[0], 200, engine=sample))
+        now[0] += 5
+    body = render(registry)[0].decode()
+    for name in ENGINE_GAUGES:
+        assert f'{name}{{target="e"}}' in body, name
+    assert 'llm_engine_requests_running{target="e"} 3.0' in body
+    assert 'llm_engine_generation_tokens_per_second{target="e"} 2.0' in body
+    assert 'llm_probe_success{check="engine",target="e"} 1.0' in body
+    assert 'llm_target_state{state="overloaded",target="e"} 0.0' in body
+    now[0] += 3600  # nothing recorded since: the view says nothing any more
+    body = render(registry)[0].decode()
+    assert not [line for line in body.splitlines() if line.startswith("llm_engine_")]
+    assert 'llm_probe_success{check="engine",target="e"} 1.0' in body  # the last read stays

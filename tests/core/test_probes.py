@@ -3,7 +3,6 @@ test: what a user relies on each verdict to mean."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -51,7 +50,7 @@ async def test_health_connection_refused(server: LocalServer) -> None:
 
 async def test_health_server_that_never_answers_hits_the_deadline(server: LocalServer) -> None:
     async def hang(request: web.Request) -> web.Response:
-        await asyncio.sleep(3)  # past the probe's deadline
+        await server.hang()  # past the probe's deadline
         return web.Response()
 
     server.get("/health").handle(hang)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.engine.state import Policy, State, TargetStatus, begin_grace, next_delay, observe
+from exporter.engine.cadence import next_delay
+from exporter.engine.state import Policy, State, TargetStatus, begin_grace, observe
 from exporter.probes.results import Check, ProbeResult, Reason
 
 H, M, C = Check.HEALTH, Check.MODELS, Check.CHAT

@@ -5,7 +5,8 @@ Alertmanager's APIs, the mails and chat messages, and the simulator's restart co
 
 One stack serves all scenarios; each scenario has its own target (and simulator), so they do
 not depend on each other or on their order. Two targets misbehave from the start: `noise`
-(5 % of completions fail) and `busy` (overloaded: every answer takes 11 s).
+(5 % of completions fail) and `busy` (overloaded: every answer takes 11 s). `overload` and
+`stall` read the server's own /metrics every second (the engine check).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tests.e2e.stack import Stack, TargetSpec
 pytestmark = pytest.mark.e2e
 
 NOISE_SEED = 2  # see test_harness.py: 5 % draws, twice two in a row early, never three
+RESTART_ALERTS = ("LLMTargetDown", "LLMInferenceDegraded")
 BUSY_SECONDS = 11.0  # over the 10 s chat threshold of LLMLatencyHigh, under the probe timeout
 TARGETS = [
     TargetSpec("crash"),
@@ -37,7 +39,15 @@ TARGETS = [
     TargetSpec(
         "busy",
         sim_args=("--fault", f"overloaded:seconds={BUSY_SECONDS}"),
-        checks={"chat": {"timeout": 25.0}},
+        # a server known to queue for 11 s, under half its deadline: its first token is
+        # allowed 20 s, so it is up with a latency alert (`overload` below is the case where
+        # answers miss the deadline and the engine view says busy, not broken)
+        checks={"chat": {"timeout": 25.0, "ttft_timeout": 20.0}},
+    ),
+    TargetSpec("overload", checks={"engine": {"interval": 1.0}}),
+    # the chat deadline (10 s) is longer than the stall window: the engine view sees it first
+    TargetSpec(
+        "stall", checks={"engine": {"interval": 1.0, "stall_after": 4.0}, "chat": {"timeout": 10}}
     ),
 ]
 
@@ -271,3 +281,53 @@ def test_overloaded_but_alive_latency_alert_no_restart(stack: Stack) -> None:
     assert not [h for h in history if h.split(":")[0] in ("LLMTargetDown", "LLMInferenceDegraded")]
     assert stack.webhooks("busy") == []
     assert stack.sims["busy"].restarts() == 0
+
+
+def test_overloaded_engine_warns_humans_and_is_never_restarted(stack: Stack) -> None:
+    sim = stack.sims["overload"]
+    t0 = time.time()
+    # deep queue, KV near full, generation advancing, answers after the 2 s chat deadline
+    sim.fault("overload", waiting=40, seconds=6)
+    view = wait_until(
+        lambda: (v := stack.target("overload"))["state"] == "overloaded" and v,
+        40,
+        "exporter: overload overloaded",
+    )
+    assert view["reason"] == "engine_saturated"
+    assert view["checks"]["engine"]["engine"]["waiting"] >= 40
+    wait_until(
+        lambda: stack.firing_samples("LLMTargetOverloaded", "overload", t0), 40, "Prometheus"
+    )
+    wait_until(
+        lambda: _mail_with(stack, "overload", "firing", "LLMTargetOverloaded", t0),
+        40,
+        "a human got LLMTargetOverloaded by mail",
+    )
+    # busy, not broken: no down/degraded alert, nothing for the receiver, no restart
+    history = stack.alert_history("overload", t0)
+    assert not [h for h in history if h.split(":")[0] in RESTART_ALERTS], history
+    assert not [t for t in stack.transitions("overload", t0) if t["to"] in ("down", "degraded")]
+    assert stack.webhooks("overload") == []
+    assert sim.restarts() == 0
+    assert (stack.metric("llm_engine_requests_waiting", target="overload") or 0) >= 40
+
+
+def test_stalled_engine_is_degraded_restarted_once(stack: Stack) -> None:
+    sim = stack.sims["stall"]
+    t0 = time.time()
+    # /health 200, chat hung, requests stuck in the batch, token counters frozen
+    sim.fault("stall", after_tokens=0, running=2)
+    assert httpx.get(f"{sim.url}/health", timeout=5).status_code == 200
+    view = wait_until(
+        lambda: (v := stack.target("stall"))["state"] == "degraded" and v, 30, "stall degraded"
+    )
+    assert view["reason"] == "engine_stalled"  # the engine view, before the chat deadline
+    assert view["checks"]["health"]["success"] is True
+    wait_until(
+        lambda: _firing_hooks(stack, "stall", "LLMInferenceDegraded", t0), 40, "recovery webhook"
+    )
+    wait_until(lambda: sim.restarts() == 1, 60, "the supervisor restarted the server")
+    wait_until(lambda: stack.state("stall") == "up", 40, "stall up again")
+    wait_until(lambda: _attempts(stack, "stall", "success") == 1, 40, "verified recovery")
+    assert sim.restarts() == 1
+    assert "LLMTargetDown:firing" not in stack.alert_history("stall", t0)

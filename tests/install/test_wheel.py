@@ -45,7 +45,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_holds_the_package_its_assets_and_the_licence_and_nothing_else(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     for needed in (
-        "exporter/cli.py",
+        "exporter/cli/__init__.py",
         "exporter/py.typed",
         "exporter/server/web/static/status.js",
         "exporter/server/web/static/status.css",

@@ -91,3 +91,26 @@ def test_down_inhibits_degraded_latency_and_ttft_of_the_same_target() -> None:
     target = down[0]["target_matchers"][0]
     for alert in ("LLMInferenceDegraded", "LLMLatencyHigh", "LLMTimeToFirstTokenHigh"):
         assert alert in target
+
+
+def test_overloaded_is_inhibited_by_down_and_degraded_and_inhibits_latency() -> None:
+    rules = _config()["inhibit_rules"]
+
+    def targets_of(source: str) -> str:
+        found = [r for r in rules if r["source_matchers"] == [f'alertname = "{source}"']]
+        assert len(found) == 1, source
+        assert found[0]["equal"] == ["target"]
+        return str(found[0]["target_matchers"][0])
+
+    assert "LLMTargetOverloaded" in targets_of("LLMTargetDown")
+    assert "LLMTargetOverloaded" in targets_of("LLMInferenceDegraded")
+    overloaded = targets_of("LLMTargetOverloaded")
+    assert "LLMLatencyHigh" in overloaded and "LLMTimeToFirstTokenHigh" in overloaded
+    assert "LLMInferenceDegraded" not in overloaded  # never hides a broken server
+
+
+def test_the_recovery_route_never_matches_overloaded() -> None:
+    first = _config()["route"]["routes"][0]
+    assert first["receiver"] == "recovery-webhook"
+    regex = next(m for m in first["matchers"] if m.startswith("alertname"))
+    assert "LLMTargetOverloaded" not in regex

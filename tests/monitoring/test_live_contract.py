@@ -45,7 +45,7 @@ async def live(tmp_path: Path) -> AsyncIterator[tuple[str, Simulator]]:
     await sim.start()
     settings = Settings(
         targets=[
-            TargetConfig(name="qwen", url=sim.url),
+            TargetConfig(name="qwen", url=sim.url, checks={"engine": {"interval": 1.0}}),
             TargetConfig(
                 name="gone",
                 url=f"http://127.0.0.1:{free_port()}",
@@ -83,7 +83,9 @@ async def test_every_metric_rules_and_dashboards_use_is_exported(
         async def probed() -> bool:
             text = (await client.get(base + "/metrics")).text
             return (
-                "llm_probe_output_tokens_per_second{" in text and 'reason="connect_error"' in text
+                "llm_probe_output_tokens_per_second{" in text
+                and 'reason="connect_error"' in text
+                and "llm_engine_generation_tokens_per_second{" in text  # two engine samples
             )
 
         await wait_for(probed)

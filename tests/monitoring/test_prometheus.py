@@ -34,6 +34,7 @@ BURN_FOR = {"1h": 120.0, "6h": 900.0, "1d": 3600.0, "3d": 10800.0}
 REQUIRED_ALERTS = {
     "LLMTargetDown": "critical",
     "LLMInferenceDegraded": "critical",
+    "LLMTargetOverloaded": "warning",
     "LLMTargetStartingTooLong": "warning",
     "LLMModelMissing": "warning",
     "LLMLatencyHigh": "warning",
@@ -94,10 +95,8 @@ def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
     broken = dict(original)
     broken["rule_files"] = [str(PROMETHEUS_DIR / "rules/default/detection.yml")]
     group = dict(original["tests"][0])
-    # Expect the alert one evaluation before its `for` has elapsed.
-    group["alert_rule_test"] = [
-        {**original["tests"][0]["alert_rule_test"][2], "eval_time": "1m15s"}
-    ]
+    # Expect the alert one evaluation before the scrape that says down.
+    group["alert_rule_test"] = [{**original["tests"][0]["alert_rule_test"][1], "eval_time": "55s"}]
     broken["tests"] = [group]
     path = tmp_path / "broken_test.yml"
     path.write_text(yaml.safe_dump(broken), encoding="utf-8")
@@ -138,7 +137,8 @@ def test_every_alert_has_firing_and_silent_cases(alert: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "alert", ["LLMTargetDown", "LLMInferenceDegraded", "LLMAvailabilitySLOBurn"]
+    "alert",
+    ["LLMTargetDown", "LLMInferenceDegraded", "LLMTargetOverloaded", "LLMAvailabilitySLOBurn"],
 )
 def test_must_not_fire_on_single_failure_or_loading(alert: str) -> None:
     names = " | ".join(c[2]["name"] for c in _cases() if c[3]["alertname"] == alert)
@@ -284,41 +284,41 @@ def test_fast_and_default_detection_rules_differ_only_in_for() -> None:
     f_for = {r["alert"]: seconds(r["for"]) for r in fast["groups"][0]["rules"]}
     assert d_for.keys() == f_for.keys()
     for alert in d_for:
-        assert f_for[alert] < d_for[alert], alert
+        assert f_for[alert] <= d_for[alert], alert
     assert _strip_for(default) == _strip_for(fast)
-    assert d_for["LLMTargetDown"] <= 30 and f_for["LLMTargetDown"] <= 2
 
 
 @pytest.mark.parametrize(
     ("profile", "rules"), [("prometheus.yml", "default"), ("prometheus-fast.yml", "fast")]
 )
-def test_detection_for_spans_three_scrapes_and_evaluations(profile: str, rules: str) -> None:
-    """The exporter confirms down/degraded itself; `for` makes sure one or two odd scrapes
-    cannot page: three consecutive evaluations, each with a newer scrape, must see the state."""
+def test_detection_alerts_do_not_confirm_twice(profile: str, rules: str) -> None:
+    """The exporter confirms down/degraded itself (and never reports a stale state), so the
+    rules add no `for:`; fault -> webhook is the exporter's time plus at most one scrape and
+    one evaluation (goals: 45 s default, 10 s fast; BENCHMARKS.md)."""
     config = _load(PROMETHEUS_DIR / profile)
     detection = _load(PROMETHEUS_DIR / "rules" / rules / "detection.yml")
     evaluation = seconds(config["global"]["evaluation_interval"])
     job = next(j for j in config["scrape_configs"] if j["job_name"] == "llm-heartbeat")
     scrape = seconds(job.get("scrape_interval", config["global"]["scrape_interval"]))
+    budget = {"default": 45 - 36, "fast": 10 - 7.5}[rules]  # goal minus the exporter's worst
+    checked = 0
     for rule in detection["groups"][0]["rules"]:
         if rule["alert"] in ("LLMTargetDown", "LLMInferenceDegraded"):
+            assert seconds(rule["for"]) == 0, (profile, rule["alert"])
+            checked += 1
+        if rule["alert"] == "LLMTargetOverloaded":  # a warning: robust against one odd scrape
             assert seconds(rule["for"]) >= 2 * max(scrape, evaluation), (profile, rule["alert"])
+    assert checked == 2
+    assert scrape + evaluation <= budget + 1, profile
 
 
 def test_fast_profile_scrapes_and_evaluates_every_second() -> None:
-    """Goal: fault -> webhook within 10 s; `for` plus two intervals is most of it."""
+    """Goal: fault -> webhook within 10 s."""
     fast = _load(PROMETHEUS_DIR / "prometheus-fast.yml")
     job = next(j for j in fast["scrape_configs"] if j["job_name"] == "llm-heartbeat")
     assert seconds(fast["global"]["evaluation_interval"]) == 1
     assert seconds(job["scrape_interval"]) == 1
     assert seconds(job["scrape_timeout"]) <= 1
-    rules = _load(PROMETHEUS_DIR / "rules" / "fast" / "detection.yml")["groups"][0]["rules"]
-    assert {
-        r["alert"]: seconds(r["for"]) for r in rules if r["alert"] != "LLMHeartbeatExporterDown"
-    } == {
-        "LLMTargetDown": 2,
-        "LLMInferenceDegraded": 2,
-    }
 
 
 def test_profiles_load_their_own_rules_and_intervals() -> None:

@@ -3,7 +3,10 @@ and counters that move with the traffic served."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.simulate import FaultSpec, Simulator
@@ -108,3 +111,59 @@ async def test_own_registry_per_simulator() -> None:
         REGISTRY.get_sample_value("vllm:prompt_tokens_total", {"model_name": MODEL, "engine": "0"})
         is None
     )
+
+
+async def test_generation_counter_moves_per_token_not_per_request(sim: Simulator) -> None:
+    """vLLM v1 counts generated tokens every engine step: a request still streaming has
+    already moved the counter (what an engine-progress check relies on)."""
+    sim.set_fault(FaultSpec(kind="slow", token_seconds=0.2))
+    async with (
+        httpx.AsyncClient(base_url=sim.url, timeout=10.0) as c,
+        c.stream("POST", "/v1/chat/completions", json=stream_body(max_tokens=8)) as r,
+    ):
+        async for line in r.aiter_lines():
+            if '"content":"Par"' in line:
+                break
+        mid = await scrape(c)
+        assert mid[("vllm:num_requests_running", labels())] == 1
+        assert mid[("vllm:generation_tokens_total", labels())] >= 1
+        assert mid[("vllm:request_success_total", labels(finished_reason="stop"))] == 0
+
+
+async def test_stall_freezes_counters_with_work_pending(
+    sim: Simulator, client: httpx.AsyncClient
+) -> None:
+    before = await scrape(client)
+    sim.set_fault(FaultSpec(kind="stall", after_tokens=0, running=3))
+    assert (await client.get("/health")).status_code == 200
+    with pytest.raises(httpx.ReadTimeout):
+        await client.post("/v1/chat/completions", json=PROBE_BODY, timeout=0.5)
+    stalled = [await scrape(client) for _ in range(3)]
+    for samples in stalled:
+        assert samples[("vllm:num_requests_running", labels())] >= 3
+        gen = samples[("vllm:generation_tokens_total", labels())]
+        assert gen == before[("vllm:generation_tokens_total", labels())]
+    sim.clear_faults()
+    assert (await client.post("/v1/chat/completions", json=PROBE_BODY)).status_code == 200
+    after = await scrape(client)
+    assert after[("vllm:generation_tokens_total", labels())] > gen
+
+
+async def test_overload_queues_deep_fills_kv_and_keeps_generating(sim: Simulator) -> None:
+    sim.set_fault(FaultSpec(kind="overload", waiting=40, seconds=1.5))
+    async with httpx.AsyncClient(base_url=sim.url, timeout=10.0) as c:
+        first = await scrape(c)
+        await asyncio.sleep(0.3)
+        second = await scrape(c)
+        assert second[("vllm:num_requests_waiting", labels())] >= 40
+        assert second[("vllm:kv_cache_usage_perc", labels())] >= 0.9
+        key = ("vllm:generation_tokens_total", labels())
+        assert second[key] > first[key]
+        t0 = asyncio.get_running_loop().time()
+        r = await c.post("/v1/chat/completions", json=PROBE_BODY)
+        assert r.status_code == 200 and "Paris" in r.text
+        assert asyncio.get_running_loop().time() - t0 >= 1.5  # answers, but late
+
+
+def test_overload_answers_past_a_30s_deadline_by_default() -> None:
+    assert FaultSpec(kind="overload").seconds == 40.0

@@ -1,0 +1,5 @@
+"""`python -m exporter.cli`."""
+
+from exporter.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""When each check runs next, and how many probes confirm a failure: pure functions of the
+state machine's status (the scheduler applies them)."""
+
+from __future__ import annotations
+
+from exporter.engine.state import Policy, State, TargetStatus
+from exporter.probes.results import Check, Reason
+
+__all__ = ["confirmations", "next_delay"]
+
+
+def next_delay(status: TargetStatus, check: Check, interval: float, policy: Policy) -> float:
+    """When to probe `check` again: at once when a check has just recovered and this check's
+    result predates it, fast while a failure is being confirmed, then a calmer cadence while
+    the target is unwell, the normal interval when all is well."""
+    if check not in policy.judged:
+        return interval  # the engine view: its own cadence, no confirmation re-probes
+    if check in status.awaiting(policy):
+        return 0.0
+    result = status.latest.get(check)
+    if result is None or result.success:
+        if (
+            status.state in (State.DOWN, State.DEGRADED, State.STARTING)
+            and check is not policy.primary
+        ):
+            # the server may be back: let the other checks catch up soon
+            return min(interval, 5 * policy.retry_interval)
+        return interval
+    if status.consecutive_failures(check) < policy.failures_to_down:
+        # a timeout has waited its deadline already: its confirming probes start at once
+        return 0.0 if result.reason is Reason.TIMEOUT else policy.retry_interval
+    return min(interval, 5 * policy.retry_interval)
+
+
+def confirmations(status: TargetStatus, check: Check, policy: Policy) -> int:
+    """How many probes of `check` to run at once next. A timeout being confirmed gets all the
+    missing ones together: N independent probes still have to fail (noise stays noise), but
+    the wait is one more timeout, not N-1 more."""
+    result = status.latest.get(check)
+    failures = status.consecutive_failures(check)
+    if (
+        check not in policy.judged
+        or result is None
+        or result.success
+        or result.reason is not Reason.TIMEOUT
+        or not 0 < failures < policy.failures_to_down
+    ):
+        return 1
+    return policy.failures_to_down - failures
