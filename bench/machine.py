@@ -61,7 +61,6 @@ def machine_info() -> dict[str, Any]:
         "blackbox_exporter": blackbox_version(),
         "nginx": _nginx_version(),
         "httpx": _version("httpx"),
-        "httpx_aiohttp": _version("httpx-aiohttp"),
         "aiohttp": _version("aiohttp"),
         "prometheus_client": _version("prometheus-client"),
         "uvicorn": _version("uvicorn"),

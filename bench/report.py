@@ -178,7 +178,7 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"Machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['ram_gib']} GiB RAM, "
         f"Linux {m['kernel']}, Python {m['python']}, {m['blackbox_exporter']}, "
-        f"nginx {m['nginx']}, httpx {m['httpx']}, httpx-aiohttp {m['httpx_aiohttp']}, "
+        f"nginx {m['nginx']}, httpx {m['httpx']}, "
         f"aiohttp {m['aiohttp']}, prometheus-client {m['prometheus_client']}.",
         "",
         f"Each N: N nginx targets plus {p['delay_targets']} targets answering after "

@@ -160,8 +160,7 @@ class Scheduler:
         key = (name, check)
         wake = self._wake.setdefault(key, asyncio.Event())
         settings = self.monitor.settings
-        rt = self.monitor.targets[name]
-        interval = settings.interval_for(rt.config, check.value)
+        interval = settings.interval_for(self.monitor.targets[name].config, check.value)
         # spread the first probes over the interval so a thousand targets do not fire at
         # once (and stay spread), while a handful still get their first answer within a second
         spread = min(interval, 0.01 * len(self._tasks))

@@ -255,12 +255,13 @@ async def _read_stream(
 
 def _partial(state: _Stream) -> dict[str, Any]:
     """The figures the stream gave, for success and failure alike."""
-    streamed = state.first_token_at is not None
+    first = state.first_token_at
     tokens = state.completion_tokens
-    if tokens is None and streamed:
+    if tokens is None and first is not None:
         tokens = state.content_chunks  # no usage chunk (some servers ignore include_usage)
+    streamed = first is not None
     return {
-        "ttft": state.first_token_at - state.started if streamed else None,
+        "ttft": first - state.started if first is not None else None,
         "max_stall": state.max_stall if streamed else None,
         "prompt_tokens": state.prompt_tokens,
         "completion_tokens": tokens,
@@ -283,7 +284,7 @@ def _read_whole(spec: ChatCheck, attempt: Attempt, payload: bytes, ctype: str) -
         return attempt.fail(
             Reason.INVALID_RESPONSE, f"not a chat completion ({ctype or 'no content type'})"
         )
-    extra = {
+    extra: dict[str, Any] = {
         "prompt_tokens": _int(usage.get("prompt_tokens")) if isinstance(usage, dict) else None,
         "completion_tokens": _int(usage.get("completion_tokens"))
         if isinstance(usage, dict)
