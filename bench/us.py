@@ -36,9 +36,17 @@ LAG_PERIOD = 0.1
 
 
 def build_settings(spec: dict[str, Any]) -> Settings:
-    """Every target with all three checks, the bench model named, no history file."""
+    """Every target with the three checks blackbox_exporter is given too (health, models,
+    chat; the engine check, which nginx cannot answer, is off so both sides run the same
+    probes), the bench model named, no history file."""
     targets = [
-        TargetConfig(name=t["name"], url=t["url"], model=fixtures.MODEL) for t in spec["targets"]
+        TargetConfig(
+            name=t["name"],
+            url=t["url"],
+            model=fixtures.MODEL,
+            checks={"engine": {"enabled": False}},
+        )
+        for t in spec["targets"]
     ]
     return Settings(
         targets=targets,

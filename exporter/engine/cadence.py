@@ -6,15 +6,22 @@ from __future__ import annotations
 from exporter.engine.state import Policy, State, TargetStatus
 from exporter.probes.results import Check, Reason
 
-__all__ = ["confirmations", "next_delay"]
+__all__ = ["NO_METRICS_RECHECK", "confirmations", "next_delay"]
+
+NO_METRICS_RECHECK = 60.0
+"""A server whose metrics page answers 404 (Ollama, llama-server without --metrics) is asked
+again once a minute, not every engine interval: it may be restarted with metrics on."""
 
 
 def next_delay(status: TargetStatus, check: Check, interval: float, policy: Policy) -> float:
     """When to probe `check` again: at once when a check has just recovered and this check's
     result predates it, fast while a failure is being confirmed, then a calmer cadence while
     the target is unwell, the normal interval when all is well."""
-    if check not in policy.judged:
-        return interval  # the engine view: its own cadence, no confirmation re-probes
+    if check not in policy.judged:  # the engine view: its own cadence, no confirmation
+        latest = status.latest.get(check)
+        if latest is not None and latest.status_code == 404:
+            return max(interval, NO_METRICS_RECHECK)
+        return interval
     if check in status.awaiting(policy):
         return 0.0
     result = status.latest.get(check)

@@ -4,6 +4,7 @@ degraded while /health answers 200 and before the chat deadline; an overloaded o
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -108,7 +109,7 @@ async def test_no_metrics_page_is_no_engine_view_not_a_fault(
     )
     async with running_exporter(settings_for(tmp_path, target)) as (_, base):
 
-        async def engine_seen() -> bool:
+        async def engine_failures() -> float:
             text = await scrape(base)  # compact (the default) has no llm_probes_total
             failures = value(
                 text,
@@ -117,9 +118,11 @@ async def test_no_metrics_page_is_no_engine_view_not_a_fault(
                 check="engine",
                 reason="http_status",
             )
-            return (failures or 0) >= 3
+            return failures or 0.0
 
-        await wait_for(engine_seen)
+        await wait_for(engine_failures)
+        await asyncio.sleep(2.0)  # seven engine intervals: a 404 is asked again once a minute
+        assert await engine_failures() == 1.0
         text = await scrape(base)
         assert value(text, "llm_target_state", target="qwen", state="up") == 1
         assert value(text, "llm_engine_requests_running", target="qwen") is None

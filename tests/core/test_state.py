@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.engine.cadence import next_delay
+from exporter.engine.cadence import NO_METRICS_RECHECK, next_delay
 from exporter.engine.state import Policy, State, TargetStatus, begin_grace, observe
 from exporter.probes.results import Check, ProbeResult, Reason
 
@@ -163,3 +163,15 @@ def test_a_crash_seen_first_by_chat_is_down_not_degraded() -> None:
 def test_chat_refused_while_health_keeps_passing_is_degraded() -> None:
     states, _ = run([*ALL_OK, bad(C), bad(C), bad(C), ok(H)])
     assert states[-1] is State.DEGRADED
+
+
+def test_a_server_without_a_metrics_page_is_asked_once_a_minute() -> None:
+    """A 404 on /metrics is no fault and no engine view: the engine check backs off to once a
+    minute (it may be restarted with metrics on), while an answered page keeps its cadence."""
+    policy = Policy(checks=(H, M, C, Check.ENGINE))
+    _, status = run(ALL_OK, policy)
+    for code, success, want in ((404, False, NO_METRICS_RECHECK), (200, True, 5.0)):
+        result = ProbeResult(Check.ENGINE, success, 0.01, 2000.0, code)
+        status, _ = observe(status, "t", result, 2000.0, policy)
+        assert status.state is State.UP  # the engine check alone never fails a target
+        assert next_delay(status, Check.ENGINE, 5.0, policy) == want
