@@ -10,7 +10,6 @@ from typing import Any
 from exporter.probes._http import (
     ProbeContext,
     map_exception,
-    open_stream,
     read_bounded,
     request_headers,
     timeouts,
@@ -98,8 +97,7 @@ def reason_for_status(status: int) -> Reason:
 
 async def get_body(ctx: ProbeContext, attempt: Attempt, path: str, limit: int) -> bytes:
     """GET a path of the target and read at most `limit` bytes; the status lands on `attempt`."""
-    async with open_stream(
-        ctx.client,
+    async with ctx.client.stream(
         "GET",
         ctx.target.url + path,
         headers=request_headers(ctx.target, auth=True),

@@ -3,10 +3,8 @@ headers, bounded reads, and the one place where transport exceptions become fail
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 
@@ -15,7 +13,6 @@ from exporter.errors import BodyTooLarge
 from exporter.probes.results import Reason
 from exporter.probes.transport import (
     ProbeResponse,
-    Timeouts,
     Transport,
     make_client,
     timeouts,
@@ -29,7 +26,6 @@ __all__ = [
     "iter_bounded",
     "make_client",
     "map_exception",
-    "open_stream",
     "read_bounded",
     "request_headers",
     "timeouts",
@@ -44,20 +40,6 @@ class ProbeContext:
     target: TargetConfig
     timeout: float
     model: str | None = None
-
-
-def open_stream(
-    client: Transport,
-    method: str,
-    url: str,
-    *,
-    headers: Mapping[str, str],
-    timeout: Timeouts,
-    json: Any = None,
-) -> AbstractAsyncContextManager[ProbeResponse]:
-    """One request through the transport; the response has `status_code`, `headers` and
-    `iter_raw()`."""
-    return client.stream(method, url, headers=headers, timeout=timeout, json=json)
 
 
 def request_headers(target: TargetConfig, *, auth: bool) -> dict[str, str]:

@@ -20,7 +20,6 @@ from exporter.probes._base import Attempt, guarded, http_failure
 from exporter.probes._http import (
     ProbeContext,
     iter_bounded,
-    open_stream,
     read_bounded,
     request_headers,
     timeouts,
@@ -181,8 +180,7 @@ async def probe_chat(ctx: ProbeContext) -> ProbeResult:
             return attempt.fail(Reason.TIMEOUT, deadlines.detail(), **_partial(state))
 
     async def exchange(attempt: Attempt, deadlines: _Deadlines, state: _Stream) -> ProbeResult:
-        async with open_stream(
-            ctx.client,
+        async with ctx.client.stream(
             "POST",
             ctx.target.url + spec.path,
             json=body,
