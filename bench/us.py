@@ -29,6 +29,7 @@ from exporter.config import Settings, TargetConfig
 from exporter.metrics.exposition import render, render_async
 from exporter.probes.results import ProbeResult
 from exporter.runtime import Exporter
+from exporter.util.loop import run as run_loop
 
 __all__ = ["build_settings", "main"]
 
@@ -201,7 +202,8 @@ def main() -> None:
     parser.add_argument("--spec", type=Path, required=True)
     parser.add_argument("--ready-file", type=Path, required=True)
     args = parser.parse_args()
-    asyncio.run(run(json.loads(args.spec.read_text()), args.ready_file))
+    # on the loop `llm-heartbeat run` serves on (uvloop where installed): measured as shipped
+    run_loop(run(json.loads(args.spec.read_text()), args.ready_file))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""What `run` refuses beyond a valid file: secrets it must read at start and a recovery
-receiver that would run unauthenticated. One check for `run` and `check-config`, so
+"""What `run` refuses beyond a valid file: secrets it must read at start, a recovery
+receiver that would run unauthenticated, and an event loop that is not installed. One check for `run` and `check-config`, so
 `check-config` passes only what `run` accepts."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from pathlib import Path
 from exporter.config import ConfigError, Settings
 from exporter.errors import RecoveryConfigError
 from exporter.recovery.intake import receiver_token
+from exporter.util.loop import loop_name
 from exporter.util.secrets import SecretReader, read_secret
 
 __all__ = ["preflight", "startup_secrets"]
@@ -37,3 +38,4 @@ def preflight(settings: Settings, *, read_secrets: bool = True) -> None:
     """Raise ConfigError for anything `run` would refuse to start with; without
     `read_secrets` the secret files and variables are not read, only required."""
     startup_secrets(settings, read_secret if read_secrets else _source_only)
+    loop_name(settings.event_loop)

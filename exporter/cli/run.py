@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from exporter.cli.common import EXIT_OK, EXIT_USAGE, first_error, log
 from exporter.config import DEFAULT_MODEL_URL, Settings, load_config, targets_from_flags
 from exporter.errors import ConfigError
+from exporter.util.loop import run as run_loop
 
 __all__ = ["check_config", "run"]
 
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
     setup_logging(settings.log_format, settings.log_level, settings.log_file)
     try:
-        return asyncio.run(_serve(settings, args))
+        return run_loop(_serve(settings, args), settings.event_loop)
     except ConfigError as exc:  # RecoveryConfigError included
         print(exc, file=sys.stderr)
         return EXIT_USAGE
