@@ -33,7 +33,7 @@ from dataclasses import replace
 
 from exporter.engine.progress import EnginePolicy, EngineView, fold_sample
 from exporter.engine.rules import Facts, busy_failure, decide
-from exporter.engine.status import Policy, State, TargetStatus, Transition
+from exporter.engine.status import Policy, State, TargetStatus, Transition, awaiting
 from exporter.probes.results import VERDICT_CHECKS, Check, ProbeResult
 
 __all__ = [
@@ -110,21 +110,25 @@ def observe(
         engine = fold_sample(engine, result.engine, result.timestamp)
         if _saturation_ended(status.engine, engine, policy.engine):
             _forget_busy_failures(latest, failures, failing_since, result.timestamp)
-    new = replace(
-        status,
+    all_ok = not awaiting(recovered_at, fresh, policy) and all(
+        c in latest and latest[c].success for c in policy.judged
+    )
+    # built field by field, not by dataclasses.replace: this runs once per probe
+    new = TargetStatus(
+        state=status.state,
+        since=status.since,
         latest=latest,
         failures=failures,
         failing_since=failing_since,
+        ok_streak=status.ok_streak + 1 if all_ok else 0,
+        grace_until=status.grace_until if grace else None,
+        loading_since=(status.loading_since or now) if loading else None,
+        reason=status.reason,
+        detail=status.detail,
         recovered_at=recovered_at,
         fresh=fresh,
-        loading_since=(status.loading_since or now) if loading else None,
-        grace_until=status.grace_until if grace else None,
         engine=engine,
     )
-    all_ok = not new.awaiting(policy) and all(
-        c in latest and latest[c].success for c in policy.judged
-    )
-    new = replace(new, ok_streak=status.ok_streak + 1 if all_ok else 0)
     target_state, reason, detail = decide(Facts(new, policy, now, grace))
     if target_state is None:
         return new, None

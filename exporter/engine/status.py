@@ -9,7 +9,7 @@ from enum import StrEnum
 from exporter.engine.progress import EnginePolicy, EngineView
 from exporter.probes.results import VERDICT_CHECKS, Check, ProbeResult
 
-__all__ = ["Policy", "State", "TargetStatus", "Transition"]
+__all__ = ["Policy", "State", "TargetStatus", "Transition", "awaiting"]
 
 
 class State(StrEnum):
@@ -31,12 +31,12 @@ class Policy:
     retry_interval: float = 1.0
     startup_grace: float = 600.0
     engine: EnginePolicy | None = None
+    # the checks whose results pass or fail the target: all but the engine check, whose
+    # samples only count through the engine rules (kept, not computed: read on every probe)
+    judged: tuple[Check, ...] = field(init=False, repr=False, compare=False)
 
-    @property
-    def judged(self) -> tuple[Check, ...]:
-        """The checks whose results pass or fail the target (all but the engine check, whose
-        samples only count through the engine rules)."""
-        return tuple(c for c in self.checks if c in VERDICT_CHECKS)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "judged", tuple(c for c in self.checks if c in VERDICT_CHECKS))
 
     @property
     def primary(self) -> Check:
@@ -93,6 +93,13 @@ class TargetStatus:
 
     def awaiting(self, policy: Policy) -> tuple[Check, ...]:
         """The checks that have not reported since the last recovery (none before any)."""
-        if self.recovered_at is None:
-            return ()
-        return tuple(c for c in policy.judged if c not in self.fresh)
+        return awaiting(self.recovered_at, self.fresh, policy)
+
+
+def awaiting(
+    recovered_at: float | None, fresh: frozenset[Check], policy: Policy
+) -> tuple[Check, ...]:
+    """TargetStatus.awaiting, for a status still being built."""
+    if recovered_at is None:
+        return ()
+    return tuple(c for c in policy.judged if c not in fresh)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json as jsonlib
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, NamedTuple, Protocol
 
 import aiohttp
 from multidict import CIMultiDict
+from yarl import URL
 
 from exporter.util.http import USER_AGENT
 
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 CHUNK_SIZE = 16 * 1024
+URL_CACHE = 65536  # parsed URLs kept (a probe asks the same few paths of each target)
 
 
 class Timeouts(NamedTuple):
@@ -86,6 +88,27 @@ class _Response:
             yield chunk
 
 
+class _Exchange(AbstractAsyncContextManager[ProbeResponse]):
+    """One request as a context manager: aiohttp's own, its response wrapped (a plain class,
+    not a generator: this is entered once per probe)."""
+
+    __slots__ = ("_request",)
+
+    def __init__(self, request: AbstractAsyncContextManager[aiohttp.ClientResponse]) -> None:
+        self._request = request
+
+    async def __aenter__(self) -> ProbeResponse:
+        return _Response(await self._request.__aenter__())
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._request.__aexit__(exc_type, exc, tb)
+
+
 class AiohttpTransport:
     """The Transport on one aiohttp session (created on first use, inside the event loop),
     with a pool of `max_connections` keep-alive connections."""
@@ -95,6 +118,7 @@ class AiohttpTransport:
         self.headers = CIMultiDict({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
+        self._urls: dict[str, URL] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -120,8 +144,20 @@ class AiohttpTransport:
                 self._timeouts[timeout] = found
         return found
 
-    @asynccontextmanager
-    async def stream(
+    def _url(self, url: str) -> URL:
+        """The parsed URL (parsing it is a good share of aiohttp's work per request)."""
+        found = self._urls.get(url)
+        if found is None:
+            if len(self._urls) >= URL_CACHE:
+                self._urls.clear()
+            try:
+                found = URL(url)
+            except ValueError as exc:  # as aiohttp itself reports it
+                raise aiohttp.InvalidURL(url) from exc
+            self._urls[url] = found
+        return found
+
+    def stream(
         self,
         method: str,
         url: str,
@@ -129,7 +165,7 @@ class AiohttpTransport:
         headers: Mapping[str, str],
         timeout: Timeouts,
         json: Any = None,
-    ) -> AsyncIterator[ProbeResponse]:
+    ) -> AbstractAsyncContextManager[ProbeResponse]:
         data = None
         request_headers = dict(headers)
         if json is not None:
@@ -138,16 +174,17 @@ class AiohttpTransport:
             ).encode()
             if not any(k.lower() == "content-type" for k in request_headers):
                 request_headers["Content-Type"] = "application/json"
-        async with self._get_session().request(
-            method,
-            url,
-            headers=request_headers,
-            data=data,
-            allow_redirects=False,
-            compress=None,
-            timeout=self._timeout(timeout),
-        ) as response:
-            yield _Response(response)
+        return _Exchange(
+            self._get_session().request(
+                method,
+                self._url(url),
+                headers=request_headers,
+                data=data,
+                allow_redirects=False,
+                compress=None,
+                timeout=self._timeout(timeout),
+            )
+        )
 
     async def aclose(self) -> None:
         if self._session is not None:
