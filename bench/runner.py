@@ -187,6 +187,14 @@ def run_us(plan: Plan, nginx_pids: list[int]) -> dict[str, Any]:
             ),
             "render_bytes": results["render_bytes"],
             "loop_lag_ms": summary(lag, 1000),
+            # the collector's pauses (every generation), and the full (gen 2) ones alone
+            "gc_pause_ms": summary(
+                [g[2] for g in between(results.get("gc", []), m0["time"], m1["time"])], 1000
+            ),
+            "gc2_pause_ms": summary(
+                [g[2] for g in between(results.get("gc", []), m0["time"], m1["time"]) if g[1] == 2],
+                1000,
+            ),
             "timing_error_ms": _timing(
                 results["delay_samples"], m0["time"], m1["time"], plan.delay
             ),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import socket
 import statistics
@@ -66,6 +67,9 @@ class Probe:
         self.successes = 0
         self.delay_samples: list[tuple[float, str, float, bool]] = []
         self.lag: list[tuple[float, float]] = []
+        self.gc: list[tuple[float, int, float]] = []  # (when, generation, pause seconds)
+        self._gc_start = 0.0
+        gc.callbacks.append(self._gc_event)
         record = exporter.monitor.record
 
         def counted(name: str, result: ProbeResult) -> Any:
@@ -79,12 +83,18 @@ class Probe:
 
         exporter.monitor.record = counted  # type: ignore[method-assign]
 
+    def _gc_event(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.gc.append((time.time(), info["generation"], time.perf_counter() - self._gc_start))
+
     async def sample_lag(self) -> None:
-        loop = asyncio.get_running_loop()
+        """How late a 100 ms sleep wakes (perf_counter: uvloop's loop.time() counts whole ms)."""
         while True:
-            start = loop.time()
+            start = time.perf_counter()
             await asyncio.sleep(LAG_PERIOD)
-            self.lag.append((time.time(), loop.time() - start - LAG_PERIOD))
+            self.lag.append((time.time(), time.perf_counter() - start - LAG_PERIOD))
 
 
 async def _render_ms(exporter: Exporter, client: bool) -> tuple[float, int, float]:
@@ -152,6 +162,7 @@ async def run(spec: dict[str, Any], ready_file: Path) -> None:
         return JSONResponse(
             {
                 "lag": probe.lag,
+                "gc": probe.gc,
                 "delay_samples": probe.delay_samples,
                 "render_exposition_ms": exposition_ms,
                 "render_client_ms": client_ms,

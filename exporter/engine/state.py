@@ -132,7 +132,7 @@ def observe(
     target_state, reason, detail = decide(Facts(new, policy, now, grace))
     if target_state is None:
         return new, None
-    if target_state is State.UP:
+    if target_state is State.UP and new.grace_until is not None:
         new = replace(new, grace_until=None)  # back: the grace period has done its job
     return _move(new, target, now, target_state, reason, detail)
 
