@@ -7,7 +7,6 @@ is abandoned: its answer would describe the outage."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -25,6 +24,37 @@ __all__ = ["Scheduler"]
 log = logging.getLogger(__name__)
 
 
+class _Alarm:
+    """A sleep that `set()` cuts short: one future and one timer, where `asyncio.timeout`
+    around `Event.wait` costs a cancellation (an exception raised and caught) on every
+    ordinary wake-up, thousands of times a second. A `set()` while not sleeping is dropped:
+    the check is probing then, and its own result is the fresh one."""
+
+    __slots__ = ("_waiter",)
+
+    def __init__(self) -> None:
+        self._waiter: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def sleep(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(delay, _wake_up, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+
+def _wake_up(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 class Scheduler:
     """Runs the probes of every target on their own cadence and feeds the results to the monitor."""
 
@@ -34,7 +64,7 @@ class Scheduler:
         self._sem = asyncio.Semaphore(max_concurrency)
         self._tasks: dict[tuple[str, Check], asyncio.Task[None]] = {}
         self._locks: dict[tuple[str, Check], asyncio.Lock] = {}
-        self._wake: dict[tuple[str, Check], asyncio.Event] = {}
+        self._wake: dict[tuple[str, Check], _Alarm] = {}
         # probes in flight: when each began, and the scope that abandons it
         self._inflight: dict[tuple[str, Check], dict[int, tuple[float, asyncio.Timeout]]] = {}
         self._rng = random.Random()
@@ -158,7 +188,7 @@ class Scheduler:
 
     async def _loop(self, name: str, check: Check) -> None:
         key = (name, check)
-        wake = self._wake.setdefault(key, asyncio.Event())
+        wake = self._wake.setdefault(key, _Alarm())
         settings = self.monitor.settings
         interval = settings.interval_for(self.monitor.targets[name].config, check.value)
         # spread the first probes over the interval so a thousand targets do not fire at
@@ -179,9 +209,4 @@ class Scheduler:
             delay = next_delay(rt.status, check, interval, rt.policy)
             copies = confirmations(rt.status, check, rt.policy)
             delay *= 1 + self._rng.uniform(-settings.jitter, settings.jitter) / 2
-            wake.clear()
-            # asyncio.timeout, not wait_for: wait_for wraps the wait in a task of its own,
-            # one more task per probe (bench/: the loop's own cost at thousands of targets)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(delay, 0.05)):
-                    await wake.wait()
+            await wake.sleep(max(delay, 0.05))
