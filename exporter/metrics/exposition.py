@@ -39,12 +39,17 @@ _EOF = "# EOF\n"
 
 
 def format_value(value: float) -> str:
-    """floatToGoString, with the common values (floats within +-1e6, counts) done without it:
-    there it is repr() of the float."""
+    """floatToGoString, with the common values done without it: floats within +-1e6 and counts
+    (there it is repr() of the float), and Unix timestamps (Go's exponent form, which it writes
+    as below for a positive float from 1e6 up to 1e16, where repr() has no exponent yet)."""
     cls = value.__class__
     if cls is float:
         if -1e6 < value < 1e6:  # what floatToGoString returns there (NaN fails the test)
             return repr(value)
+        if 1e6 <= value < 1e16:
+            s = repr(value)
+            dot = s.find(".")
+            return f"{s[0]}.{s[1:dot]}{s[dot + 1 :]}".rstrip("0.") + f"e+{dot - 1:02d}"
     elif cls is int and 0 <= value < 1_000_000:
         return f"{value}.0"
     return str(floatToGoString(value))  # type: ignore[no-untyped-call]

@@ -29,47 +29,59 @@ def _line(name: str, names: Sequence[str], values: Sequence[str]) -> str:
 
 class LineWriter:
     """Writes one target's sample lines, all families at once, through one %-template kept
-    while the target's series (their labels) stay the same: a re-render formats the numbers
-    and fills them in with a single `%`; no label is sorted or escaped again, and a target
-    keeps one template string rather than a prefix per series."""
+    while the target's series (their labels) stay the same, as told by a shape the caller
+    gives (rows.series_shape): a re-render with an unchanged shape only fills the target's
+    numbers in (rows.target_values) with a single `%`; no row is built, no label sorted or
+    escaped again, and a target keeps one template string rather than a prefix per series."""
 
-    __slots__ = ("_key", "_template")
+    __slots__ = ("_shape", "_template")
 
     def __init__(self) -> None:
-        self._key: tuple[Any, ...] | None = None
+        self._shape: tuple[Any, ...] | None = None
         self._template = ""
 
+    def fits(self, shape: tuple[Any, ...]) -> bool:
+        """Whether the template was written for series of this shape."""
+        return self._shape is not None and shape == self._shape
+
+    def fill(self, values: Sequence[str]) -> list[str] | None:
+        """The text of each family with these numbers (formatted, in template order), or None
+        when they do not fit the template (then `write` again)."""
+        try:
+            return (self._template % tuple(values)).split(_SEP)
+        except TypeError:  # not as many numbers as the template has places
+            self._shape = None
+            return None
+
     def write(
-        self, families: Sequence[tuple[str, Sequence[str], bool]], rows: Sequence[Sequence[Any]]
+        self,
+        families: Sequence[tuple[str, Sequence[str], bool]],
+        rows: Sequence[Sequence[Any]],
+        shape: tuple[Any, ...] | None = None,
+        values: Sequence[str] | None = None,
     ) -> list[str]:
-        """The text of each family's rows. `families`: (line name, label names, histogram?);
-        rows: (label values, value), or (label values, cumulative (le, count) pairs, sum) for
-        histograms, as FastFamily and FastHistogram take them."""
+        """The text of each family's rows, writing the template again. `families`: (line
+        name, label names, histogram?); rows: (label values, value), or (label values,
+        cumulative (le, count) pairs, sum) for histograms, as FastFamily and FastHistogram
+        take them. The template is kept for `shape` only if `values` are the rows' numbers
+        (else every render comes here: slower, never wrong)."""
         fmt = format_value
-        key: list[Any] = []
         numbers: list[str] = []
-        for i, ((_, _, histogram), family_rows) in enumerate(zip(families, rows, strict=True)):
-            if not family_rows:
-                continue
-            key.append(i)
+        for (_, _, histogram), family_rows in zip(families, rows, strict=True):
             if histogram:
-                for values, buckets, total in family_rows:
-                    totals = _totals(buckets, total)
-                    key.append((values, tuple([le for le, _ in buckets]), totals))
+                for _, buckets, total in family_rows:
                     numbers.extend([fmt(n) for _, n in buckets])
-                    if totals:
+                    if _totals(buckets, total):
                         numbers.append(fmt(buckets[-1][1]))
                         numbers.append(fmt(total))
             else:
-                key.extend([values for values, _ in family_rows])
                 numbers.extend([fmt(value) for _, value in family_rows])
-        frozen = tuple(key)
-        if frozen != self._key:
-            parts = _parts(families, rows)
-            if any(_SEP in part for part in parts):  # in a label value: no template
-                self._key = None
-                return _parts(families, rows, numbers)
-            self._key, self._template = frozen, _SEP.join(parts)
+        parts = _parts(families, rows)
+        if any(_SEP in part for part in parts):  # in a label value: no template
+            self._shape = None
+            return _parts(families, rows, numbers)
+        self._template = _SEP.join(parts)
+        self._shape = shape if values is not None and list(values) == numbers else None
         return (self._template % tuple(numbers)).split(_SEP)
 
 

@@ -1,6 +1,8 @@
 """What /metrics says about one target: the families (names in docs/metrics.md) and, for one
 target, the rows of each. Written once; the collector turns rows into cached text and, for
-prometheus_client's encoders, into families.
+prometheus_client's encoders, into families. While a target's series stay the same (its
+`series_shape`), a scrape needs only their numbers (`target_values`, in the same order as the
+rows: the collector checks they agree each time it writes a target's lines from rows).
 
 Cardinality (docs/metrics.md, "Cardinality"): with `metrics.detail: compact` (the default) a
 target with three checks has about 50 series, the families marked `full_only` are left out, and
@@ -9,14 +11,17 @@ transitions are counted only into the states the rules take increase() of."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import accumulate, islice
 from typing import Any
 
+from exporter.engine.histogram import Histogram
 from exporter.engine.monitor import TargetRuntime
 from exporter.engine.progress import EngineView
 from exporter.engine.state import State
+from exporter.metrics.exposition import format_value
 from exporter.probes.results import Check
 
-__all__ = ["FAMILIES", "Family", "fresh_engine", "target_rows"]
+__all__ = ["FAMILIES", "Family", "fresh_engine", "series_shape", "target_rows", "target_values"]
 
 _STATES = tuple(State)
 # compact: the transitions the alert rules take increase() of (from 0, so the first counts)
@@ -152,3 +157,99 @@ def target_rows(name: str, rt: TargetRuntime, engine: EngineView | None) -> list
         if sample.progress is not None:
             rows[ENGINE_AGE].append((t, engine.progress_age))
     return rows
+
+
+def series_shape(rt: TargetRuntime, engine: EngineView | None) -> tuple[Any, ...]:
+    """Everything `target_rows` of the same runtime decides its series (labels) by, besides
+    what never changes for a runtime (name, URL, checks, detail, bucket layouts): equal shapes,
+    equal series. Cheap (no row is built), so a scrape takes it for every changed target."""
+    st = rt.status
+    chat = st.latest.get(Check.CHAT)
+    view: tuple[bool, ...] | None = None
+    if engine is not None:
+        sample = engine.sample
+        view = (
+            sample.running is None,
+            sample.waiting is None,
+            sample.kv_usage is None,
+            engine.tokens_per_second is None,
+            sample.progress is None,
+        )
+    return (
+        rt.model,
+        tuple(st.latest),
+        tuple(rt.durations),
+        tuple(rt.last_run),
+        tuple(rt.failures),
+        rt.last_ttft is None,
+        chat is None or chat.max_stall is None,
+        rt.last_tokens_per_second is None,
+        view,
+        (tuple(rt.last_success), tuple([(c, tuple(p)) for c, p in rt.last_phases.items()]))
+        if rt.full
+        else None,
+    )
+
+
+def _histogram(hist: Histogram) -> list[str]:
+    """A histogram's numbers as its rows give them: cumulative buckets, +Inf, count, sum."""
+    fmt = format_value
+    out = [fmt(n) for n in islice(accumulate(hist.counts), len(hist.les))]
+    count = fmt(hist.count)
+    out += (count, count, fmt(hist.sum))
+    return out
+
+
+def target_values(rt: TargetRuntime, engine: EngineView | None) -> list[str]:
+    """The numbers of `target_rows(name, rt, engine)`, formatted, family by family in row order
+    (a histogram: its buckets, then _count and _sum), without building a row or label."""
+    fmt = format_value
+    full, st, checks = rt.full, rt.status, rt.policy.checks
+    state = st.state
+    out = ["1.0" if state is State.UP else "0.0"]
+    out += ["1.0" if state is s else "0.0" for s in _STATES]
+    if full:
+        out.append(fmt(st.since))
+    out += [fmt(rt.transitions_to[s]) for s in _STATES if full or s in _COMPACT_TRANSITIONS]
+    out.append("1.0")  # info
+    latest = [r for r in map(st.latest.get, checks) if r is not None]
+    out += ["1.0" if r.success else "0.0" for r in latest]
+    out += [fmt(r.status_code or 0) for r in latest]
+    for hist in map(rt.durations.get, checks):
+        if hist is not None:
+            out += _histogram(hist)
+    out += [fmt(r.duration) for r in latest]
+    if full:
+        for phases in map(rt.last_phases.get, checks):
+            if phases:
+                out += [fmt(v) for v in phases.values()]
+    chat = Check.CHAT in checks
+    if chat:
+        out += _histogram(rt.ttft)
+        if rt.last_ttft is not None:
+            out.append(fmt(rt.last_ttft))
+        result = st.latest.get(Check.CHAT)
+        if result is not None and result.max_stall is not None:
+            out.append(fmt(result.max_stall))
+        if rt.last_tokens_per_second is not None:
+            out.append(fmt(rt.last_tokens_per_second))
+    if full:
+        out += [fmt(rt.probes[c]) for c in checks]
+    for check, reason in _PREINIT_FAILURES:
+        if check in checks and (check, reason) not in rt.failures:
+            out.append("0.0")
+    out += [fmt(n) for n in rt.failures.values()]
+    out += [fmt(st.consecutive_failures(c)) for c in checks]
+    if full:
+        out += [fmt(rt.last_success[c]) for c in checks if c in rt.last_success]
+    out += [fmt(rt.last_run[c]) for c in checks if c in rt.last_run]
+    if full and chat:
+        out += (fmt(rt.tokens["prompt"]), fmt(rt.tokens["completion"]))
+    if engine is not None:
+        sample = engine.sample
+        for value in (sample.running, sample.waiting, sample.kv_usage, engine.tokens_per_second):
+            if value is not None:
+                out.append(fmt(value))
+        if sample.progress is not None:
+            out.append(fmt(engine.progress_age))
+    return out
