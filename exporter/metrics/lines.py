@@ -1,4 +1,4 @@
-"""Sample lines written ahead of a scrape: a writer that keeps a %-template of each family's
+"""Sample lines written ahead of a scrape: a writer that keeps a template of each target's
 lines from one render to the next, and a family that serves text written that way (the
 collector caches it per target, exporter/metrics/collector.py)."""
 
@@ -13,6 +13,8 @@ from exporter.metrics.exposition import FastFamily, escape, format_value
 
 __all__ = ["LineWriter", "TextFamily"]
 
+_SEP = "\x00"  # between families in a template (a label value with one: no template)
+
 
 def _label_text(names: Sequence[str], values: Sequence[str]) -> str:
     """`{a="1",b="2"}`, sorted by label name, escaped, as prometheus_client writes labels."""
@@ -22,23 +24,19 @@ def _label_text(names: Sequence[str], values: Sequence[str]) -> str:
     return "{" + ",".join(f'{n}="{escape(v)}"' for n, v in pairs) + "}"
 
 
-def _line(name: str, names: Sequence[str], values: Sequence[str]) -> str:
-    """One line of a %-template: `name{labels} %s` (a `%` in a label value doubled)."""
-    return f"{name}{_label_text(names, values).replace('%', '%%')} %s\n"
-
-
 class LineWriter:
-    """Writes one target's sample lines, all families at once, through one %-template kept
-    while the target's series (their labels) stay the same, as told by a shape the caller
-    gives (rows.series_shape): a re-render with an unchanged shape only fills the target's
-    numbers in (rows.target_values) with a single `%`; no row is built, no label sorted or
-    escaped again, and a target keeps one template string rather than a prefix per series."""
+    """Writes one target's sample lines, all families at once, through a template kept while
+    the target's series (their labels) stay the same, as told by a shape the caller gives
+    (rows.series_shape). The template is the target's text cut at each number: a list with
+    the fixed text at even places, so a re-render with an unchanged shape only puts the
+    numbers (rows.target_values) into the odd places with one slice assignment and joins; no
+    row is built, no label sorted or escaped again."""
 
-    __slots__ = ("_shape", "_template")
+    __slots__ = ("_parts", "_shape")
 
     def __init__(self) -> None:
         self._shape: tuple[Any, ...] | None = None
-        self._template = ""
+        self._parts: list[str] = []
 
     def fits(self, shape: tuple[Any, ...]) -> bool:
         """Whether the template was written for series of this shape."""
@@ -47,11 +45,13 @@ class LineWriter:
     def fill(self, values: Sequence[str]) -> list[str] | None:
         """The text of each family with these numbers (formatted, in template order), or None
         when they do not fit the template (then `write` again)."""
+        parts = self._parts
         try:
-            return (self._template % tuple(values)).split(_SEP)
-        except TypeError:  # not as many numbers as the template has places
+            parts[1::2] = values
+        except ValueError:  # not as many numbers as the template has places
             self._shape = None
             return None
+        return "".join(parts).split(_SEP)
 
     def write(
         self,
@@ -76,41 +76,45 @@ class LineWriter:
                         numbers.append(fmt(total))
             else:
                 numbers.extend([fmt(value) for _, value in family_rows])
-        parts = _parts(families, rows)
-        if any(_SEP in part for part in parts):  # in a label value: no template
+        names = _series(families, rows)
+        if any(_SEP in name for family in names for name in family):  # no template
             self._shape = None
-            return _parts(families, rows, numbers)
-        self._template = _SEP.join(parts)
+            it = iter(numbers)
+            return ["".join([f"{name} {next(it)}\n" for name in family]) for family in names]
+        parts: list[str] = []
+        before = ""  # the fixed text before the next number
+        for i, family in enumerate(names):
+            if i:
+                before += _SEP
+            for name in family:
+                parts += (f"{before}{name} ", "")
+                before = "\n"
+        parts.append(before)
+        parts[1::2] = numbers
+        self._parts = parts
         self._shape = shape if values is not None and list(values) == numbers else None
-        return (self._template % tuple(numbers)).split(_SEP)
+        return "".join(parts).split(_SEP)
 
 
-_SEP = "\x00"  # between families in a template (a label value with one: no template)
-
-
-def _parts(
-    families: Sequence[tuple[str, Sequence[str], bool]],
-    rows: Sequence[Any],
-    numbers: list[str] | None = None,
-) -> list[str]:
-    """Each family's lines with `%s` for each number, or, given the numbers, filled in."""
-    parts: list[str] = []
+def _series(
+    families: Sequence[tuple[str, Sequence[str], bool]], rows: Sequence[Any]
+) -> list[list[str]]:
+    """Each family's series, `name{labels}`, one per number in the rows' order."""
+    out: list[list[str]] = []
     for (name, names, histogram), family_rows in zip(families, rows, strict=True):
-        lines: list[str] = []
+        series: list[str] = []
         if histogram:
             with_le = (*names, "le")
             for values, buckets, total in family_rows:
-                lines.extend(_line(name + "_bucket", with_le, (*values, le)) for le, _ in buckets)
+                bucket = name + "_bucket"
+                series += [bucket + _label_text(with_le, (*values, le)) for le, _ in buckets]
                 if _totals(buckets, total):
-                    lines.append(_line(name + "_count", names, values))
-                    lines.append(_line(name + "_sum", names, values))
+                    labels = _label_text(names, values)
+                    series += (f"{name}_count{labels}", f"{name}_sum{labels}")
         else:
-            lines.extend(_line(name, names, values) for values, _ in family_rows)
-        parts.append("".join(lines))
-    if numbers is None:
-        return parts
-    values = iter(numbers)  # label values never hold a raw newline (escaped)
-    return ["".join(f"{line}\n" % next(values) for line in part.split("\n")[:-1]) for part in parts]
+            series += [name + _label_text(names, values) for values, _ in family_rows]
+        out.append(series)
+    return out
 
 
 def _totals(buckets: Sequence[tuple[str, float]], total: float | None) -> bool:

@@ -191,65 +191,73 @@ def series_shape(rt: TargetRuntime, engine: EngineView | None) -> tuple[Any, ...
     )
 
 
-def _histogram(hist: Histogram) -> list[str]:
+def _histogram(raw: list[float], hist: Histogram) -> None:
     """A histogram's numbers as its rows give them: cumulative buckets, +Inf, count, sum."""
-    fmt = format_value
-    out = [fmt(n) for n in islice(accumulate(hist.counts), len(hist.les))]
-    count = fmt(hist.count)
-    out += (count, count, fmt(hist.sum))
-    return out
+    raw += islice(accumulate(hist.counts), len(hist.les))
+    raw += (hist.count, hist.count, hist.sum)
+
+
+def _texts(raw: list[float]) -> list[str]:
+    """format_value of each, done by repr() in one pass when all of them are finite and below
+    1e6 (where floatToGoString is repr() of the float, whatever the sign)."""
+    if not raw:
+        return []
+    total = sum(raw)  # NaN or an infinity anywhere: not finite
+    if max(raw) < 1e6 and total - total == 0.0:
+        return list(map(repr, map(float, raw)))
+    return list(map(format_value, raw))
 
 
 def target_values(rt: TargetRuntime, engine: EngineView | None) -> list[str]:
     """The numbers of `target_rows(name, rt, engine)`, formatted, family by family in row order
     (a histogram: its buckets, then _count and _sum), without building a row or label."""
-    fmt = format_value
     full, st, checks = rt.full, rt.status, rt.policy.checks
     state = st.state
-    out = ["1.0" if state is State.UP else "0.0"]
-    out += ["1.0" if state is s else "0.0" for s in _STATES]
-    if full:
-        out.append(fmt(st.since))
-    out += [fmt(rt.transitions_to[s]) for s in _STATES if full or s in _COMPACT_TRANSITIONS]
-    out.append("1.0")  # info
+    raw: list[float] = [state is State.UP]
+    raw += [state is s for s in _STATES]
+    raw += [rt.transitions_to[s] for s in _STATES if full or s in _COMPACT_TRANSITIONS]
+    raw.append(1.0)  # info
     latest = [r for r in map(st.latest.get, checks) if r is not None]
-    out += ["1.0" if r.success else "0.0" for r in latest]
-    out += [fmt(r.status_code or 0) for r in latest]
+    raw += [r.success for r in latest]
+    raw += [r.status_code or 0 for r in latest]
     for hist in map(rt.durations.get, checks):
         if hist is not None:
-            out += _histogram(hist)
-    out += [fmt(r.duration) for r in latest]
+            _histogram(raw, hist)
+    raw += [r.duration for r in latest]
     if full:
         for phases in map(rt.last_phases.get, checks):
             if phases:
-                out += [fmt(v) for v in phases.values()]
+                raw += phases.values()
     chat = Check.CHAT in checks
     if chat:
-        out += _histogram(rt.ttft)
+        _histogram(raw, rt.ttft)
         if rt.last_ttft is not None:
-            out.append(fmt(rt.last_ttft))
+            raw.append(rt.last_ttft)
         result = st.latest.get(Check.CHAT)
         if result is not None and result.max_stall is not None:
-            out.append(fmt(result.max_stall))
+            raw.append(result.max_stall)
         if rt.last_tokens_per_second is not None:
-            out.append(fmt(rt.last_tokens_per_second))
+            raw.append(rt.last_tokens_per_second)
     if full:
-        out += [fmt(rt.probes[c]) for c in checks]
+        raw += map(rt.probes.__getitem__, checks)
     for check, reason in _PREINIT_FAILURES:
         if check in checks and (check, reason) not in rt.failures:
-            out.append("0.0")
-    out += [fmt(n) for n in rt.failures.values()]
-    out += [fmt(st.consecutive_failures(c)) for c in checks]
+            raw.append(0)
+    raw += rt.failures.values()
+    raw += map(st.consecutive_failures, checks)
+    out = _texts(raw)
     if full:
-        out += [fmt(rt.last_success[c]) for c in checks if c in rt.last_success]
-    out += [fmt(rt.last_run[c]) for c in checks if c in rt.last_run]
+        out.insert(1 + len(_STATES), format_value(st.since))  # after up and the states
+        out += [format_value(rt.last_success[c]) for c in checks if c in rt.last_success]
+    out += [format_value(rt.last_run[c]) for c in checks if c in rt.last_run]
+    raw = []
     if full and chat:
-        out += (fmt(rt.tokens["prompt"]), fmt(rt.tokens["completion"]))
+        raw += (rt.tokens["prompt"], rt.tokens["completion"])
     if engine is not None:
         sample = engine.sample
-        for value in (sample.running, sample.waiting, sample.kv_usage, engine.tokens_per_second):
-            if value is not None:
-                out.append(fmt(value))
+        values = (sample.running, sample.waiting, sample.kv_usage, engine.tokens_per_second)
+        raw += [v for v in values if v is not None]
         if sample.progress is not None:
-            out.append(fmt(engine.progress_age))
+            raw.append(engine.progress_age)
+    out += _texts(raw)
     return out
