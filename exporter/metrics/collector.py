@@ -48,7 +48,7 @@ class _Block:
     rt: TargetRuntime
     version: int
     engine: EngineView | None
-    texts: list[str]
+    texts: list[bytes]
     writer: LineWriter
 
 
@@ -124,13 +124,13 @@ class MonitorCollector(Collector):
         self._forget_removed()
         now = self.monitor.clock()
         blocks = [self._block(name, rt, now) for name, rt in self.monitor.targets.items()]
+        by_family = list(zip(*[b.texts for b in blocks], strict=True)) or [()] * len(FAMILIES)
         for spec in self._families():
-            i = spec.index
             yield TextFamily(
                 spec.name,
                 spec.doc,
                 spec.type,
-                [b.texts[i] for b in blocks],
+                by_family[spec.index],
                 lambda spec=spec: self._rows_family(spec, now),  # type: ignore[misc]
             )
 

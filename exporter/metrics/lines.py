@@ -14,6 +14,7 @@ from exporter.metrics.exposition import FastFamily, escape, format_value
 __all__ = ["LineWriter", "TextFamily"]
 
 _SEP = "\x00"  # between families in a template (a label value with one: no template)
+_BSEP = _SEP.encode()
 
 
 def _label_text(names: Sequence[str], values: Sequence[str]) -> str:
@@ -42,7 +43,7 @@ class LineWriter:
         """Whether the template was written for series of this shape."""
         return self._shape is not None and shape == self._shape
 
-    def fill(self, values: Sequence[str]) -> list[str] | None:
+    def fill(self, values: Sequence[str]) -> list[bytes] | None:
         """The text of each family with these numbers (formatted, in template order), or None
         when they do not fit the template (then `write` again)."""
         parts = self._parts
@@ -51,7 +52,7 @@ class LineWriter:
         except ValueError:  # not as many numbers as the template has places
             self._shape = None
             return None
-        return "".join(parts).split(_SEP)
+        return "".join(parts).encode("utf-8", "replace").split(_BSEP)
 
     def write(
         self,
@@ -59,8 +60,8 @@ class LineWriter:
         rows: Sequence[Sequence[Any]],
         shape: tuple[Any, ...] | None = None,
         values: Sequence[str] | None = None,
-    ) -> list[str]:
-        """The text of each family's rows, writing the template again. `families`: (line
+    ) -> list[bytes]:
+        """The text of each family's rows, encoded, writing the template again. `families`: (line
         name, label names, histogram?); rows: (label values, value), or (label values,
         cumulative (le, count) pairs, sum) for histograms, as FastFamily and FastHistogram
         take them. The template is kept for `shape` only if `values` are the rows' numbers
@@ -80,7 +81,8 @@ class LineWriter:
         if any(_SEP in name for family in names for name in family):  # no template
             self._shape = None
             it = iter(numbers)
-            return ["".join([f"{name} {next(it)}\n" for name in family]) for family in names]
+            texts = ["".join([f"{name} {next(it)}\n" for name in family]) for family in names]
+            return [text.encode("utf-8", "replace") for text in texts]
         parts: list[str] = []
         before = ""  # the fixed text before the next number
         for i, family in enumerate(names):
@@ -93,7 +95,7 @@ class LineWriter:
         parts[1::2] = numbers
         self._parts = parts
         self._shape = shape if values is not None and list(values) == numbers else None
-        return "".join(parts).split(_SEP)
+        return "".join(parts).encode("utf-8", "replace").split(_BSEP)
 
 
 def _series(
@@ -123,15 +125,16 @@ def _totals(buckets: Sequence[tuple[str, float]], total: float | None) -> bool:
 
 
 class TextFamily(FastFamily):
-    """A family whose sample lines were written ahead (per target, cached by the collector);
-    prometheus_client's encoders and `get_sample_value` get samples from `build` on demand."""
+    """A family whose sample lines were written ahead, encoded (per target, cached by the
+    collector); prometheus_client's encoders and `get_sample_value` get samples from `build`
+    on demand."""
 
     def __init__(
         self,
         name: str,
         documentation: str,
         typ: str,
-        texts: list[str],
+        texts: Sequence[bytes],
         build: Callable[[], FastFamily],
     ) -> None:
         super().__init__(name, documentation, typ, ())
@@ -147,5 +150,8 @@ class TextFamily(FastFamily):
         if value:
             raise AttributeError("a TextFamily is written ahead")
 
+    def write(self, out: list[bytes]) -> None:
+        out += self.texts
+
     def lines(self, out: list[str]) -> None:
-        out.extend(self.texts)
+        out.extend(text.decode() for text in self.texts)

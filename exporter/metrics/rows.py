@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import accumulate, islice
+from operator import attrgetter
 from typing import Any
 
 from exporter.engine.histogram import Histogram
@@ -159,6 +160,14 @@ def target_rows(name: str, rt: TargetRuntime, engine: EngineView | None) -> list
     return rows
 
 
+# target_values: up and the one-hot states for each state; the transitions counted
+_ONE_HOT = {state: (state is State.UP, *[state is s for s in _STATES]) for state in _STATES}
+_FULL_TRANSITIONS = _STATES
+_TRANSITIONS = tuple(s for s in _STATES if s in _COMPACT_TRANSITIONS)
+_SUCCESS = attrgetter("success")
+_DURATION = attrgetter("duration")
+
+
 def series_shape(rt: TargetRuntime, engine: EngineView | None) -> tuple[Any, ...]:
     """Everything `target_rows` of the same runtime decides its series (labels) by, besides
     what never changes for a runtime (name, URL, checks, detail, bucket layouts): equal shapes,
@@ -212,18 +221,16 @@ def target_values(rt: TargetRuntime, engine: EngineView | None) -> list[str]:
     """The numbers of `target_rows(name, rt, engine)`, formatted, family by family in row order
     (a histogram: its buckets, then _count and _sum), without building a row or label."""
     full, st, checks = rt.full, rt.status, rt.policy.checks
-    state = st.state
-    raw: list[float] = [state is State.UP]
-    raw += [state is s for s in _STATES]
-    raw += [rt.transitions_to[s] for s in _STATES if full or s in _COMPACT_TRANSITIONS]
+    raw: list[float] = list(_ONE_HOT[st.state])  # up, then the states
+    raw += map(rt.transitions_to.__getitem__, _FULL_TRANSITIONS if full else _TRANSITIONS)
     raw.append(1.0)  # info
     latest = [r for r in map(st.latest.get, checks) if r is not None]
-    raw += [r.success for r in latest]
+    raw += map(_SUCCESS, latest)
     raw += [r.status_code or 0 for r in latest]
     for hist in map(rt.durations.get, checks):
         if hist is not None:
             _histogram(raw, hist)
-    raw += [r.duration for r in latest]
+    raw += map(_DURATION, latest)
     if full:
         for phases in map(rt.last_phases.get, checks):
             if phases:
@@ -246,13 +253,18 @@ def target_values(rt: TargetRuntime, engine: EngineView | None) -> list[str]:
     raw += rt.failures.values()
     raw += map(st.consecutive_failures, checks)
     out = _texts(raw)
+    fmt = format_value  # timestamps
     if full:
-        out.insert(1 + len(_STATES), format_value(st.since))  # after up and the states
-        out += [format_value(rt.last_success[c]) for c in checks if c in rt.last_success]
-    out += [format_value(rt.last_run[c]) for c in checks if c in rt.last_run]
-    raw = []
+        out.insert(1 + len(_STATES), fmt(st.since))  # after up and the states
+        out += [fmt(rt.last_success[c]) for c in checks if c in rt.last_success]
+    last_run = rt.last_run
+    out += [fmt(last_run[c]) for c in checks if c in last_run]
     if full and chat:
-        raw += (rt.tokens["prompt"], rt.tokens["completion"])
+        raw = [rt.tokens["prompt"], rt.tokens["completion"]]
+    elif engine is None:
+        return out
+    else:
+        raw = []
     if engine is not None:
         sample = engine.sample
         values = (sample.running, sample.waiting, sample.kv_usage, engine.tokens_per_second)
