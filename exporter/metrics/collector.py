@@ -21,7 +21,14 @@ from exporter.engine.monitor import Monitor, TargetRuntime
 from exporter.engine.progress import EngineView
 from exporter.metrics.exposition import FastCounter, FastFamily, FastGauge, FastHistogram
 from exporter.metrics.lines import LineWriter, TextFamily
-from exporter.metrics.rows import FAMILIES, Family, fresh_engine, target_rows
+from exporter.metrics.rows import (
+    FAMILIES,
+    Family,
+    fresh_engine,
+    series_shape,
+    target_rows,
+    target_values,
+)
 
 __all__ = ["ExporterCollector", "MonitorCollector"]
 
@@ -41,7 +48,7 @@ class _Block:
     rt: TargetRuntime
     version: int
     engine: EngineView | None
-    texts: tuple[str, ...]
+    texts: list[bytes]
     writer: LineWriter
 
 
@@ -79,8 +86,15 @@ class MonitorCollector(Collector):
         ):
             return block
         writer = block.writer if block is not None and block.rt is rt else LineWriter()
-        texts = writer.write(_LINES, target_rows(name, rt, engine))
-        block = self._blocks[name] = _Block(rt, rt.version, engine, tuple(texts), writer)
+        shape = series_shape(rt, engine)
+        texts = writer.fill(target_values(rt, engine)) if writer.fits(shape) else None
+        if texts is None:  # new series (or none yet): lines from rows, a template for the shape
+            rows = target_rows(name, rt, engine)
+            texts = writer.write(_LINES, rows, shape, target_values(rt, engine))
+        if block is None or block.rt is not rt:
+            block = self._blocks[name] = _Block(rt, rt.version, engine, texts, writer)
+        else:
+            block.version, block.engine, block.texts = rt.version, engine, texts
         return block
 
     def _forget_removed(self) -> None:
@@ -110,13 +124,13 @@ class MonitorCollector(Collector):
         self._forget_removed()
         now = self.monitor.clock()
         blocks = [self._block(name, rt, now) for name, rt in self.monitor.targets.items()]
+        by_family = list(zip(*[b.texts for b in blocks], strict=True)) or [()] * len(FAMILIES)
         for spec in self._families():
-            i = spec.index
             yield TextFamily(
                 spec.name,
                 spec.doc,
                 spec.type,
-                [b.texts[i] for b in blocks],
+                by_family[spec.index],
                 lambda spec=spec: self._rows_family(spec, now),  # type: ignore[misc]
             )
 

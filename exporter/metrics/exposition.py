@@ -35,16 +35,22 @@ __all__ = [
     "render_async",
 ]
 
-_EOF = "# EOF\n"
+_EOF = b"# EOF\n"
+_EXPONENTS = tuple(f"e+{dot - 1:02d}" for dot in range(17))  # by where repr() has its dot
 
 
 def format_value(value: float) -> str:
-    """floatToGoString, with the common values (floats within +-1e6, counts) done without it:
-    there it is repr() of the float."""
+    """floatToGoString, with the common values done without it: floats within +-1e6 and counts
+    (there it is repr() of the float), and Unix timestamps (Go's exponent form, which it writes
+    as below for a positive float from 1e6 up to 1e16, where repr() has no exponent yet)."""
     cls = value.__class__
     if cls is float:
         if -1e6 < value < 1e6:  # what floatToGoString returns there (NaN fails the test)
             return repr(value)
+        if 1e6 <= value < 1e16:
+            s = repr(value)
+            dot = s.find(".")
+            return (s[0] + "." + s[1:dot] + s[dot + 1 :]).rstrip("0.") + _EXPONENTS[dot]
     elif cls is int and 0 <= value < 1_000_000:
         return f"{value}.0"
     return str(floatToGoString(value))  # type: ignore[no-untyped-call]
@@ -101,6 +107,12 @@ class FastFamily(Metric):
 
     def add_metric(self, labels: Sequence[str], value: float) -> None:
         self.rows.append((labels, value))
+
+    def write(self, out: list[bytes]) -> None:
+        """Append the sample lines, encoded (the body is joined from bytes: no 4 MB encode)."""
+        lines: list[str] = []
+        self.lines(lines)
+        out.append("".join(lines).encode("utf-8", "replace"))
 
     def lines(self, out: list[str]) -> None:
         """Append the sample lines, as prometheus_client would write them."""
@@ -191,13 +203,13 @@ class _One(Collector):
 
 
 @lru_cache(maxsize=512)
-def _header(name: str, documentation: str, typ: str, openmetrics: bool, escaping: str) -> str:
+def _header(name: str, documentation: str, typ: str, openmetrics: bool, escaping: str) -> bytes:
     """HELP/TYPE lines exactly as prometheus_client writes them (it writes them here)."""
     one = _One(Metric(name, documentation, typ))
     if openmetrics:
         body: bytes = om.generate_latest(one, escaping=escaping)  # type: ignore[no-untyped-call]
-        return body.decode().removesuffix(_EOF)
-    return text_format.generate_latest(one, escaping=escaping).decode()
+        return body.removesuffix(_EOF)
+    return text_format.generate_latest(one, escaping=escaping)
 
 
 def _fast_format(encoder: Any) -> tuple[bool, str] | None:
@@ -216,17 +228,17 @@ def _fast_format(encoder: Any) -> tuple[bool, str] | None:
 
 def _parts(
     registry: Collector, encoder: Any, openmetrics: bool, escaping: str
-) -> Iterator[list[str]]:
-    """The text of each family in turn, fast families writing themselves."""
+) -> Iterator[list[bytes]]:
+    """The text of each family in turn, encoded, fast families writing themselves."""
     for metric in registry.collect():
-        out: list[str] = []
+        out: list[bytes] = []
         if isinstance(metric, FastFamily):
             out.append(
                 _header(metric.name, metric.documentation, metric.type, openmetrics, escaping)
             )
-            metric.lines(out)
+            metric.write(out)
         else:
-            text = encoder(_One(metric)).decode()
+            text: bytes = encoder(_One(metric))
             out.append(text.removesuffix(_EOF) if openmetrics else text)
         yield out
     if openmetrics:
@@ -240,8 +252,10 @@ def render(registry: Collector, accept: str = "") -> tuple[bytes, str]:
     fast = _fast_format(encoder)
     if fast is None:  # another version or escaping: all of it to prometheus_client
         return encoder(registry), content_type
-    out = [text for part in _parts(registry, encoder, *fast) for text in part]
-    return "".join(out).encode("utf-8", "replace"), content_type
+    out: list[bytes] = []
+    for part in _parts(registry, encoder, *fast):
+        out += part
+    return b"".join(out), content_type
 
 
 async def render_async(
@@ -252,11 +266,11 @@ async def render_async(
     fast = _fast_format(encoder)
     if fast is None:
         return encoder(registry), content_type
-    out: list[str] = []
+    out: list[bytes] = []
     started = time.perf_counter()
     for part in _parts(registry, encoder, *fast):
-        out.extend(part)
+        out += part
         if time.perf_counter() - started > slice_seconds:
             await asyncio.sleep(0)
             started = time.perf_counter()
-    return "".join(out).encode("utf-8", "replace"), content_type
+    return b"".join(out), content_type

@@ -1,4 +1,4 @@
-"""Sample lines written ahead of a scrape: a writer that keeps a %-template of each family's
+"""Sample lines written ahead of a scrape: a writer that keeps a template of each target's
 lines from one render to the next, and a family that serves text written that way (the
 collector caches it per target, exporter/metrics/collector.py)."""
 
@@ -13,6 +13,9 @@ from exporter.metrics.exposition import FastFamily, escape, format_value
 
 __all__ = ["LineWriter", "TextFamily"]
 
+_SEP = "\x00"  # between families in a template (a label value with one: no template)
+_BSEP = _SEP.encode()
+
 
 def _label_text(names: Sequence[str], values: Sequence[str]) -> str:
     """`{a="1",b="2"}`, sorted by label name, escaped, as prometheus_client writes labels."""
@@ -22,83 +25,98 @@ def _label_text(names: Sequence[str], values: Sequence[str]) -> str:
     return "{" + ",".join(f'{n}="{escape(v)}"' for n, v in pairs) + "}"
 
 
-def _line(name: str, names: Sequence[str], values: Sequence[str]) -> str:
-    """One line of a %-template: `name{labels} %s` (a `%` in a label value doubled)."""
-    return f"{name}{_label_text(names, values).replace('%', '%%')} %s\n"
-
-
 class LineWriter:
-    """Writes one target's sample lines, all families at once, through one %-template kept
-    while the target's series (their labels) stay the same: a re-render formats the numbers
-    and fills them in with a single `%`; no label is sorted or escaped again, and a target
-    keeps one template string rather than a prefix per series."""
+    """Writes one target's sample lines, all families at once, through a template kept while
+    the target's series (their labels) stay the same, as told by a shape the caller gives
+    (rows.series_shape). The template is the target's text cut at each number: a list with
+    the fixed text at even places, so a re-render with an unchanged shape only puts the
+    numbers (rows.target_values) into the odd places with one slice assignment and joins; no
+    row is built, no label sorted or escaped again."""
 
-    __slots__ = ("_key", "_template")
+    __slots__ = ("_parts", "_shape")
 
     def __init__(self) -> None:
-        self._key: tuple[Any, ...] | None = None
-        self._template = ""
+        self._shape: tuple[Any, ...] | None = None
+        self._parts: list[str] = []
+
+    def fits(self, shape: tuple[Any, ...]) -> bool:
+        """Whether the template was written for series of this shape."""
+        return self._shape is not None and shape == self._shape
+
+    def fill(self, values: Sequence[str]) -> list[bytes] | None:
+        """The text of each family with these numbers (formatted, in template order), or None
+        when they do not fit the template (then `write` again)."""
+        parts = self._parts
+        try:
+            parts[1::2] = values
+        except ValueError:  # not as many numbers as the template has places
+            self._shape = None
+            return None
+        return "".join(parts).encode("utf-8", "replace").split(_BSEP)
 
     def write(
-        self, families: Sequence[tuple[str, Sequence[str], bool]], rows: Sequence[Sequence[Any]]
-    ) -> list[str]:
-        """The text of each family's rows. `families`: (line name, label names, histogram?);
-        rows: (label values, value), or (label values, cumulative (le, count) pairs, sum) for
-        histograms, as FastFamily and FastHistogram take them."""
+        self,
+        families: Sequence[tuple[str, Sequence[str], bool]],
+        rows: Sequence[Sequence[Any]],
+        shape: tuple[Any, ...] | None = None,
+        values: Sequence[str] | None = None,
+    ) -> list[bytes]:
+        """The text of each family's rows, encoded, writing the template again. `families`: (line
+        name, label names, histogram?); rows: (label values, value), or (label values,
+        cumulative (le, count) pairs, sum) for histograms, as FastFamily and FastHistogram
+        take them. The template is kept for `shape` only if `values` are the rows' numbers
+        (else every render comes here: slower, never wrong)."""
         fmt = format_value
-        key: list[Any] = []
         numbers: list[str] = []
-        for i, ((_, _, histogram), family_rows) in enumerate(zip(families, rows, strict=True)):
-            if not family_rows:
-                continue
-            key.append(i)
+        for (_, _, histogram), family_rows in zip(families, rows, strict=True):
             if histogram:
-                for values, buckets, total in family_rows:
-                    totals = _totals(buckets, total)
-                    key.append((values, tuple([le for le, _ in buckets]), totals))
+                for _, buckets, total in family_rows:
                     numbers.extend([fmt(n) for _, n in buckets])
-                    if totals:
+                    if _totals(buckets, total):
                         numbers.append(fmt(buckets[-1][1]))
                         numbers.append(fmt(total))
             else:
-                key.extend([values for values, _ in family_rows])
                 numbers.extend([fmt(value) for _, value in family_rows])
-        frozen = tuple(key)
-        if frozen != self._key:
-            parts = _parts(families, rows)
-            if any(_SEP in part for part in parts):  # in a label value: no template
-                self._key = None
-                return _parts(families, rows, numbers)
-            self._key, self._template = frozen, _SEP.join(parts)
-        return (self._template % tuple(numbers)).split(_SEP)
+        names = _series(families, rows)
+        if any(_SEP in name for family in names for name in family):  # no template
+            self._shape = None
+            it = iter(numbers)
+            texts = ["".join([f"{name} {next(it)}\n" for name in family]) for family in names]
+            return [text.encode("utf-8", "replace") for text in texts]
+        parts: list[str] = []
+        before = ""  # the fixed text before the next number
+        for i, family in enumerate(names):
+            if i:
+                before += _SEP
+            for name in family:
+                parts += (f"{before}{name} ", "")
+                before = "\n"
+        parts.append(before)
+        parts[1::2] = numbers
+        self._parts = parts
+        self._shape = shape if values is not None and list(values) == numbers else None
+        return "".join(parts).encode("utf-8", "replace").split(_BSEP)
 
 
-_SEP = "\x00"  # between families in a template (a label value with one: no template)
-
-
-def _parts(
-    families: Sequence[tuple[str, Sequence[str], bool]],
-    rows: Sequence[Any],
-    numbers: list[str] | None = None,
-) -> list[str]:
-    """Each family's lines with `%s` for each number, or, given the numbers, filled in."""
-    parts: list[str] = []
+def _series(
+    families: Sequence[tuple[str, Sequence[str], bool]], rows: Sequence[Any]
+) -> list[list[str]]:
+    """Each family's series, `name{labels}`, one per number in the rows' order."""
+    out: list[list[str]] = []
     for (name, names, histogram), family_rows in zip(families, rows, strict=True):
-        lines: list[str] = []
+        series: list[str] = []
         if histogram:
             with_le = (*names, "le")
             for values, buckets, total in family_rows:
-                lines.extend(_line(name + "_bucket", with_le, (*values, le)) for le, _ in buckets)
+                bucket = name + "_bucket"
+                series += [bucket + _label_text(with_le, (*values, le)) for le, _ in buckets]
                 if _totals(buckets, total):
-                    lines.append(_line(name + "_count", names, values))
-                    lines.append(_line(name + "_sum", names, values))
+                    labels = _label_text(names, values)
+                    series += (f"{name}_count{labels}", f"{name}_sum{labels}")
         else:
-            lines.extend(_line(name, names, values) for values, _ in family_rows)
-        parts.append("".join(lines))
-    if numbers is None:
-        return parts
-    values = iter(numbers)  # label values never hold a raw newline (escaped)
-    return ["".join(f"{line}\n" % next(values) for line in part.split("\n")[:-1]) for part in parts]
+            series += [name + _label_text(names, values) for values, _ in family_rows]
+        out.append(series)
+    return out
 
 
 def _totals(buckets: Sequence[tuple[str, float]], total: float | None) -> bool:
@@ -107,15 +125,16 @@ def _totals(buckets: Sequence[tuple[str, float]], total: float | None) -> bool:
 
 
 class TextFamily(FastFamily):
-    """A family whose sample lines were written ahead (per target, cached by the collector);
-    prometheus_client's encoders and `get_sample_value` get samples from `build` on demand."""
+    """A family whose sample lines were written ahead, encoded (per target, cached by the
+    collector); prometheus_client's encoders and `get_sample_value` get samples from `build`
+    on demand."""
 
     def __init__(
         self,
         name: str,
         documentation: str,
         typ: str,
-        texts: list[str],
+        texts: Sequence[bytes],
         build: Callable[[], FastFamily],
     ) -> None:
         super().__init__(name, documentation, typ, ())
@@ -131,5 +150,8 @@ class TextFamily(FastFamily):
         if value:
             raise AttributeError("a TextFamily is written ahead")
 
+    def write(self, out: list[bytes]) -> None:
+        out += self.texts
+
     def lines(self, out: list[str]) -> None:
-        out.extend(self.texts)
+        out.extend(text.decode() for text in self.texts)

@@ -1,6 +1,8 @@
 """What /metrics says about one target: the families (names in docs/metrics.md) and, for one
 target, the rows of each. Written once; the collector turns rows into cached text and, for
-prometheus_client's encoders, into families.
+prometheus_client's encoders, into families. While a target's series stay the same (its
+`series_shape`), a scrape needs only their numbers (`target_values`, in the same order as the
+rows: the collector checks they agree each time it writes a target's lines from rows).
 
 Cardinality (docs/metrics.md, "Cardinality"): with `metrics.detail: compact` (the default) a
 target with three checks has about 50 series, the families marked `full_only` are left out, and
@@ -9,14 +11,18 @@ transitions are counted only into the states the rules take increase() of."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import accumulate, islice
+from operator import attrgetter
 from typing import Any
 
+from exporter.engine.histogram import Histogram
 from exporter.engine.monitor import TargetRuntime
 from exporter.engine.progress import EngineView
 from exporter.engine.state import State
+from exporter.metrics.exposition import format_value
 from exporter.probes.results import Check
 
-__all__ = ["FAMILIES", "Family", "fresh_engine", "target_rows"]
+__all__ = ["FAMILIES", "Family", "fresh_engine", "series_shape", "target_rows", "target_values"]
 
 _STATES = tuple(State)
 # compact: the transitions the alert rules take increase() of (from 0, so the first counts)
@@ -152,3 +158,118 @@ def target_rows(name: str, rt: TargetRuntime, engine: EngineView | None) -> list
         if sample.progress is not None:
             rows[ENGINE_AGE].append((t, engine.progress_age))
     return rows
+
+
+# target_values: up and the one-hot states for each state; the transitions counted
+_ONE_HOT = {state: (state is State.UP, *[state is s for s in _STATES]) for state in _STATES}
+_FULL_TRANSITIONS = _STATES
+_TRANSITIONS = tuple(s for s in _STATES if s in _COMPACT_TRANSITIONS)
+_SUCCESS = attrgetter("success")
+_DURATION = attrgetter("duration")
+
+
+def series_shape(rt: TargetRuntime, engine: EngineView | None) -> tuple[Any, ...]:
+    """Everything `target_rows` of the same runtime decides its series (labels) by, besides
+    what never changes for a runtime (name, URL, checks, detail, bucket layouts): equal shapes,
+    equal series. Cheap (no row is built), so a scrape takes it for every changed target."""
+    st = rt.status
+    chat = st.latest.get(Check.CHAT)
+    view: tuple[bool, ...] | None = None
+    if engine is not None:
+        sample = engine.sample
+        view = (
+            sample.running is None,
+            sample.waiting is None,
+            sample.kv_usage is None,
+            engine.tokens_per_second is None,
+            sample.progress is None,
+        )
+    return (
+        rt.model,
+        tuple(st.latest),
+        tuple(rt.durations),
+        tuple(rt.last_run),
+        tuple(rt.failures),
+        rt.last_ttft is None,
+        chat is None or chat.max_stall is None,
+        rt.last_tokens_per_second is None,
+        view,
+        (tuple(rt.last_success), tuple([(c, tuple(p)) for c, p in rt.last_phases.items()]))
+        if rt.full
+        else None,
+    )
+
+
+def _histogram(raw: list[float], hist: Histogram) -> None:
+    """A histogram's numbers as its rows give them: cumulative buckets, +Inf, count, sum."""
+    raw += islice(accumulate(hist.counts), len(hist.les))
+    raw += (hist.count, hist.count, hist.sum)
+
+
+def _texts(raw: list[float]) -> list[str]:
+    """format_value of each, done by repr() in one pass when all of them are finite and below
+    1e6 (where floatToGoString is repr() of the float, whatever the sign)."""
+    if not raw:
+        return []
+    total = sum(raw)  # NaN or an infinity anywhere: not finite
+    if max(raw) < 1e6 and total - total == 0.0:
+        return list(map(repr, map(float, raw)))
+    return list(map(format_value, raw))
+
+
+def target_values(rt: TargetRuntime, engine: EngineView | None) -> list[str]:
+    """The numbers of `target_rows(name, rt, engine)`, formatted, family by family in row order
+    (a histogram: its buckets, then _count and _sum), without building a row or label."""
+    full, st, checks = rt.full, rt.status, rt.policy.checks
+    raw: list[float] = list(_ONE_HOT[st.state])  # up, then the states
+    raw += map(rt.transitions_to.__getitem__, _FULL_TRANSITIONS if full else _TRANSITIONS)
+    raw.append(1.0)  # info
+    latest = [r for r in map(st.latest.get, checks) if r is not None]
+    raw += map(_SUCCESS, latest)
+    raw += [r.status_code or 0 for r in latest]
+    for hist in map(rt.durations.get, checks):
+        if hist is not None:
+            _histogram(raw, hist)
+    raw += map(_DURATION, latest)
+    if full:
+        for phases in map(rt.last_phases.get, checks):
+            if phases:
+                raw += phases.values()
+    chat = Check.CHAT in checks
+    if chat:
+        _histogram(raw, rt.ttft)
+        if rt.last_ttft is not None:
+            raw.append(rt.last_ttft)
+        result = st.latest.get(Check.CHAT)
+        if result is not None and result.max_stall is not None:
+            raw.append(result.max_stall)
+        if rt.last_tokens_per_second is not None:
+            raw.append(rt.last_tokens_per_second)
+    if full:
+        raw += map(rt.probes.__getitem__, checks)
+    for check, reason in _PREINIT_FAILURES:
+        if check in checks and (check, reason) not in rt.failures:
+            raw.append(0)
+    raw += rt.failures.values()
+    raw += map(st.consecutive_failures, checks)
+    out = _texts(raw)
+    fmt = format_value  # timestamps
+    if full:
+        out.insert(1 + len(_STATES), fmt(st.since))  # after up and the states
+        out += [fmt(rt.last_success[c]) for c in checks if c in rt.last_success]
+    last_run = rt.last_run
+    out += [fmt(last_run[c]) for c in checks if c in last_run]
+    if full and chat:
+        raw = [rt.tokens["prompt"], rt.tokens["completion"]]
+    elif engine is None:
+        return out
+    else:
+        raw = []
+    if engine is not None:
+        sample = engine.sample
+        values = (sample.running, sample.waiting, sample.kv_usage, engine.tokens_per_second)
+        raw += [v for v in values if v is not None]
+        if sample.progress is not None:
+            raw.append(engine.progress_age)
+    out += _texts(raw)
+    return out

@@ -266,3 +266,94 @@ def test_engine_gauges_while_the_view_is_fresh_and_gone_once_it_is_stale(detail:
     body = render(registry)[0].decode()
     assert not [line for line in body.splitlines() if line.startswith("llm_engine_")]
     assert 'llm_probe_success{check="engine",target="e"} 1.0' in body  # the last read stays
+
+
+def _scrape_matches_prometheus_client(
+    registry: CollectorRegistry, collector: MonitorCollector
+) -> str:
+    """One scrape through the cached path (refresh, then render), compared with what
+    prometheus_client's own encoder writes from the same samples."""
+    asyncio.run(collector.refresh())
+    body = render(registry)[0].decode()
+    encoder, _ = choose_encoder("")
+    assert body == encoder(registry).decode()
+    return body
+
+
+@pytest.mark.parametrize("detail", ["compact", "full"])
+def test_a_kept_template_is_written_again_when_the_series_change(detail: str) -> None:
+    """Each step changes which series a target has (not only their numbers); a template kept
+    from the scrape before would put numbers under the old labels or miss a series."""
+    now = [1764000000.0]
+    target = TargetConfig(name="s", url="http://s.test")  # no model: discovered later
+    settings = Settings(targets=[target], history_file=None, metrics={"detail": detail})
+    monitor = Monitor(settings, clock=lambda: now[0])
+    registry = CollectorRegistry()
+    collector = MonitorCollector(monitor)
+    registry.register(collector)
+
+    def record(check: Check, ok: bool = True, **kw: object) -> None:
+        reason = None if ok else kw.pop("reason")
+        result = ProbeResult(check, ok, 0.01, now[0], 200 if ok else None, reason, **kw)  # type: ignore[arg-type]
+        monitor.record("s", result)
+        now[0] += 1
+
+    steps: list[tuple[Callable[[], None], str]] = [
+        (lambda: record(Check.HEALTH), 'llm_probe_success{check="health",target="s"} 1.0'),
+        (lambda: record(Check.HEALTH), 'llm_probe_success{check="health",target="s"} 1.0'),
+        (  # other phases, as many (full: llm_probe_phase_seconds)
+            lambda: record(Check.HEALTH, phases={"connected": 0.001}),
+            'llm_probe_success{check="health",target="s"} 1.0',
+        ),
+        (
+            lambda: record(Check.HEALTH, phases={"response_headers": 0.002}),
+            'phase="response_headers"' if detail == "full" else 'check="health"',
+        ),
+        (  # a new failure reason: a new series
+            lambda: record(Check.HEALTH, False, reason=Reason.TIMEOUT),
+            'llm_probe_failures_total{check="health",reason="timeout",target="s"} 1.0',
+        ),
+        (lambda: record(Check.MODELS), 'llm_target_info{model="",target="s",url="http://s.test"}'),
+        (  # the model label changes once discovered, and nothing else does
+            lambda: record(Check.MODELS, models=("found",)),
+            'llm_target_info{model="found",target="s",url="http://s.test"} 1.0',
+        ),
+        (  # a chat probe with a stall but no tokens/s
+            lambda: record(Check.CHAT, ttft=0.2, max_stall=0.05),
+            'llm_probe_max_stall_seconds{target="s"} 0.05',
+        ),
+        (
+            lambda: record(Check.ENGINE, engine=EngineSample("vllm", 1.0, None, 0.5, 10.0, 10.0)),
+            'llm_engine_kv_cache_usage_ratio{target="s"} 0.5',
+        ),
+        (  # the engine view goes stale with time alone
+            lambda: now.__setitem__(0, now[0] + 3600),
+            'llm_probe_success{check="engine",target="s"} 1.0',
+        ),
+    ]
+    bodies = []
+    for change, expected in steps:
+        change()
+        body = _scrape_matches_prometheus_client(registry, collector)
+        assert expected in body
+        bodies.append(_series(body.encode(), "s"))
+    assert len(bodies) == len(steps)
+    engine = [[line for line in body if line.startswith("llm_engine_")] for body in bodies]
+    assert engine[-2] and not engine[-1]
+
+
+@pytest.mark.parametrize("detail", ["compact", "full"])
+def test_the_numbers_alone_agree_with_the_rows(detail: str) -> None:
+    """target_values must give the rows' numbers in the rows' order, else the writer keeps no
+    template and every scrape builds rows again (right, but the slow way)."""
+    from exporter.metrics.lines import LineWriter
+    from exporter.metrics.rows import FAMILIES, series_shape, target_rows, target_values
+
+    monitor = _monitor(detail)
+    families = [(f.name + f.suffix, f.labels, f.type == "histogram") for f in FAMILIES]
+    kept = []
+    for name, rt in monitor.targets.items():
+        writer, shape = LineWriter(), series_shape(rt, None)
+        writer.write(families, target_rows(name, rt, None), shape, target_values(rt, None))
+        kept.append(writer.fits(shape) or name == "nul")  # a NUL in a label: no template
+    assert len(kept) == len(monitor.targets) and all(kept)
