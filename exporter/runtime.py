@@ -20,6 +20,7 @@ from exporter.config import Settings, load_config
 from exporter.discovery import Discovery, DiscoveryCollector, DiscoveryStats, merge_targets
 from exporter.discovery.sharding import split
 from exporter.engine.monitor import Monitor
+from exporter.engine.pauses import PauseWatch
 from exporter.engine.recovery_control import MonitorControl
 from exporter.engine.scheduler import Scheduler
 from exporter.errors import ConfigError
@@ -70,11 +71,14 @@ class Exporter:
         )
         self.monitor = Monitor(self.effective(settings))
         self.client = make_client(max_connections=max(settings.max_concurrency, 16))
-        self.scheduler = Scheduler(self.monitor, self.client, settings.max_concurrency)
+        self.pauses = PauseWatch()  # the exporter's own pauses, never a target's (pauses.py)
+        self.scheduler = Scheduler(
+            self.monitor, self.client, settings.max_concurrency, pauses=self.pauses
+        )
         self.monitor_collector = MonitorCollector(self.monitor)
         self.registry.register(self.monitor_collector)
         self.views = ViewCache(self.monitor)  # what /, /api/v1/targets render from
-        self.exporter_collector = ExporterCollector(self.monitor)
+        self.exporter_collector = ExporterCollector(self.monitor, self.pauses)
         self.exporter_collector.reload_success_time = time.time()
         self.registry.register(self.exporter_collector)
         self.registry.register(DiscoveryCollector(self.discovery_stats))
@@ -161,6 +165,7 @@ class Exporter:
             await self.recovery.start()
         await self.discovery.start()
         self.monitor.apply(self.effective(self.settings))
+        self.pauses.start()
         self.scheduler.start()
         log.info(
             "probing %d target(s): %s",
@@ -175,6 +180,7 @@ class Exporter:
     async def stop(self) -> None:
         await self.discovery.stop()
         await self.scheduler.stop()
+        await self.pauses.stop()
         if self.recovery is not None:
             await self.recovery.stop()
         await self.client.aclose()

@@ -14,9 +14,10 @@ from collections.abc import Iterable
 
 from exporter.engine.cadence import confirmations, next_delay
 from exporter.engine.monitor import Monitor
+from exporter.engine.pauses import PauseWatch
 from exporter.engine.rounds import run_round
 from exporter.probes import PROBES, ProbeContext
-from exporter.probes.results import Check, ProbeResult
+from exporter.probes.results import Check, ProbeResult, Reason
 from exporter.probes.transport import Transport
 
 __all__ = ["Scheduler"]
@@ -58,9 +59,16 @@ def _wake_up(waiter: asyncio.Future[None]) -> None:
 class Scheduler:
     """Runs the probes of every target on their own cadence and feeds the results to the monitor."""
 
-    def __init__(self, monitor: Monitor, client: Transport, max_concurrency: int = 64) -> None:
+    def __init__(
+        self,
+        monitor: Monitor,
+        client: Transport,
+        max_concurrency: int = 64,
+        pauses: PauseWatch | None = None,
+    ) -> None:
         self.monitor = monitor
         self.client = client
+        self.pauses = pauses
         self._sem = asyncio.Semaphore(max_concurrency)
         self._tasks: dict[tuple[str, Check], asyncio.Task[None]] = {}
         self._locks: dict[tuple[str, Check], asyncio.Lock] = {}
@@ -116,7 +124,7 @@ class Scheduler:
             results = await asyncio.gather(*(self._run(name, check) for _ in range(copies)))
         return next((r for r in reversed(results) if r is not None), None)
 
-    async def _run(self, name: str, check: Check) -> ProbeResult | None:
+    async def _run(self, name: str, check: Check, again: bool = False) -> ProbeResult | None:
         rt = self.monitor.targets.get(name)
         if rt is None:
             return None
@@ -137,9 +145,30 @@ class Scheduler:
                 del inflight[id(scope)]
                 if not inflight:
                     self._inflight.pop(key, None)
+        if not again and self._held(name, result):
+            return await self._run(name, check, again=True)
         self.monitor.record(name, result)
         self._react(name, check, result)
         return result
+
+    def _held(self, name: str, result: ProbeResult) -> bool:
+        """A timeout while the exporter's own loop was held (pauses.py): the deadline may have
+        fired on an answer the loop could not read. Not counted; asked again at once, once."""
+        if result.reason is not Reason.TIMEOUT or self.pauses is None:
+            return False
+        paused = self.pauses.excuses(result.timestamp, result.duration)
+        if not paused:
+            return False
+        self.pauses.retries += 1
+        log.debug(
+            "probe %s/%s timed out while the exporter itself was held for %.2fs of its %.2fs: "
+            "not counted, asking again",
+            name,
+            result.check.value,
+            paused,
+            result.duration,
+        )
+        return True
 
     def _react(self, name: str, check: Check, result: ProbeResult) -> None:
         """Wake the checks whose word is needed now."""

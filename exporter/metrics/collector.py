@@ -13,11 +13,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.engine.monitor import Monitor, TargetRuntime
+from exporter.engine.pauses import PauseWatch
 from exporter.engine.progress import EngineView
 from exporter.metrics.exposition import FastCounter, FastFamily, FastGauge, FastHistogram
 from exporter.metrics.lines import LineWriter, TextFamily
@@ -145,10 +151,11 @@ class MonitorCollector(Collector):
 
 
 class ExporterCollector(Collector):
-    """The exporter's own facts: version, target count, reload status."""
+    """The exporter's own facts: version, target count, reload status, its own pauses."""
 
-    def __init__(self, monitor: Monitor) -> None:
+    def __init__(self, monitor: Monitor, pauses: PauseWatch | None = None) -> None:
         self.monitor = monitor
+        self.pauses = pauses
         self.reload_ok = True
         self.reload_success_time = 0.0
 
@@ -171,3 +178,21 @@ class ExporterCollector(Collector):
             "When the config was last loaded successfully.",
             value=self.reload_success_time,
         )
+        if self.pauses is not None:
+            yield from _pause_families(self.pauses)
+
+
+def _pause_families(pauses: PauseWatch) -> Iterator[Metric]:
+    """How late the exporter's own event loop woke (a pause is the exporter's, not a target's)."""
+    lag = HistogramMetricFamily(
+        "llm_exporter_event_loop_lag_seconds",
+        "How late the exporter's event loop ran a wake-up due every 100 ms: time every probe "
+        "in flight then counted as the server's.",
+    )
+    lag.add_metric([], pauses.lag.cumulative(), pauses.lag.sum)
+    yield lag
+    yield CounterMetricFamily(
+        "llm_exporter_pause_retries",
+        "Probes that timed out while the exporter's own loop was held: asked again, not counted.",
+        value=pauses.retries,
+    )

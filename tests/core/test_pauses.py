@@ -1,0 +1,93 @@
+"""The exporter's own pauses are its own: a probe that timed out while the event loop was held
+is asked again rather than counted against the target, and the lag is exported."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from exporter.config import Settings, TargetConfig
+from exporter.engine.monitor import Monitor
+from exporter.engine.pauses import PauseWatch
+from exporter.engine.scheduler import Scheduler
+from exporter.metrics.collector import ExporterCollector
+from exporter.probes import make_client
+from exporter.probes.results import Check
+from tests.servers import serve_aiohttp
+
+
+def test_paused_during_sums_the_overlap() -> None:
+    watch = PauseWatch()
+    watch.note(100.0, 100.5)
+    watch.note(101.0, 103.0)
+    assert watch.paused_during(99.0, 100.25) == pytest.approx(0.25)
+    assert watch.paused_during(100.2, 102.0) == pytest.approx(0.3 + 1.0)
+    assert watch.paused_during(103.5, 110.0) == 0.0
+    # a tenth of the window or more excuses a timeout; less does not
+    assert watch.excuses(100.0, 2.0) == pytest.approx(1.5)
+    assert watch.excuses(99.0, 10.0) == pytest.approx(2.5)
+    assert watch.excuses(95.0, 5.2) == 0.0  # 0.2 s of a 5.2 s window: the server's own timeout
+    assert watch.longest == pytest.approx(2.0)
+
+
+async def test_watch_sees_a_held_loop() -> None:
+    watch = PauseWatch()
+    watch.start()
+    try:
+        await asyncio.sleep(0.15)
+        began = time.time()
+        time.sleep(0.4)  # the loop held, as a long callback or a full collection would
+        await asyncio.sleep(0.25)
+    finally:
+        await watch.stop()
+    held = watch.paused_during(began, time.time())
+    assert 0.2 <= held <= 0.5
+    assert watch.lag.count >= 3
+    registry = CollectorRegistry()
+    registry.register(ExporterCollector(Monitor(Settings(history_file=None)), watch))
+    over = registry.get_sample_value("llm_exporter_event_loop_lag_seconds_bucket", {"le": "0.1"})
+    total = registry.get_sample_value("llm_exporter_event_loop_lag_seconds_count")
+    assert total == watch.lag.count and over is not None and over < total
+
+
+async def test_timeout_during_own_pause_is_asked_again() -> None:
+    """/health answers after 0.3 s; the probe's deadline is 0.2 s, and the first probe runs
+    while the loop is held for 0.5 s. The first timeout is the exporter's: asked again and not
+    recorded; the second, with no pause, is the server's and counts."""
+    from aiohttp import web
+
+    answered = 0
+
+    async def health(request: web.Request) -> web.Response:
+        nonlocal answered
+        answered += 1
+        await asyncio.sleep(0.3)
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/health", health)
+    async with serve_aiohttp(app) as url:
+        target = TargetConfig(
+            name="t",
+            url=url,
+            checks={"health": {"timeout": 0.2}, "models": {"enabled": False},
+                    "chat": {"enabled": False}, "engine": {"enabled": False}},
+        )  # fmt: skip
+        monitor = Monitor(Settings(targets=[target], history_file=None))
+        watch = PauseWatch()
+        client = make_client()
+        scheduler = Scheduler(monitor, client, pauses=watch)
+        try:
+            now = time.time()
+            watch.note(now, now + 0.5)  # the exporter held for most of the next probe
+            result = await scheduler.probe("t", Check.HEALTH)
+        finally:
+            await client.aclose()
+    assert result is not None and result.reason is not None
+    assert result.reason.value == "timeout"
+    assert watch.retries == 1
+    assert answered == 2  # asked again
+    assert monitor.targets["t"].probes[Check.HEALTH] == 1  # only the second one counted
