@@ -3,6 +3,7 @@ one run, on N nginx targets (plus a set with a known injected delay) probed at t
 
     python -m bench.scale            # N = 100, 1,000, 5,000; 60 s windows (make bench)
     python -m bench.scale --quick    # N = 50, 200, 1,000; 20 s windows at a 5 s interval
+    python -m bench.scale --sizes 10000 --shards 2   # ours as 2 replicas (sharding index 0, 1)
 
 Prints a table; writes bench/results/scale.json, scale.png and the generated section of
 BENCHMARKS.md (full runs only, unless --write-md). Figures, not assertions. The exporter is
