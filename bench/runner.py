@@ -1,9 +1,10 @@
 """Runs one side for one fleet size and returns its figures: start, warm up, mark, measure a
-window (scraping like Prometheus), mark, collect, stop. Each process's CPU is its own."""
+window (scraping like Prometheus), mark, collect, stop. Each process's CPU is its own.
+This module: the plan, the helpers both sides share and blackbox_exporter's side; ours
+(one process per shard) is bench.usrun."""
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import signal
@@ -19,7 +20,18 @@ from bench.blackbox import MODULES, PATHS, Blackbox
 from bench.procstat import cpu_seconds, peak_rss_mib, sample
 from bench.stats import between, summary
 
-__all__ = ["Plan", "run_blackbox", "run_us"]
+__all__ = [
+    "PROMETHEUS_ACCEPT",
+    "SCRAPE_HEADERS",
+    "SCRAPE_INTERVAL",
+    "Plan",
+    "http_request",
+    "rate_figures",
+    "run_blackbox",
+    "stop_process",
+    "timing_errors",
+    "wait_file",
+]
 
 PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
@@ -44,6 +56,7 @@ class Plan:
     max_concurrency: int
     tmp: Path
     metrics: str = "app"  # "client": /metrics through prometheus_client's encoder (the old way)
+    shards: int = 1  # our side: this many bench.us processes, replica i of K each
 
     @property
     def targets(self) -> list[tuple[str, str, bool]]:
@@ -61,7 +74,7 @@ class Plan:
         return len(self.targets) * len(MODULES) / self.interval
 
 
-def _http(port: int, method: str, path: str, headers: dict[str, str] | None = None) -> bytes:
+def http_request(port: int, method: str, path: str, headers: dict[str, str] | None = None) -> bytes:
     # long: /-/bench/results renders 5,000 targets through prometheus_client too
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     try:
@@ -71,17 +84,19 @@ def _http(port: int, method: str, path: str, headers: dict[str, str] | None = No
         conn.close()
 
 
-def _wait_file(path: Path, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+def wait_file(path: Path, proc: subprocess.Popen[bytes], timeout: float = 300.0) -> None:
+    """Until a process writes its ready file (startup parses every target: minutes at 10,000
+    when K processes start at once on 2 cores)."""
     deadline = time.monotonic() + timeout
     while not path.exists() or not path.read_text():
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
         if time.monotonic() > deadline:
             raise TimeoutError(f"{path} did not appear")
         time.sleep(0.05)
 
 
-def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
     if proc.poll() is None:
         proc.send_signal(sig)
     try:
@@ -91,7 +106,7 @@ def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
         proc.wait()
 
 
-def _rate_figures(
+def rate_figures(
     plan: Plan, cpu: float, probes: int, successes: int, span: float
 ) -> dict[str, Any]:
     per_probe = cpu / probes if probes else None
@@ -108,100 +123,9 @@ def _rate_figures(
     }
 
 
-def _timing(samples: list[Any], t0: float, t1: float, delay: float) -> dict[str, Any]:
-    errors = [s[2] - delay for s in between(samples, t0, t1) if s[3]]
-    return summary(errors, 1000)
-
-
-def run_us(plan: Plan, nginx_pids: list[int]) -> dict[str, Any]:
-    """Our exporter in its own process (bench.us)."""
-    spec = {
-        "targets": [{"name": n, "url": u} for n, u, _ in plan.targets],
-        "delay_targets": [n for n, _, d in plan.targets if d],
-        "interval": plan.interval,
-        "max_concurrency": plan.max_concurrency,
-        "metrics": plan.metrics,
-    }
-    spec_file = plan.tmp / f"us-{plan.n}.json"
-    spec_file.write_text(json.dumps(spec))
-    ready = plan.tmp / f"us-{plan.n}.ready"
-    ready.unlink(missing_ok=True)
-    log = (plan.tmp / f"us-{plan.n}.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.us", "--spec", str(spec_file), "--ready-file", str(ready)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait_file(ready, proc)
-        port = int(json.loads(ready.read_text())["port"])
-        time.sleep(plan.warmup)
-        nginx0 = sample(nginx_pids).cpu
-        m0 = json.loads(_http(port, "GET", "/-/bench/mark"))
-        c0 = cpu_seconds(proc.pid)
-        scrapes: list[tuple[float, int]] = []
-        end = m0["time"] + plan.window
-        next_scrape = m0["time"] + SCRAPE_INTERVAL / 2
-        while True:
-            now = time.time()
-            if next_scrape < end and now >= next_scrape:
-                t = time.perf_counter()
-                body = _http(port, "GET", "/metrics", SCRAPE_HEADERS)
-                scrapes.append(((time.perf_counter() - t) * 1000, len(body)))
-                next_scrape += SCRAPE_INTERVAL
-                continue
-            if now >= end:
-                break
-            time.sleep(max(0.0, min(next_scrape, end) - now))
-        c1 = cpu_seconds(proc.pid)
-        m1 = json.loads(_http(port, "GET", "/-/bench/mark"))
-        wire = scrapes[-1][1] if scrapes else None
-        if wire is None:  # a window shorter than the first scrape: one now, outside the CPU
-            wire = len(_http(port, "GET", "/metrics", SCRAPE_HEADERS))
-        nginx1 = sample(nginx_pids).cpu
-        peak = peak_rss_mib(proc.pid)
-        results = json.loads(_http(port, "GET", "/-/bench/results"))
-        with contextlib.suppress(OSError, http.client.HTTPException):
-            _http(port, "POST", "/-/bench/stop")
-    finally:
-        _stop(proc)
-        log.close()
-    span = m1["time"] - m0["time"]
-    probes = m1["probes"] - m0["probes"]
-    out = _rate_figures(plan, c1 - c0, probes, m1["successes"] - m0["successes"], span)
-    lag = [s[1] for s in between(results["lag"], m0["time"], m1["time"])]
-    out.update(
-        {
-            "peak_rss_mib": round(peak, 1),
-            "scrape_ms": summary([s[0] for s in scrapes]),
-            # the text Prometheus parses, and what went over the wire (gzip)
-            "metrics_bytes": results["render_bytes"],
-            "scrape_bytes": wire,
-            "render_exposition_ms": round(results["render_exposition_ms"], 3),
-            "render_client_ms": round(results["render_client_ms"], 3),
-            "render_join_ms": round(results.get("render_join_ms", 0.0), 3),
-            # what /metrics itself runs in this run
-            "render_ms": round(
-                results["render_client_ms" if plan.metrics == "client" else "render_exposition_ms"],
-                3,
-            ),
-            "render_bytes": results["render_bytes"],
-            "loop_lag_ms": summary(lag, 1000),
-            # the collector's pauses (every generation), and the full (gen 2) ones alone
-            "gc_pause_ms": summary(
-                [g[2] for g in between(results.get("gc", []), m0["time"], m1["time"])], 1000
-            ),
-            "gc2_pause_ms": summary(
-                [g[2] for g in between(results.get("gc", []), m0["time"], m1["time"]) if g[1] == 2],
-                1000,
-            ),
-            "timing_error_ms": _timing(
-                results["delay_samples"], m0["time"], m1["time"], plan.delay
-            ),
-            "nginx_cpu_s": round(nginx1 - nginx0, 3),
-        }
-    )
-    return out
+def timing_errors(samples: list[Any], t0: float, t1: float, delay: float) -> list[float]:
+    """Measured minus injected delay (seconds) of the passing delay-target probes in [t0, t1)."""
+    return [s[2] - delay for s in between(samples, t0, t1) if s[3]]
 
 
 def _free_port() -> int:
@@ -244,18 +168,18 @@ def run_blackbox(plan: Plan, nginx_pids: list[int]) -> dict[str, Any]:
         peak = peak_rss_mib(bb.pid)
         driver_peak = peak_rss_mib(proc.pid)
         time.sleep(0.2)
-        _stop(proc)
+        stop_process(proc)
         if proc.returncode != 0 or not out_file.exists():
             raise RuntimeError(f"bench.bbdriver failed; see {log.name}")
         driver = json.loads(out_file.read_text())
     finally:
-        _stop(proc)
+        stop_process(proc)
         log.close()
         bb.stop()
     m0, m1 = driver["marks"][0], driver["marks"][1]
     span = m1["time"] - m0["time"]
     probes = m1["probes"] - m0["probes"]
-    out = _rate_figures(plan, b1 - b0, probes, m1["successes"] - m0["successes"], span)
+    out = rate_figures(plan, b1 - b0, probes, m1["successes"] - m0["successes"], span)
     driver_cpu = d1 - d0
     out.update(
         {
@@ -265,7 +189,9 @@ def run_blackbox(plan: Plan, nginx_pids: list[int]) -> dict[str, Any]:
             else None,
             "peak_rss_mib": round(peak, 1),
             "driver_peak_rss_mib": round(driver_peak, 1),
-            "timing_error_ms": _timing(driver["delay_samples"], m0["time"], m1["time"], plan.delay),
+            "timing_error_ms": summary(
+                timing_errors(driver["delay_samples"], m0["time"], m1["time"], plan.delay), 1000
+            ),
             "nginx_cpu_s": round(nginx1 - nginx0, 3),
         }
     )

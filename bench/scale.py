@@ -3,6 +3,7 @@ one run, on N nginx targets (plus a set with a known injected delay) probed at t
 
     python -m bench.scale            # N = 100, 1,000, 5,000; 60 s windows (make bench)
     python -m bench.scale --quick    # N = 50, 200, 1,000; 20 s windows at a 5 s interval
+    python -m bench.scale --sizes 10000 --shards 2   # ours as 2 replicas (sharding index 0, 1)
 
 Prints a table; writes bench/results/scale.json, scale.png and the generated section of
 BENCHMARKS.md (full runs only, unless --write-md). Figures, not assertions. The exporter is
@@ -24,9 +25,10 @@ from typing import Any
 from bench.machine import machine_info
 from bench.plot import plot
 from bench.report import goals, markdown, table
-from bench.runner import Plan, run_blackbox, run_us
+from bench.runner import Plan, run_blackbox
 from bench.servers import Nginx, free_port_block, wait_port
 from bench.transport import run_transport
+from bench.usrun import run_us
 
 __all__ = ["main", "run", "update_benchmarks_md"]
 
@@ -55,12 +57,22 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "client: /metrics through prometheus_client's encoder, as the app served it\n"
         "before it used exporter.metrics.exposition.render (for the before/after)",
     )
+    p.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        help="run llm-heartbeat as K processes, replica i of K each (sharding: {index, count});\n"
+        "probes, CPU and rates summed over them, lag and timing merged",
+    )
     p.add_argument("--no-blackbox", action="store_true", help="measure us only")
     p.add_argument("--no-transport", action="store_true", help="skip the transport benchmark")
     p.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     p.add_argument("--write-md", action="store_true", help="update BENCHMARKS.md (full runs do)")
     p.add_argument("--no-md", action="store_true", help="never update BENCHMARKS.md")
-    return p.parse_args(argv)
+    a = p.parse_args(argv)
+    if a.shards < 1:
+        p.error(f"--shards must be at least 1, not {a.shards}")
+    return a
 
 
 def _plan_values(a: argparse.Namespace) -> dict[str, Any]:
@@ -78,6 +90,7 @@ def _plan_values(a: argparse.Namespace) -> dict[str, Any]:
         "delay": a.delay,
         "max_concurrency": a.max_concurrency,
         "metrics": a.metrics,
+        "shards": a.shards,
     }
 
 
@@ -120,9 +133,12 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
                 max_concurrency=plan["max_concurrency"],
                 tmp=tmp,
                 metrics=plan["metrics"],
+                shards=plan["shards"],
             )
-            print(f"N={n}: llm-heartbeat ...", flush=True)
-            entry: dict[str, Any] = {"n": n, "us": run_us(p, nginx.pids)}
+            how = f" ({p.shards} shards)" if p.shards > 1 else ""
+            print(f"N={n}: llm-heartbeat{how} ...", flush=True)
+            entry: dict[str, Any] = {"n": n, "shards": p.shards, "us": run_us(p, nginx.pids)}
+            _print_shares(entry["us"])
             if not a.no_blackbox:
                 print(f"N={n}: blackbox_exporter ...", flush=True)
                 entry["blackbox"] = run_blackbox(p, nginx.pids)
@@ -134,6 +150,23 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     shutil.rmtree(tmp, ignore_errors=True)
     results["goals"] = goals(results)
     return results
+
+
+def _print_shares(us: dict[str, Any]) -> None:
+    """Each process's share of the targets and probes (a sharded side adds up, or it does not)."""
+    shares = us.get("per_process", [])
+    for s in shares if len(shares) > 1 else []:
+        print(
+            f"  shard {s['index']}: {s['targets']} targets, {s['probes']} probes, "
+            f"{s['probes_per_s']:.1f} of {s['configured_per_s']:.1f} probes/s, "
+            f"{s['cpu_s']:.2f} s CPU, peak RSS {s['peak_rss_mib']:.0f} MiB",
+            flush=True,
+        )
+    print(
+        f"  total: {us['probes']} probes, {us['probes_per_s']:.1f} of "
+        f"{us['configured_per_s']:.1f} probes/s, {us['cpu_s']:.2f} s CPU",
+        flush=True,
+    )
 
 
 def update_benchmarks_md(path: Path, section: str) -> None:

@@ -26,7 +26,7 @@ from starlette.routing import Mount, Route
 
 from bench import fixtures
 from bench.runner import PROMETHEUS_ACCEPT
-from exporter.config import Settings, TargetConfig
+from exporter.config import Settings, ShardingConfig, TargetConfig
 from exporter.metrics.exposition import render, render_async
 from exporter.probes.results import ProbeResult
 from exporter.runtime import Exporter
@@ -40,7 +40,8 @@ LAG_PERIOD = 0.1
 def build_settings(spec: dict[str, Any]) -> Settings:
     """Every target with the three checks blackbox_exporter is given too (health, models,
     chat; the engine check, which nginx cannot answer, is off so both sides run the same
-    probes), the bench model named, no history file."""
+    probes), the bench model named, no history file; `sharding` (index, count) when the
+    harness runs several processes, each probing its hash share of every target."""
     targets = [
         TargetConfig(
             name=t["name"],
@@ -56,6 +57,7 @@ def build_settings(spec: dict[str, Any]) -> Settings:
         max_concurrency=spec["max_concurrency"],
         history_file=None,
         log_level="warning",
+        sharding=ShardingConfig(**spec.get("sharding", {})),
     )
 
 
@@ -153,7 +155,12 @@ async def run(spec: dict[str, Any], ready_file: Path) -> None:
 
     async def mark(request: Request) -> JSONResponse:
         return JSONResponse(
-            {"time": time.time(), "probes": probe.probes, "successes": probe.successes}
+            {
+                "time": time.time(),
+                "probes": probe.probes,
+                "successes": probe.successes,
+                "targets": len(exporter.monitor.targets),  # this process's share
+            }
         )
 
     async def results(request: Request) -> JSONResponse:

@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any, cast
 
 from bench import fixtures
 from bench.blackbox import blackbox_config
 from bench.report import goals, markdown, table
+from bench.runner import Plan
 from bench.scale import BEGIN, END, main, update_benchmarks_md
 from bench.servers import nginx_conf
 from bench.stats import percentile, summary
+from bench.usrun import Shard, side_figures
 from tests.conftest import require_binary
 
 SIDE_KEYS = {
@@ -56,6 +59,67 @@ def test_scale_smoke_writes_results_with_expected_keys(tmp_path: Path) -> None:
     assert (tmp_path / "scale.png").stat().st_size > 0
 
 
+def test_scale_smoke_with_shards_splits_the_targets(tmp_path: Path) -> None:
+    require_binary("nginx")
+    args = ["--sizes", "5", "--window", "2", "--warmup", "1", "--interval", "1", "--shards", "2"]
+    args += ["--delay-targets", "2", "--delay", "0.05", "--no-transport", "--no-md"]
+    assert main([*args, "--no-blackbox", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "scale.json").read_text())
+    (run,) = results["runs"]
+    us = run["us"]
+    assert run["shards"] == us["shards"] == results["plan"]["shards"] == 2
+    assert us.keys() >= SIDE_KEYS and "blackbox" not in run
+    shares = us["per_process"]
+    assert [s["index"] for s in shares] == [0, 1]
+    # every target in exactly one process (names hash 2 of 7 to shard 0), each one probing
+    assert [s["targets"] for s in shares] == [2, 5]
+    assert all(s["probes"] > 0 for s in shares)
+    assert sum(s["probes"] for s in shares) == us["probes"]
+    assert us["configured_per_s"] == 7 * 3 / 1 == sum(s["configured_per_s"] for s in shares)
+    assert us["peak_rss_mib_sum"] > us["peak_rss_mib"] > 0
+    assert "5 (2 shards)" in table(results)
+
+
+def _shard(index: int, probes: int, cpu: float, peak: float, render_bytes: int) -> Shard:
+    shard = Shard(index, proc=cast(Any, None), log=cast(Any, None), cpu=cpu, peak=peak)
+    shard.m0 = {"time": 100.0, "probes": 1000, "successes": 1000, "targets": 10}
+    shard.m1 = {"time": 110.0, "probes": 1000 + probes, "successes": 1000 + probes}
+    shard.m1["targets"] = 10
+    shard.scrapes = [(5.0 * (index + 1), 100 * (index + 1))]
+    shard.wire = 100 * (index + 1)
+    shard.results = {
+        # one sample before the window, two in it, one after: only those in it count
+        "lag": [(99.0, 9.0), (101.0, 0.001 * (index + 1)), (105.0, 0.002), (110.0, 9.0)],
+        "gc": [(102.0, 2, 0.004), (50.0, 2, 1.0)],
+        "delay_samples": [(103.0, "health", 0.1 + 0.001 * (index + 1), True)],
+        "render_exposition_ms": 10.0 * (index + 1),
+        "render_client_ms": 40.0,
+        "render_join_ms": 1.0,
+        "render_bytes": render_bytes,
+    }
+    return shard
+
+
+def test_sharded_side_sums_rates_and_merges_samples(tmp_path: Path) -> None:
+    plan = Plan(n=18, nginx_ports=list(range(18)), delay_ports=[1, 2], delay=0.1, interval=1.0,
+                warmup=0.0, window=10.0, max_concurrency=8, tmp=tmp_path, shards=2)  # fmt: skip
+    out = side_figures(plan, [_shard(0, 300, 0.3, 60.0, 5000), _shard(1, 297, 0.6, 70.0, 4000)])
+    assert out["shards"] == 2
+    assert out["probes"] == 597 and out["probes_per_s"] == 59.7
+    assert out["configured_per_s"] == 20 * 3 / 1.0  # the whole fleet's rate, not one share's
+    assert out["cpu_s"] == 0.9 and out["cpu_s_per_1000_probes"] == round(0.9 / 597 * 1000, 4)
+    assert out["cores"] == 0.09
+    assert out["loop_lag_ms"]["n"] == 4 and out["loop_lag_ms"]["max"] == 2.0
+    assert out["gc_pause_ms"]["n"] == 2 and out["gc2_pause_ms"]["max"] == 4.0
+    assert out["timing_error_ms"]["n"] == 2 and out["timing_error_ms"]["max"] == 2.0
+    assert out["peak_rss_mib"] == 70.0 and out["peak_rss_mib_sum"] == 130.0
+    assert out["metrics_bytes"] == 5000 and out["scrape_bytes"] == 200
+    assert out["render_ms"] == out["render_exposition_ms"] == 20.0
+    assert out["scrape_ms"]["n"] == 2 and out["scrape_ms"]["max"] == 10.0
+    assert [p["probes"] for p in out["per_process"]] == [300, 297]
+    assert [p["configured_per_s"] for p in out["per_process"]] == [30.0, 30.0]
+
+
 def _side(cpu_per_1000: float, p99: float) -> dict[str, object]:
     return {
         "cpu_s_per_1000_probes": cpu_per_1000,
@@ -81,12 +145,38 @@ def _results(ratio: float) -> dict[str, object]:
 
 
 def test_goals_follow_the_figures() -> None:
-    met = {g["goal"]: g["met"] for g in goals(_results(0.2))}
-    assert all(met.values())
-    missed = [g for g in goals(_results(0.6)) if not g["met"]]
+    results = _results(0.2)
+    met = {g["goal"]: g["met"] for g in goals(results)}
+    assert len(met) == 5 and all(v is None for k, v in met.items() if "10,000" in k)
+    assert sum(v is True for v in met.values()) == 4
+    missed = [g for g in goals(_results(0.6)) if g["met"] is False]
     # 0.6x blackbox misses the ratio, and 0.6 ms x 1,000 probes/s misses the quarter core
     assert len(missed) == 2
     assert "ratio 0.60" in missed[0]["measured"]
+
+
+def _sharded_10k(rate: float, shards: int) -> dict[str, Any]:
+    results: dict[str, Any] = _results(0.2)
+    us = {**_side(0.2, 1.5), "probes_per_s": rate, "configured_per_s": 2010.0, "shards": shards}
+    us |= {"peak_rss_mib": 300.0, "peak_rss_mib_sum": 590.0}
+    results["runs"].append({"n": 10000, "shards": shards, "us": us})
+    return results
+
+
+def test_table_and_goals_show_the_shard_count() -> None:
+    results = _sharded_10k(1999.0, 2)
+    assert "10,000 (2 shards)" in table(results) and "300 (sum 590)" in table(results)
+    md = markdown(results)
+    assert "| 10,000 (2 shards) |" in md and "K = 2 processes" in md
+    assert "| 1,000 |" in md  # unsharded rows keep their plain N
+    (rate,) = [g for g in goals(results) if "10,000" in g["goal"]]
+    assert rate["met"] is True and "1999.0 of 2010.0 probes/s (99.5%), 2 shards" in rate["measured"]
+    (slow,) = [g for g in goals(_sharded_10k(1980.0, 2)) if "10,000" in g["goal"]]
+    assert slow["met"] is False  # 98.5 %
+    (many,) = [g for g in goals(_sharded_10k(2005.0, 3)) if "10,000" in g["goal"]]
+    assert many["met"] is False  # the goal is with 2 shards at most
+    plain = markdown(_results(0.2))  # unsharded: no shard prose, no "(K shards)" row
+    assert "K = " not in plain and "shards)" not in plain
 
 
 def test_table_and_markdown_show_every_size() -> None:
