@@ -40,6 +40,10 @@ PROMETHEUS_ACCEPT = (
 # what Prometheus sends on every scrape (the app gzips /metrics when asked, as for Prometheus)
 SCRAPE_HEADERS = {"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}
 SCRAPE_INTERVAL = 15.0
+# examples/fast-detection.yml with prometheus/prometheus-fast.yml's 1 s scrapes: per check, the
+# interval (models has none of its own: default_interval 5 s); the engine check stays off
+FAST_INTERVALS = {"health": 1.0, "models": 5.0, "chat": 3.0}
+FAST_SCRAPE_INTERVAL = 1.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class Plan:
     tmp: Path
     metrics: str = "app"  # "client": /metrics through prometheus_client's encoder (the old way)
     shards: int = 1  # our side: this many bench.us processes, replica i of K each
+    profile: str = "default"  # "fast": examples/fast-detection.yml's cadence, 1 s scrapes
 
     @property
     def targets(self) -> list[tuple[str, str, bool]]:
@@ -70,8 +75,19 @@ class Plan:
         return out
 
     @property
+    def per_target_rate(self) -> float:
+        """Probes per second one target gets."""
+        if self.profile == "fast":
+            return sum(1 / i for i in FAST_INTERVALS.values())
+        return len(MODULES) / self.interval
+
+    @property
+    def scrape_interval(self) -> float:
+        return FAST_SCRAPE_INTERVAL if self.profile == "fast" else SCRAPE_INTERVAL
+
+    @property
     def configured_rate(self) -> float:
-        return len(self.targets) * len(MODULES) / self.interval
+        return len(self.targets) * self.per_target_rate
 
 
 def http_request(port: int, method: str, path: str, headers: dict[str, str] | None = None) -> bytes:

@@ -4,6 +4,8 @@ one run, on N nginx targets (plus a set with a known injected delay) probed at t
     python -m bench.scale            # N = 100, 1,000, 5,000; 60 s windows (make bench)
     python -m bench.scale --quick    # N = 50, 200, 1,000; 20 s windows at a 5 s interval
     python -m bench.scale --sizes 10000 --shards 2   # ours as 2 replicas (sharding index 0, 1)
+    python -m bench.scale --profile fast  # N = 100 at examples/fast-detection.yml's cadence,
+                                          # scraped every 1 s; ours only (loop lag, timing)
 
 Prints a table; writes bench/results/scale.json, scale.png and the generated section of
 BENCHMARKS.md (full runs only, unless --write-md). Figures, not assertions. The exporter is
@@ -64,6 +66,13 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         help="run llm-heartbeat as K processes, replica i of K each (sharding: {index, count});\n"
         "probes, CPU and rates summed over them, lag and timing merged",
     )
+    p.add_argument(
+        "--profile",
+        choices=["default", "fast"],
+        default="default",
+        help="fast: every target at examples/fast-detection.yml's cadence (health 1 s, chat 3 s,\n"
+        "models 5 s), /metrics scraped every 1 s as prometheus-fast.yml does; ours only",
+    )
     p.add_argument("--no-blackbox", action="store_true", help="measure us only")
     p.add_argument("--no-transport", action="store_true", help="skip the transport benchmark")
     p.add_argument("--out", type=Path, default=RESULTS, help="results directory")
@@ -77,8 +86,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 def _plan_values(a: argparse.Namespace) -> dict[str, Any]:
     quick = a.quick
+    fast = a.profile == "fast"
     sizes = [int(s) for s in a.sizes.split(",")] if a.sizes else (
-        [50, 200, 1000] if quick else [100, 1000, 5000]
+        [100] if fast else [50, 200, 1000] if quick else [100, 1000, 5000]
     )  # fmt: skip
     return {
         "quick": quick,
@@ -91,6 +101,7 @@ def _plan_values(a: argparse.Namespace) -> dict[str, Any]:
         "max_concurrency": a.max_concurrency,
         "metrics": a.metrics,
         "shards": a.shards,
+        "profile": a.profile,
     }
 
 
@@ -134,12 +145,13 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
                 tmp=tmp,
                 metrics=plan["metrics"],
                 shards=plan["shards"],
+                profile=plan["profile"],
             )
             how = f" ({p.shards} shards)" if p.shards > 1 else ""
             print(f"N={n}: llm-heartbeat{how} ...", flush=True)
             entry: dict[str, Any] = {"n": n, "shards": p.shards, "us": run_us(p, nginx.pids)}
             _print_shares(entry["us"])
-            if not a.no_blackbox:
+            if not a.no_blackbox and p.profile == "default":  # blackbox: one interval for all
                 print(f"N={n}: blackbox_exporter ...", flush=True)
                 entry["blackbox"] = run_blackbox(p, nginx.pids)
             results["runs"].append(entry)

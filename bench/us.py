@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from bench import fixtures
-from bench.runner import PROMETHEUS_ACCEPT
+from bench.runner import FAST_INTERVALS, PROMETHEUS_ACCEPT
 from exporter.config import Settings, ShardingConfig, TargetConfig
 from exporter.metrics.exposition import render, render_async
 from exporter.probes.results import ProbeResult
@@ -42,18 +42,22 @@ def build_settings(spec: dict[str, Any]) -> Settings:
     chat; the engine check, which nginx cannot answer, is off so both sides run the same
     probes), the bench model named, no history file; `sharding` (index, count) when the
     harness runs several processes, each probing its hash share of every target."""
+    checks: dict[str, Any] = {"engine": {"enabled": False}}
+    interval = spec["interval"]
+    if spec.get("profile") == "fast":  # examples/fast-detection.yml, as bench/runner.py says
+        checks |= {
+            "health": {"interval": FAST_INTERVALS["health"], "timeout": 2.0},
+            "chat": {"interval": FAST_INTERVALS["chat"], "timeout": 10.0,
+                     "ttft_timeout": 2.0, "chunk_timeout": 2.0},
+        }  # fmt: skip
+        interval = FAST_INTERVALS["models"]
     targets = [
-        TargetConfig(
-            name=t["name"],
-            url=t["url"],
-            model=fixtures.MODEL,
-            checks={"engine": {"enabled": False}},
-        )
+        TargetConfig(name=t["name"], url=t["url"], model=fixtures.MODEL, checks=checks)
         for t in spec["targets"]
     ]
     return Settings(
         targets=targets,
-        default_interval=spec["interval"],
+        default_interval=interval,
         max_concurrency=spec["max_concurrency"],
         history_file=None,
         log_level="warning",

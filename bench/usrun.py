@@ -20,11 +20,9 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from bench.blackbox import MODULES
 from bench.procstat import cpu_seconds, peak_rss_mib, sample
 from bench.runner import (
     SCRAPE_HEADERS,
-    SCRAPE_INTERVAL,
     Plan,
     http_request,
     rate_figures,
@@ -62,6 +60,7 @@ def _start(plan: Plan, index: int) -> Shard:
         "max_concurrency": plan.max_concurrency,
         "metrics": plan.metrics,
         "sharding": {"index": index, "count": plan.shards},
+        "profile": plan.profile,
     }
     stem = plan.tmp / f"us-{plan.n}-{index}"
     spec_file = stem.with_suffix(".json")
@@ -90,16 +89,16 @@ def _scrape(shard: Shard) -> None:
     shard.scrapes.append(((time.perf_counter() - t) * 1000, len(body)))
 
 
-def _window(shards: list[Shard], start: float, window: float) -> None:
-    """Scrape every process every SCRAPE_INTERVAL (the first at half of it) until the end."""
+def _window(shards: list[Shard], start: float, window: float, every: float) -> None:
+    """Scrape every process `every` seconds (the first at half of it) until the end."""
     end = start + window
-    next_scrape = start + SCRAPE_INTERVAL / 2
+    next_scrape = start + every / 2
     while True:
         now = time.time()
         if next_scrape < end and now >= next_scrape:
             for shard in shards:
                 _scrape(shard)
-            next_scrape += SCRAPE_INTERVAL
+            next_scrape += every
             continue
         if now >= end:
             return
@@ -118,7 +117,7 @@ def run_us(plan: Plan, nginx_pids: list[int]) -> dict[str, Any]:
         for shard in shards:
             shard.m0 = _mark(shard)
         cpu0 = [cpu_seconds(s.proc.pid) for s in shards]
-        _window(shards, min(s.m0["time"] for s in shards), plan.window)
+        _window(shards, min(s.m0["time"] for s in shards), plan.window, plan.scrape_interval)
         cpu1 = [cpu_seconds(s.proc.pid) for s in shards]
         for shard in shards:
             shard.m1 = _mark(shard)
@@ -206,9 +205,7 @@ def _process(plan: Plan, s: Shard) -> dict[str, Any]:
         "targets": targets,
         "probes": probes,
         "probes_per_s": round(probes / span, 2),
-        "configured_per_s": None
-        if targets is None
-        else round(targets * len(MODULES) / plan.interval, 2),
+        "configured_per_s": None if targets is None else round(targets * plan.per_target_rate, 2),
         "cpu_s": round(s.cpu, 3),
         "cpu_s_per_1000_probes": round(s.cpu / probes * 1000, 4) if probes else None,
         "peak_rss_mib": round(s.peak, 1),

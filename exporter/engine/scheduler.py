@@ -1,6 +1,6 @@
-"""The collector loop: one asyncio task per target and check, with jitter, a global bound on
-concurrent probes, and a lock so a check never overlaps itself (except the probes that
-confirm a timeout, which run together). A slow target only delays itself. When a check
+"""The collector loop: one asyncio task per target and check, probing every interval (start
+to start) with jitter, a global bound on concurrent probes, and a lock so a check never
+overlaps itself (except the probes that confirm a timeout, which run together). A slow target only delays itself. When a check
 recovers, the others run again at once, and a probe still waiting since before the recovery
 is abandoned: its answer would describe the outage."""
 
@@ -225,7 +225,9 @@ class Scheduler:
         spread = min(interval, 0.01 * len(self._tasks))
         await asyncio.sleep(self._rng.uniform(0, spread))
         copies = 1
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
             try:
                 await self.probe(name, check, copies)
             except asyncio.CancelledError:
@@ -238,4 +240,5 @@ class Scheduler:
             delay = next_delay(rt.status, check, interval, rt.policy)
             copies = confirmations(rt.status, check, rt.policy)
             delay *= 1 + self._rng.uniform(-settings.jitter, settings.jitter) / 2
-            await wake.sleep(max(delay, 0.05))
+            # start to start, as Prometheus scrapes: a slow answer does not stretch the cadence
+            await wake.sleep(max(delay - (loop.time() - started), 0.05))
