@@ -72,9 +72,7 @@ def result(check: Check, now: float, i: int) -> ProbeResult:
     d = 0.002 + (i % 97) * 1e-5
     phases = {"response_headers": d * 0.8}
     if check is Check.MODELS:
-        return ProbeResult(
-            check, True, d, now - d, 200, phases=phases, models=(fixtures.MODEL,)
-        )
+        return ProbeResult(check, True, d, now - d, 200, phases=phases, models=(fixtures.MODEL,))
     if check is Check.CHAT:
         return ProbeResult(
             check,
