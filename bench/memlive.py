@@ -26,10 +26,35 @@ from bench.servers import Nginx, free_port_block
 from bench.us import build_settings
 from exporter.runtime import Exporter
 
-__all__ = ["main"]
+__all__ = ["GcPauses", "main"]
 
 
-async def measure(ports: list[int], seconds: float, trace: bool) -> None:
+class GcPauses:
+    """Every collection's pause, by generation (gc.callbacks), while installed."""
+
+    def __init__(self) -> None:
+        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._t0 = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.pauses[info["generation"]].append(time.perf_counter() - self._t0)
+
+    def summary(self) -> str:
+        parts = []
+        for gen, p in self.pauses.items():
+            if p:
+                parts.append(
+                    f"gen{gen}: {len(p)} x, max {max(p) * 1000:.1f} ms, total {sum(p) * 1000:.0f} ms"
+                )
+        return "; ".join(parts) or "none"
+
+
+async def measure(
+    ports: list[int], seconds: float, trace: bool, threshold: tuple[int, ...] | None
+) -> None:
     spec = {
         "targets": [{"name": f"t{p}", "url": f"http://127.0.0.1:{p}"} for p in ports],
         "interval": 15.0,
@@ -41,6 +66,10 @@ async def measure(ports: list[int], seconds: float, trace: bool) -> None:
         tracemalloc.start()
     exporter = Exporter(build_settings(spec))
     await exporter.start()
+    if threshold:
+        gc.set_threshold(*threshold)
+    pauses = GcPauses()
+    gc.callbacks.append(pauses)
     lags: list[float] = []
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
@@ -50,7 +79,8 @@ async def measure(ports: list[int], seconds: float, trace: bool) -> None:
         lags.append(loop.time() - t - 0.05)
     n = len(ports)
     probes = sum(sum(rt.probes.values()) for rt in exporter.monitor.targets.values())
-    stats = gc.get_stats()
+    gc.callbacks.remove(pauses)
+    print(f"automatic collections while probing: {pauses.summary()}")
     gc.collect()
     objects = gc.get_objects()
     by_type = Counter(type(o).__qualname__ for o in objects)
@@ -63,7 +93,6 @@ async def measure(ports: list[int], seconds: float, trace: bool) -> None:
         f"({tracked / n:.1f} per target; +{gc.get_freeze_count():,} frozen), "
         f"gen2 collect {gen2_ms():.1f} ms, loop lag max {max(lags) * 1000:.0f} ms"
     )
-    print(f"collections so far (gen0, gen1, gen2): {[s['collections'] for s in stats]}")
     print("tracked objects by type, per target:")
     for name, count in by_type.most_common(40):
         print(f"  {count / n:7.2f}  {name}")
@@ -77,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--targets", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=45.0)
     parser.add_argument("--tracemalloc", action="store_true")
+    parser.add_argument("--threshold", help="gc.set_threshold after start, e.g. 10000,10,10")
     args = parser.parse_args(argv)
     first = free_port_block(args.targets)
     ports = list(range(first, first + args.targets))
@@ -85,7 +115,8 @@ def main(argv: list[str] | None = None) -> None:
         nginx.start()
         try:
             t0 = time.perf_counter()
-            asyncio.run(measure(ports, args.seconds, args.tracemalloc))
+            threshold = tuple(int(x) for x in args.threshold.split(",")) if args.threshold else None
+            asyncio.run(measure(ports, args.seconds, args.tracemalloc, threshold))
             print(f"(ran {time.perf_counter() - t0:.0f} s)")
         finally:
             nginx.stop()
