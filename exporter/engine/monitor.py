@@ -22,6 +22,7 @@ from exporter.engine.histogram import (
 )
 from exporter.engine.history import HistoryWriter, read_history
 from exporter.engine.progress import EnginePolicy
+from exporter.engine.recent import Recent
 from exporter.engine.state import (
     Policy,
     State,
@@ -36,8 +37,6 @@ from exporter.probes.results import VERDICT_CHECKS, Check, ProbeResult
 __all__ = ["Monitor", "TargetRuntime", "TransitionSink", "log_transition", "policy_for"]
 
 log = logging.getLogger("exporter.engine.state")
-
-RECENT = 60
 
 # where transitions go besides the monitor's own list: the history file, the log, the
 # recovery hooks, a /probe round's log
@@ -109,7 +108,7 @@ class TargetRuntime:
     last_tokens_per_second: float | None = None
     tokens: Counter[str] = field(default_factory=Counter)
     transitions_to: Counter[State] = field(default_factory=Counter)
-    recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT))
+    recent: Recent = field(default_factory=Recent)  # packed; read as dicts by the views
     full: bool = False  # `metrics.detail: full`: the fine bucket layouts
     # bumped on every change, so /metrics re-renders only the targets that changed
     version: int = 0
@@ -213,15 +212,7 @@ class Monitor:
                 rt.tokens["prompt"] += result.prompt_tokens
             if result.completion_tokens:
                 rt.tokens["completion"] += result.completion_tokens
-        rt.recent.append(
-            {
-                "time": now,
-                "check": check.value,
-                "success": result.success,
-                "duration": round(result.duration, 4),
-                "ttft": None if result.ttft is None else round(result.ttft, 4),
-            }
-        )
+        rt.recent.append(now, check, result.success, result.duration, result.ttft)
         if check is Check.ENGINE:
             _log_engine_change(name, rt.status.latest.get(check), result)
         resets = rt.status.engine.resets if rt.status.engine is not None else 0

@@ -99,7 +99,24 @@ class ViewCache:
             self._by_name = {t["name"]: t for t in self._view["targets"]}
             self._taken_at = now
             self.snapshots += 1
+            self._expire_later()
         return self._view
+
+    def _expire_later(self) -> None:
+        """Let go of the snapshot and its bodies once it is stale: no request can be answered
+        from them any more, and at 5,000 targets they are ~150 MB (bench/memory.py). A little
+        after `max_age` (a timer may fire early by the loop's clock resolution)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # read outside a loop (a test, a tool): kept, as before
+            return
+        loop.call_later(self.max_age * 1.1 + 0.01, self._expire)
+
+    def _expire(self) -> None:
+        if self._view is not None and self.clock() - self._taken_at >= self.max_age:
+            self._view = None
+            self._by_name = {}
+            self._bodies.clear()
 
     def target(self, name: str) -> dict[str, Any] | None:
         """One target's view from the current snapshot."""

@@ -96,3 +96,20 @@ async def test_api_answers_gzip_when_asked_and_plain_otherwise(tmp_path: Path) -
         assert "content-encoding" not in plain.headers
         assert zipped.json()["targets"] == plain.json()["targets"]
         assert len(plain.json()["targets"]) == 200
+
+
+async def test_a_stale_snapshot_and_its_bodies_are_let_go(tmp_path: Path) -> None:
+    now = [0.0]
+    cache = ViewCache(Monitor(_settings(tmp_path, 3)), clock=lambda: now[0], max_age=0.01)
+    await cache.body("k", lambda view: b"x")
+    assert cache._view is not None and cache._bodies
+    await asyncio.sleep(0.1)  # the timer ran; the clock says the snapshot is still fresh
+    assert cache._view is not None and cache._bodies
+    now[0] += 0.01  # stale now: let go at the next expiry (a new snapshot's timer)
+    cache._expire()
+    assert cache._view is None and not cache._bodies
+    await cache.body("k", lambda view: b"y")  # a request after that takes a new snapshot
+    assert cache.snapshots == 2 and cache._view is not None
+    now[0] += 0.01
+    await asyncio.sleep(0.1)  # its own timer lets it go
+    assert cache._view is None and not cache._bodies
