@@ -117,7 +117,9 @@ class Scheduler:
         rt = self.monitor.targets.get(name)
         if rt is None:
             return None
-        lock = self._locks.setdefault((name, check), asyncio.Lock())
+        lock = self._locks.get((name, check))
+        if lock is None:
+            lock = self._locks[(name, check)] = asyncio.Lock()
         async with lock:
             if copies <= 1:
                 return await self._run(name, check)
