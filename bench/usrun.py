@@ -187,6 +187,8 @@ def side_figures(plan: Plan, shards: list[Shard]) -> dict[str, Any]:
             "loop_lag_ms": summary(lag, 1000),
             # the collectors' pauses (every generation), and the full (gen 2) ones alone
             "gc_pause_ms": summary([g[2] for g in gcs], 1000),
+            "gc0_pause_ms": summary([g[2] for g in gcs if g[1] == 0], 1000),
+            "gc1_pause_ms": summary([g[2] for g in gcs if g[1] == 1], 1000),
             "gc2_pause_ms": summary([g[2] for g in gcs if g[1] == 2], 1000),
             "timing_error_ms": summary(errors, 1000),
             "per_process": [_process(plan, s) for s in shards],
