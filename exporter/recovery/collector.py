@@ -46,7 +46,7 @@ class RecoveryCollector(Collector):
             "Unix time the last recovery action against the target started.",
             labels=["target"],
         )
-        for target in svc.known_targets():
+        for target in svc.metric_targets():
             record = svc.record(target)
             in_progress.add_metric([target], 1.0 if record.busy else 0.0)
             exhausted.add_metric([target], 1.0 if record.exhausted else 0.0)

@@ -90,7 +90,25 @@ class Records:
     def known_targets(self) -> list[str]:
         return sorted(set(self.targets.target_names()) | set(self._records))
 
+    def metric_targets(self) -> list[str]:
+        """The targets the per-target recovery series describe: those a rule can act on
+        (recovery enabled) and those acted on before. Not every monitored target: with
+        recovery off, two always-zero series per target were a tenth of /metrics at scale."""
+        label = self.config.target_label
+        covered = (
+            {
+                t
+                for t in self.targets.target_names()
+                if actions_for_target(self.config.rules, t, label)
+            }
+            if self.config.enabled
+            else set()
+        )
+        return sorted(covered | set(self._records))
+
     def preinit_attempt_labels(self) -> Iterable[tuple[str, str, str]]:
+        if not self.config.enabled:
+            return
         label = self.config.target_label
         for target in self.targets.target_names():
             for action in sorted(actions_for_target(self.config.rules, target, label)):

@@ -155,6 +155,9 @@ class RecoveryService:
     def known_targets(self) -> list[str]:
         return self.records.known_targets()
 
+    def metric_targets(self) -> list[str]:
+        return self.records.metric_targets()
+
     def preinit_attempt_labels(self) -> Iterable[tuple[str, str, str]]:
         return self.records.preinit_attempt_labels()
 

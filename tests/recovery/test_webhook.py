@@ -290,3 +290,14 @@ async def test_json_summary_is_plain(tmp_path: Path) -> None:
             "unmatched": 0,
         }
         await svc.drain()
+
+
+async def test_no_per_target_series_while_recovery_is_off(tmp_path: Path) -> None:
+    """With recovery disabled nothing can be in progress or exhausted: no always-zero series
+    per monitored target (two per target were a tenth of /metrics at 5,000 targets)."""
+    cfg = make_config(tmp_path, enabled=False)
+    async with running(cfg, FakeTargets(names=("vllm", "llama"))) as (_, _client, reg):
+        families = {m.name: m for m in reg.collect()}
+        assert "llm_recovery_in_progress" in families  # the family stays, documented
+        for name in ("llm_recovery_in_progress", "llm_recovery_exhausted", "llm_recovery_attempts"):
+            assert families[name].samples == [], name
