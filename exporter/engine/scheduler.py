@@ -40,15 +40,11 @@ class _Alarm:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    async def sleep(self, delay: float) -> None:
-        loop = asyncio.get_running_loop()
+    def arm(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+        """The future `set()` resolves until the next `arm()` (the caller adds the timer: a
+        sleep needs no coroutine object of its own, which would outlive young collections)."""
         waiter = self._waiter = loop.create_future()
-        timer = loop.call_later(delay, _wake_up, waiter)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-            self._waiter = None
+        return waiter
 
 
 def _wake_up(waiter: asyncio.Future[None]) -> None:
@@ -243,4 +239,9 @@ class Scheduler:
             copies = confirmations(rt.status, check, rt.policy)
             delay *= 1 + self._rng.uniform(-settings.jitter, settings.jitter) / 2
             # start to start, as Prometheus scrapes: a slow answer does not stretch the cadence
-            await wake.sleep(max(delay - (loop.time() - started), 0.05))
+            waiter = wake.arm(loop)
+            timer = loop.call_later(max(delay - (loop.time() - started), 0.05), _wake_up, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()

@@ -86,7 +86,8 @@ def observe(
     latest = dict(status.latest)
     failures = dict(status.failures)
     failing_since = dict(status.failing_since)
-    recovered_at, fresh = status.recovered_at, status.fresh | {check}
+    recovered_at = status.recovered_at
+    fresh = status.fresh if check in status.fresh else status.fresh | {check}
     previous = latest.get(check)
     if _recovers(status, result, previous, policy):
         # back: what the other checks saw so far describes the outage, not the server now
