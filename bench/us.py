@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import gc
 import json
-import os
 import socket
 import statistics
 import time
@@ -210,15 +209,6 @@ async def run(spec: dict[str, Any], ready_file: Path) -> None:
         uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", backlog=256)
     )
     await exporter.start()
-    import os
-    if os.environ.get("BENCH_SLOW"):
-        import logging, sys as _s
-        _s.set_coroutine_origin_tracking_depth(0)
-        loop = asyncio.get_running_loop(); loop.set_debug(True); loop.slow_callback_duration = 0.03
-        h = logging.FileHandler(os.environ["BENCH_SLOW"]); logging.getLogger("asyncio").addHandler(h)
-        logging.getLogger("asyncio").setLevel(logging.WARNING); logging.getLogger("asyncio").propagate = False
-    if os.environ.get("BENCH_GC"):
-        gc.set_threshold(*[int(x) for x in os.environ["BENCH_GC"].split(",")])
     lag_task = asyncio.create_task(probe.sample_lag())
     serve = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
@@ -235,7 +225,7 @@ def main() -> None:
     parser.add_argument("--ready-file", type=Path, required=True)
     args = parser.parse_args()
     # on the loop `llm-heartbeat run` serves on (uvloop where installed): measured as shipped
-    run_loop(run(json.loads(args.spec.read_text()), args.ready_file), "asyncio" if os.environ.get("BENCH_SLOW") else "auto")
+    run_loop(run(json.loads(args.spec.read_text()), args.ready_file))
 
 
 if __name__ == "__main__":
