@@ -112,7 +112,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     base = free_port_block(biggest)
     nginx_ports = list(range(base, base + biggest))
     dcount = max(plan["delay_targets"], 1)
-    dbase = free_port_block(dcount, start=base + biggest)
+    dbase = free_port_block(dcount, start=base + biggest, stop=base + biggest + 5000)
     delay_ports = list(range(dbase, dbase + dcount))[: plan["delay_targets"]]
     results: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
