@@ -43,6 +43,7 @@ REQUIRED_ALERTS = {
     "LLMTargetFlapping": "warning",
     "LLMHeartbeatExporterDown": "critical",
     "LLMHeartbeatStale": "critical",
+    "LLMHeartbeatOverloaded": "warning",
     "LLMRecoveryExhausted": "critical",
 }
 
