@@ -190,4 +190,20 @@ def build() -> Dashboard:
                 ],
             )
         )
+        .with_panel(
+            timeseries_panel(
+                "Exporter's own loop lag p99",
+                [
+                    query(
+                        "histogram_quantile(0.99, sum by (instance, le) "
+                        "(rate(llm_exporter_event_loop_lag_seconds_bucket[$__rate_interval])))",
+                        "{{instance}}",
+                    )
+                ],
+                unit="s",
+                description="How late llm-heartbeat's own event loop woke: probes in flight "
+                "count it as the targets' latency. Above ~0.1 s: shard the exporter "
+                "(LLMHeartbeatOverloaded).",
+            )
+        )
     )
