@@ -19,6 +19,7 @@ from exporter.config.base import (
 )
 from exporter.config.durations import Duration
 from exporter.config.engine import EngineCheck
+from exporter.util.secrets import read_rotating
 
 __all__ = [
     "ChatCheck",
@@ -150,11 +151,12 @@ class TargetConfig(TargetTemplate):
         return redact_url(self.url)
 
     def resolve_api_key(self) -> str | None:
-        """The API key, from the config or its file (read each time, so rotation works)."""
+        """The API key, from the config or its file (read again every few seconds, so
+        rotation works without a file read per probe)."""
         if self.api_key is not None:
             return self.api_key.get_secret_value()
         if self.api_key_file is not None:
-            return self.api_key_file.read_text(encoding="utf-8").strip()
+            return read_rotating(self.api_key_file)
         return None
 
 

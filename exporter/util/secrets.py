@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hmac
 import os
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from exporter.errors import ConfigError
 
-__all__ = ["SecretReader", "bearer_ok", "header_values", "read_secret"]
+__all__ = ["SecretReader", "bearer_ok", "header_values", "read_rotating", "read_secret"]
+
+REREAD_AFTER = 10.0  # seconds a secret file read for a probe is kept before it is read again
+_rotating: dict[Path, tuple[str, float]] = {}
 
 # (file, env, what) -> the secret, None when neither source is set
 SecretReader = Callable[[Path | None, str | None, str], str | None]
@@ -36,6 +40,25 @@ def read_secret(
             raise error(f"{what}: environment variable {env} is unset or empty")
         return value
     return None
+
+
+def read_rotating(path: Path, max_age: float = REREAD_AFTER) -> str:
+    """A secret file's content (stripped) for the probes: read again once `max_age` passed,
+    so a rotated key is used within seconds without a file read per probe (thousands a
+    second at scale, on the event loop). A file that cannot be read keeps its last value
+    (a rotation half done); one never read raises OSError."""
+    now = time.monotonic()
+    kept = _rotating.get(path)
+    if kept is not None and now - kept[1] < max_age:
+        return kept[0]
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        if kept is None:
+            raise
+        value = kept[0]
+    _rotating[path] = (value, now)
+    return value
 
 
 def header_values(headers: Mapping[str, str], files: Mapping[str, Path]) -> dict[str, str]:

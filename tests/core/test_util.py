@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -88,3 +89,20 @@ def test_validation_messages_drop_the_input_and_prefixes() -> None:
     [(where, message)] = validation_messages(info.value)
     assert where == "n"
     assert "secret-value" not in message
+
+
+def test_rotating_secret_is_kept_then_read_again(tmp_path: Path) -> None:
+    """A probe's key file is not read on every probe, a rotation is seen once the value is
+    older than max_age, and a file missing mid-rotation keeps the last key."""
+    from exporter.util.secrets import read_rotating
+
+    key = tmp_path / "key"
+    key.write_text("sk-one\n")
+    assert read_rotating(key, max_age=60) == "sk-one"
+    key.write_text("sk-two\n")
+    assert read_rotating(key, max_age=60) == "sk-one"  # kept
+    assert read_rotating(key, max_age=0) == "sk-two"  # read again
+    key.unlink()
+    assert read_rotating(key, max_age=0) == "sk-two"  # unreadable: the last one
+    with pytest.raises(OSError):
+        read_rotating(tmp_path / "never", max_age=0)
