@@ -44,7 +44,7 @@ async def test_watch_sees_a_held_loop() -> None:
     finally:
         await watch.stop()
     held = watch.paused_during(began, time.time())
-    assert 0.2 <= held <= 0.5
+    assert 0.2 <= held <= 1.5  # at least most of the 0.4 s; more on a loaded machine
     assert watch.lag.count >= 3
     registry = CollectorRegistry()
     registry.register(ExporterCollector(Monitor(Settings(history_file=None)), watch))
