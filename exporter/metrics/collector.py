@@ -8,7 +8,6 @@ with time alone, whether the engine view is still fresh, is part of what a block
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +24,13 @@ from exporter import __version__
 from exporter.engine.monitor import Monitor, TargetRuntime
 from exporter.engine.pauses import PauseWatch
 from exporter.engine.progress import EngineView
-from exporter.metrics.exposition import FastCounter, FastFamily, FastGauge, FastHistogram
+from exporter.metrics.exposition import (
+    FastCounter,
+    FastFamily,
+    FastGauge,
+    FastHistogram,
+    give_way,
+)
 from exporter.metrics.lines import LineWriter, TextFamily
 from exporter.metrics.rows import (
     FAMILIES,
@@ -40,7 +45,7 @@ __all__ = ["ExporterCollector", "MonitorCollector"]
 
 SLICE_SECONDS = 0.002  # the longest the render holds the event loop before yielding ...
 SLICE_SHARE = 0.03  # ... until 3 % of the time the refresh has taken is longer ...
-SLICE_MAX = 0.004  # ... but never longer than this: a probe in flight would count it
+SLICE_MAX = 0.002  # ... but never longer than this: a probe in flight would count it
 
 
 # per family: the name its lines start with, its labels, whether it is a histogram
@@ -127,7 +132,7 @@ class MonitorCollector(Collector):
             self._block(name, rt, self.monitor.clock())
             now = time.perf_counter()
             if now - started > min(max(slice_seconds, SLICE_SHARE * (now - begun)), cap):
-                await asyncio.sleep(0)
+                await give_way()
                 started = time.perf_counter()
 
     def collect(self) -> Iterator[Metric]:

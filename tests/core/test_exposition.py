@@ -234,6 +234,54 @@ def test_render_async_gives_the_event_loop_back_between_families() -> None:
     assert turns >= families
 
 
+def test_a_probe_woken_during_a_scrape_runs_before_the_next_slice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An answer that arrives while the refresh holds the loop is read before the refresh's
+    next slice: with `sleep(0)` between slices the next slice ran first, and a probe in
+    flight counted both slices as the server's latency."""
+    import socket
+
+    import exporter.metrics.collector as collector_module
+
+    monitor = _monitor("full")
+    for rt in monitor.targets.values():
+        rt.version += 1
+    collector = MonitorCollector(monitor)
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    slices: list[str] = []
+    real_give_way = collector_module.give_way
+
+    async def give_way() -> None:
+        slices.append("slice")
+        if len(slices) == 1:
+            writer.send(b"x")  # an answer arrives during the first slice
+        await real_give_way()
+
+    monkeypatch.setattr(collector_module, "give_way", give_way)
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+
+        async def probe() -> int:
+            await loop.sock_recv(reader, 1)
+            return len(slices)  # slices begun before this probe read its answer
+
+        task = asyncio.create_task(probe())
+        await asyncio.sleep(0)
+        await collector.refresh(slice_seconds=0.0)  # a slice per target
+        return await task
+
+    try:
+        seen = asyncio.run(main())
+    finally:
+        reader.close()
+        writer.close()
+    assert len(slices) >= 3
+    assert seen == 1
+
+
 ENGINE_GAUGES = (
     "llm_engine_requests_running",
     "llm_engine_requests_waiting",
