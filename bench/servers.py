@@ -65,6 +65,8 @@ def free_port_block(count: int, start: int = 10000, stop: int = 20000) -> int:
     while base + count <= stop:
         for offset in range(count):
             with socket.socket() as s:
+                # as nginx binds: a port in TIME_WAIT from the previous run is free to it
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     s.bind(("127.0.0.1", base + offset))
                 except OSError:
