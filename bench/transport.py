@@ -1,7 +1,8 @@
 """Transport micro-benchmark: client CPU per request for httpx (default transport), raw
-aiohttp, and our whole chat probe on the probes' transport (exporter/probes/transport.py, on
-aiohttp). nginx on loopback answers the fixed streaming chat completion; the client
-keeps 8 connections busy. Run: python -m bench.transport [--requests N].
+aiohttp (the probes' client until issue 16's round 4), the probes' own client raw
+(exporter/probes/client.py), and our whole chat probe on it. nginx on loopback answers the
+fixed streaming chat completion; each client keeps 8 connections busy.
+Run: python -m bench.transport [--requests N].
 
 Only this process's CPU is counted (time.process_time), not nginx's."""
 
@@ -23,6 +24,7 @@ from bench import fixtures
 from bench.servers import Nginx, free_port_block
 from exporter.config import TargetConfig
 from exporter.probes import ProbeContext, make_client, probe_chat
+from exporter.probes.transport import timeouts
 
 __all__ = ["run_transport"]
 
@@ -80,6 +82,18 @@ async def _clients(port: int, count: int) -> list[dict[str, Any]]:
             return response.status == 200 and b"Paris" in payload
 
         results.append(await _measure("aiohttp (raw)", via_aiohttp, count))
+
+    async with make_client(CONCURRENCY) as ours:
+        payload_json = json.loads(body)
+
+        async def via_ours() -> bool:
+            async with ours.stream(
+                "POST", url, headers=headers, timeout=timeouts(30.0), json=payload_json
+            ) as response:
+                payload = b"".join([chunk async for chunk in response.iter_raw()])
+            return response.status_code == 200 and b"Paris" in payload
+
+        results.append(await _measure("llm-heartbeat client (raw)", via_ours, count))
 
     target = TargetConfig(name="t", url=f"http://127.0.0.1:{port}")
     async with make_client(CONCURRENCY) as transport:

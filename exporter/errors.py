@@ -10,8 +10,15 @@
         │                           safe to send back or log (it never echoes a secret)
         ├── SDFormatError           a service-discovery document that is not target groups
         ├── ProbeRefused            a /probe request that will not run
-        └── BodyTooLarge            a body past its cap (a target's answer, an HTTP-SD
-                                    document, a webhook); `limit` says the cap
+        ├── BodyTooLarge            a body past its cap (a target's answer, an HTTP-SD
+        │                           document, a webhook); `limit` says the cap
+        └── TransportError          what the probes' HTTP client met on the wire (probes/h1.py);
+            │                       probes/_http.py turns each into a failure Reason
+            ├── ConnectFailed       no connection: refused, unreachable, DNS, TLS handshake
+            ├── ConnectTimeout      no connection within the connect timeout (a TimeoutError)
+            ├── ReadTimeout         no byte within the read timeout (a TimeoutError)
+            ├── ServerDisconnected  the server closed the connection before the answer ended
+            └── BadResponse         not HTTP/1.x, or past the header limits
 
 Foreign exceptions are translated where they enter: pydantic's ValidationError through
 `validation_messages` (config loading, CLI flags, discovery, /probe, the webhook), transport
@@ -25,13 +32,19 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 __all__ = [
+    "BadResponse",
     "BodyTooLarge",
     "ConfigError",
+    "ConnectFailed",
+    "ConnectTimeout",
     "HeartbeatError",
     "InputError",
     "ProbeRefused",
+    "ReadTimeout",
     "RecoveryConfigError",
     "SDFormatError",
+    "ServerDisconnected",
+    "TransportError",
     "field_path",
     "validation_messages",
 ]
@@ -67,6 +80,30 @@ class BodyTooLarge(InputError):
     def __init__(self, message: str = "", limit: int | None = None) -> None:
         super().__init__(message or (f"body larger than {limit} bytes" if limit else "too large"))
         self.limit = limit
+
+
+class TransportError(InputError):
+    """The probes' HTTP exchange failed; the message names no secret (no URL credentials)."""
+
+
+class ConnectFailed(TransportError):
+    """No connection to the target (the operating system's words are in the message)."""
+
+
+class ConnectTimeout(TransportError, TimeoutError):
+    """No connection within the connect timeout."""
+
+
+class ReadTimeout(TransportError, TimeoutError):
+    """No byte of the answer within the read timeout."""
+
+
+class ServerDisconnected(TransportError):
+    """The connection ended before the answer did."""
+
+
+class BadResponse(TransportError):
+    """Bytes that are not an HTTP/1.x answer, or past the limits of one."""
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:

@@ -6,17 +6,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import aiohttp
-
 from exporter.config import TargetConfig
-from exporter.errors import BodyTooLarge
-from exporter.probes.results import Reason
-from exporter.probes.transport import (
-    ProbeResponse,
-    Transport,
-    make_client,
-    timeouts,
+from exporter.errors import (
+    BadResponse,
+    BodyTooLarge,
+    ConnectFailed,
+    ServerDisconnected,
+    TransportError,
 )
+from exporter.probes.client import make_client
+from exporter.probes.results import Reason
+from exporter.probes.transport import ProbeResponse, Transport, timeouts
 from exporter.util.http import USER_AGENT, read_capped
 
 __all__ = [
@@ -71,18 +71,16 @@ def map_exception(exc: BaseException, *, streaming: bool = False) -> tuple[Reaso
     """Translate an exception of a probe into (reason, short detail). The only such place."""
     if isinstance(exc, BodyTooLarge):
         return Reason.BODY_TOO_LARGE, str(exc)
-    if isinstance(exc, aiohttp.ClientConnectorError):  # refused, unreachable, DNS
+    if isinstance(exc, ConnectFailed):  # refused, unreachable, DNS, TLS
         return Reason.CONNECT_ERROR, _short(exc, "connection failed")
-    if isinstance(exc, TimeoutError):  # the deadline, or aiohttp's connect/read timeouts
+    if isinstance(exc, TimeoutError):  # the deadline, or the client's connect/read timeouts
         return Reason.TIMEOUT, _short(exc, "timed out")
-    if isinstance(
-        exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientOSError
-    ):
+    if isinstance(exc, ServerDisconnected):
         reason = Reason.STREAM_INCOMPLETE if streaming else Reason.INVALID_RESPONSE
         return reason, _short(exc, "connection closed by the server")
-    if isinstance(exc, aiohttp.ClientResponseError):
+    if isinstance(exc, BadResponse):
         return Reason.INVALID_RESPONSE, _short(exc, "malformed HTTP response")
-    if isinstance(exc, aiohttp.ClientError):  # e.g. an unusable URL
+    if isinstance(exc, TransportError):  # e.g. an unusable URL or header
         return Reason.CONNECT_ERROR, _short(exc, "transport error")
     if isinstance(exc, UnicodeDecodeError):
         return Reason.INVALID_RESPONSE, "body is not valid UTF-8"

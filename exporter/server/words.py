@@ -1,8 +1,8 @@
 """Short human words for why a check failed or a target changed state.
 
 The machine codes (`connect_error`, `health_timeout`, ...) stay the labels of metrics and the
-`reason` fields of the API; the page shows these words first and the raw detail (an aiohttp
-message, a server's error text) only on demand. Written once, here: the API carries the words
+`reason` fields of the API; the page shows these words first and the raw detail (the probe's
+client message, a server's error text) only on demand. Written once, here: the API carries the words
 as `summary`, so the page's script never re-derives them."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ _REASONS = {
     "stream_incomplete": "stream cut off",
 }
 
-# What the operating system said, in the words of an aiohttp/httpx message.
+# What the operating system said, in the words of the probes' client (probes/client.py).
 _CONNECT = (
     ("refused", "connection refused"),
     ("connect call failed", "connection refused"),

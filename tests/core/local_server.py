@@ -16,7 +16,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from exporter.config import TargetConfig
 from exporter.probes import ProbeContext
-from exporter.probes.transport import AiohttpTransport
+from exporter.probes.client import Http1Transport
 from tests.servers import serve_aiohttp
 
 __all__ = ["MODEL", "Call", "Handler", "LocalServer", "Route"]
@@ -96,7 +96,7 @@ class LocalServer:
     def __init__(self) -> None:
         self.url = ""  # set by start()
         self.routes: dict[tuple[str, str], Route] = {}
-        self.transport = AiohttpTransport(8)
+        self.transport = Http1Transport(8)
         self._stack = AsyncExitStack()
         self._released = asyncio.Event()
 

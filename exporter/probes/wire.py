@@ -1,0 +1,84 @@
+"""The bytes a probe sends: a target URL parsed once (where to connect, the request line, the
+Host header, credentials given in the URL) and the request written from it. The probes' client
+(probes/client.py) writes exactly this; nothing of the URL that could hold a password ever
+reaches an error message."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import NamedTuple
+from urllib.parse import quote, unquote, urlsplit
+
+from exporter.errors import TransportError
+from exporter.util.http import USER_AGENT
+
+__all__ = ["Where", "request_bytes", "where"]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_SAFE_PATH = "/%:@!$&'()*+,;=-._~"  # kept as they are in a path (an existing %XX stays)
+_SAFE_QUERY = _SAFE_PATH + "?"
+
+
+class Where(NamedTuple):
+    """A URL parsed once: where to connect and what the request line and Host say."""
+
+    key: tuple[str, str, int]  # scheme, host, port: the pool's key
+    host: str
+    port: int
+    tls: bool
+    host_header: str
+    target: str  # the request target: path and query, percent-encoded
+    auth: str | None  # Basic credentials given in the URL
+
+
+def where(url: str) -> Where:
+    """The parsed URL; errors never repeat the URL (it may hold a password)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise TransportError("the URL cannot be parsed") from None
+    host = parts.hostname
+    if parts.scheme not in _DEFAULT_PORTS or not host:
+        raise TransportError("not an absolute http:// or https:// URL")
+    port = port or _DEFAULT_PORTS[parts.scheme]
+    shown = f"[{host}]" if ":" in host else host
+    host_header = shown if port == _DEFAULT_PORTS[parts.scheme] else f"{shown}:{port}"
+    target = quote(parts.path or "/", safe=_SAFE_PATH)
+    if parts.query:
+        target += "?" + quote(parts.query, safe=_SAFE_QUERY)
+    auth = None
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        auth = "Basic " + base64.b64encode(pair).decode("ascii")
+    return Where((parts.scheme, host, port), host, port, parts.scheme == "https",
+                  host_header, target, auth)  # fmt: skip
+
+
+def request_bytes(
+    method: str, where: Where, headers: Mapping[str, str], body: bytes | None
+) -> bytes:
+    """The request's bytes. The caller's headers replace the defaults of the same name (any
+    case); a header with a line break is refused (it would write a second header)."""
+    fields = {
+        "host": ("Host", where.host_header),
+        "user-agent": ("User-Agent", USER_AGENT),
+        "accept": ("Accept", "*/*"),
+        "accept-encoding": ("Accept-Encoding", "identity"),
+    }
+    if where.auth is not None:
+        fields["authorization"] = ("Authorization", where.auth)
+    for name, value in headers.items():
+        fields[name.lower()] = (name, value)
+    if body is not None:
+        fields.setdefault("content-type", ("Content-Type", "application/json"))
+        fields["content-length"] = ("Content-Length", str(len(body)))
+    lines = [f"{method} {where.target} HTTP/1.1"]
+    for name, value in fields.values():
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
+            raise TransportError(f"request header {name.strip()[:40]!r} is not valid")
+        lines.append(f"{name}: {value}")
+    lines.append("\r\n")
+    head = "\r\n".join(lines).encode("utf-8")
+    return head if body is None else head + body
