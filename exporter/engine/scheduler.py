@@ -1,6 +1,7 @@
-"""The collector loop: one asyncio task per target and check, probing every interval (start
-to start) with jitter, a global bound on concurrent probes, and a lock so a check never
-overlaps itself (except the probes that confirm a timeout, which run together). A slow target only delays itself. When a check
+"""The collector loop: every target's checks on one timer heap (timers.py), each probing
+every interval (start to start) with jitter in a task of its own while it probes, a global
+bound on concurrent probes, and a lock so a check never overlaps itself (except the probes
+that confirm a timeout, which run together). A slow target only delays itself. When a check
 recovers, the others run again at once, and a probe still waiting since before the recovery
 is abandoned: its answer would describe the outage."""
 
@@ -12,10 +13,12 @@ import random
 import time
 from collections.abc import Iterable
 
+from exporter.config import TargetConfig
 from exporter.engine.cadence import confirmations, next_delay
 from exporter.engine.monitor import Monitor
 from exporter.engine.pauses import PauseWatch
 from exporter.engine.rounds import run_round
+from exporter.engine.timers import TimerHeap
 from exporter.probes import PROBES, ProbeContext
 from exporter.probes.results import Check, ProbeResult, Reason
 from exporter.probes.transport import Transport
@@ -25,31 +28,21 @@ __all__ = ["Scheduler"]
 log = logging.getLogger(__name__)
 
 
-class _Alarm:
-    """A sleep that `set()` cuts short: one future and one timer, where `asyncio.timeout`
-    around `Event.wait` costs a cancellation (an exception raised and caught) on every
-    ordinary wake-up, thousands of times a second. A `set()` while not sleeping is dropped:
-    the check is probing then, and its own result is the fresh one."""
+class _Slot:
+    """One check of one target: its cadence, when it is due (on the heap), its probe task."""
 
-    __slots__ = ("_waiter",)
+    __slots__ = ("check", "config", "copies", "dead", "due", "interval", "name", "task")
 
-    def __init__(self) -> None:
-        self._waiter: asyncio.Future[None] | None = None
+    @property
+    def key(self) -> tuple[str, Check]:
+        return self.name, self.check
 
-    def set(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    def arm(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
-        """The future `set()` resolves until the next `arm()` (the caller adds the timer: a
-        sleep needs no coroutine object of its own, which would outlive young collections)."""
-        waiter = self._waiter = loop.create_future()
-        return waiter
-
-
-def _wake_up(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+    def __init__(self, name: str, check: Check, config: TargetConfig, interval: float) -> None:
+        self.name, self.check, self.config, self.interval = name, check, config, interval
+        self.due: float | None = None
+        self.copies = 1
+        self.task: asyncio.Task[None] | None = None
+        self.dead = False
 
 
 class Scheduler:
@@ -66,9 +59,9 @@ class Scheduler:
         self.client = client
         self.pauses = pauses
         self._sem = asyncio.Semaphore(max_concurrency)
-        self._tasks: dict[tuple[str, Check], asyncio.Task[None]] = {}
+        self._slots: dict[tuple[str, Check], _Slot] = {}
+        self._timers = TimerHeap(self._fire)
         self._locks: dict[tuple[str, Check], asyncio.Lock] = {}
-        self._wake: dict[tuple[str, Check], _Alarm] = {}
         # probes in flight: when each began, and the scope that abandons it
         self._inflight: dict[tuple[str, Check], dict[int, tuple[float, asyncio.Timeout]]] = {}
         self._rng = random.Random()
@@ -77,32 +70,47 @@ class Scheduler:
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         self.started = True
+        self._timers.start()
         self.sync()
 
     def sync(self) -> None:
-        """Start loops for targets without one; stop loops of targets that are gone or changed."""
+        """Schedule the checks of targets without them; drop those of targets gone or changed
+        (a probe of theirs in flight is cancelled)."""
         wanted = {
             (name, check) for name, rt in self.monitor.targets.items() for check in rt.policy.checks
         }
-        for key in list(self._tasks):
-            task = self._tasks[key]
+        for key in list(self._slots):
+            slot = self._slots[key]
             rt = self.monitor.targets.get(key[0])
-            stale = key not in wanted or getattr(task, "config", None) is not (rt and rt.config)
-            if stale or task.done():
-                task.cancel()
-                del self._tasks[key]
-        for key in sorted(wanted):
-            if key not in self._tasks:
-                task = asyncio.create_task(self._loop(*key), name=f"probe:{key[0]}:{key[1]}")
-                task.config = self.monitor.targets[key[0]].config  # type: ignore[attr-defined]
-                self._tasks[key] = task
+            if key not in wanted or rt is None or slot.config is not rt.config:
+                self._drop(key)
+        settings = self.monitor.settings
+        new = []
+        for key in sorted(wanted - self._slots.keys()):
+            config = self.monitor.targets[key[0]].config
+            new.append(_Slot(*key, config, settings.interval_for(config, key[1].value)))
+        self._slots.update((slot.key, slot) for slot in new)
+        now = asyncio.get_running_loop().time()
+        for slot in new:
+            # spread the first probes over the interval so a thousand targets do not fire at
+            # once (and stay spread), while a handful still get their first answer within a second
+            spread = min(slot.interval, 0.01 * len(self._slots))
+            self._timers.at(now + self._rng.uniform(0, spread), slot)
+
+    def _drop(self, key: tuple[str, Check]) -> None:
+        slot = self._slots.pop(key)
+        slot.dead = True
+        self._timers.cancel(slot)
+        self._locks.pop(key, None)
+        if slot.task is not None:
+            slot.task.cancel()
 
     async def stop(self) -> None:
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
+        tasks = [slot.task for slot in self._slots.values() if slot.task is not None]
+        for key in list(self._slots):
+            self._drop(key)
+        await self._timers.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
         self.started = False
 
     # ---- probing ---------------------------------------------------------------------------
@@ -174,9 +182,9 @@ class Scheduler:
         if rt is None:
             return
         primary = rt.policy.primary
-        if not result.success and check is not primary and (name, primary) in self._wake:
+        if not result.success and check is not primary:
             # chat or models failed: let the primary check say at once whether the server is gone
-            self._wake[(name, primary)].set()
+            self._poke(self._slots.get((name, primary)))
         awaiting = rt.status.awaiting(rt.policy)
         if not awaiting or check in awaiting:
             return
@@ -186,9 +194,7 @@ class Scheduler:
             for started, scope in list(self._inflight.get((name, other), {}).values()):
                 if started < recovered_at:
                     scope.reschedule(now)
-            event = self._wake.get((name, other))
-            if event is not None:
-                event.set()
+            self._poke(self._slots.get((name, other)))
 
     async def probe_now(
         self, name: str, checks: Iterable[Check] | None = None
@@ -209,39 +215,38 @@ class Scheduler:
 
     def wake(self, name: str) -> None:
         """Probe every check of a target soon (e.g. after a recovery action)."""
-        for (target, _), event in self._wake.items():
+        for (target, _), slot in self._slots.items():
             if target == name:
-                event.set()
+                self._poke(slot)
 
-    async def _loop(self, name: str, check: Check) -> None:
-        key = (name, check)
-        wake = self._wake.setdefault(key, _Alarm())
-        settings = self.monitor.settings
-        interval = settings.interval_for(self.monitor.targets[name].config, check.value)
-        # spread the first probes over the interval so a thousand targets do not fire at
-        # once (and stay spread), while a handful still get their first answer within a second
-        spread = min(interval, 0.01 * len(self._tasks))
-        await asyncio.sleep(self._rng.uniform(0, spread))
-        copies = 1
+    def _poke(self, slot: _Slot | None) -> None:
+        """Probe a waiting check now. A check probing now is left alone: its own result is
+        the fresh one."""
+        if slot is not None and slot.task is None and not slot.dead:
+            self._timers.at(asyncio.get_running_loop().time(), slot)
+
+    def _fire(self, slot: _Slot) -> None:
+        if slot.task is None and not slot.dead:
+            slot.task = asyncio.get_running_loop().create_task(self._turn(slot))
+
+    async def _turn(self, slot: _Slot) -> None:
+        """One round of a check, then its next time on the heap (start to start, as
+        Prometheus scrapes: a slow answer does not stretch the cadence)."""
         loop = asyncio.get_running_loop()
-        while True:
-            started = loop.time()
-            try:
-                await self.probe(name, check, copies)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a bug must not kill the loop
-                log.exception("probe %s/%s raised", name, check.value)
-            rt = self.monitor.targets.get(name)
-            if rt is None:
-                return
-            delay = next_delay(rt.status, check, interval, rt.policy)
-            copies = confirmations(rt.status, check, rt.policy)
-            delay *= 1 + self._rng.uniform(-settings.jitter, settings.jitter) / 2
-            # start to start, as Prometheus scrapes: a slow answer does not stretch the cadence
-            waiter = wake.arm(loop)
-            timer = loop.call_later(max(delay - (loop.time() - started), 0.05), _wake_up, waiter)
-            try:
-                await waiter
-            finally:
-                timer.cancel()
+        started = loop.time()
+        try:
+            await self.probe(slot.name, slot.check, slot.copies)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug must not end the check's cadence
+            log.exception("probe %s/%s raised", slot.name, slot.check.value)
+        finally:
+            slot.task = None
+        rt = self.monitor.targets.get(slot.name)
+        if rt is None or slot.dead:
+            return
+        delay = next_delay(rt.status, slot.check, slot.interval, rt.policy)
+        slot.copies = confirmations(rt.status, slot.check, rt.policy)
+        jitter = self.monitor.settings.jitter
+        delay *= 1 + self._rng.uniform(-jitter, jitter) / 2
+        self._timers.at(max(started + delay, loop.time() + 0.05), slot)

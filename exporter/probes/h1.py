@@ -56,6 +56,12 @@ class Connection(asyncio.Protocol):
     (`on_*`) fill the current response; the reader awaits `wait()`. `on_idle` is called when a
     response ended cleanly after its reader let go (`drain`), so the pool can take it back."""
 
+    __slots__ = (
+        "_buffered", "_draining", "_fields", "_header_bytes", "_keep_alive", "_parser",
+        "_refused", "_until_eof", "_waiter", "chunks", "closed", "complete", "error", "headers",
+        "idle_since", "key", "loop", "on_idle", "received", "status", "transport",
+    )  # fmt: skip  # thousands are kept alive: no __dict__ each
+
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.transport: asyncio.Transport | None = None
