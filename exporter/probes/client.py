@@ -102,13 +102,19 @@ class Http1Transport:
     """The Transport: `stream()` a request on a kept-alive connection to the target when one
     is idle, else on a new one; at most `max_connections` exchanges at once."""
 
-    def __init__(self, max_connections: int = 256, keepalive: float = KEEPALIVE) -> None:
+    def __init__(
+        self,
+        max_connections: int = 256,
+        keepalive: float = KEEPALIVE,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        """`tls`: the context https targets are verified with (default: the system store)."""
         self.max_connections = max_connections
         self.keepalive = keepalive
         self.slots = asyncio.Semaphore(max_connections)
         self._idle: dict[tuple[str, str, int], list[Connection]] = {}
         self._where: dict[str, Where] = {}
-        self._tls: ssl.SSLContext | None = None
+        self._tls = tls
         self._next_sweep = 0.0
         self._closed = False
 
