@@ -31,7 +31,7 @@ from exporter.metrics.exposition import (
     FastHistogram,
     give_way,
 )
-from exporter.metrics.lines import LineWriter, TextFamily
+from exporter.metrics.lines import LineWriter, Templates, TextFamily
 from exporter.metrics.rows import (
     FAMILIES,
     Family,
@@ -78,6 +78,7 @@ class MonitorCollector(Collector):
     def __init__(self, monitor: Monitor) -> None:
         self.monitor = monitor
         self._blocks: dict[str, _Block] = {}
+        self._templates: Templates = {}  # the blocks' line templates, each once
 
     def _families(self) -> list[Family]:
         full = self.monitor.settings.metrics.full
@@ -100,7 +101,7 @@ class MonitorCollector(Collector):
         texts = writer.fill(target_values(rt, engine)) if writer.fits(shape) else None
         if texts is None:  # new series (or none yet): lines from rows, a template for the shape
             rows = target_rows(name, rt, engine)
-            texts = writer.write(_LINES, rows, shape, target_values(rt, engine))
+            texts = writer.write(_LINES, rows, shape, target_values(rt, engine), self._templates)
         if block is None or block.rt is not rt:
             block = self._blocks[name] = _Block(rt, rt.version, engine, texts, writer)
         else:
@@ -108,9 +109,14 @@ class MonitorCollector(Collector):
         return block
 
     def _forget_removed(self) -> None:
+        """Drop the blocks of removed targets, and the templates no block uses any more once
+        they outnumber the blocks twice (series come and go: the table must not only grow)."""
         targets = self.monitor.targets
         for name in [n for n in self._blocks if n not in targets]:
             del self._blocks[name]
+        if len(self._templates) > 2 * len(self._blocks) + 16:
+            kept = (b.writer.template for b in self._blocks.values())
+            self._templates = {t: t for t in kept if t}
 
     async def refresh(self, slice_seconds: float = SLICE_SECONDS) -> None:
         """Re-render the targets that changed, yielding to the event loop every
