@@ -4,7 +4,7 @@ Builds a Monitor with N targets the way the scale bench does (bench/us.py's buil
 health, models, chat; engine check off), feeds it the results the bench servers give for
 every check for `--rounds` rounds of 15 s (a simulated clock: no waiting), renders /metrics
 and takes the read endpoints' snapshot (the API's JSON and the status page), and prints after
-each stage: RSS, the objects the cyclic GC tracks, and the time of a full (gen2) collection.
+each stage: RSS (and the peak so far, VmHWM), the objects the cyclic GC tracks, and the time of a full (gen2) collection.
 `--tracemalloc` adds the top allocation sites (slower, and it costs memory of its own).
 
 Run: python -m bench.memory [--targets 5000] [--rounds 25] [--tracemalloc]
@@ -114,6 +114,7 @@ def stage(label: str, base: float, targets: int, rows: list[dict[str, float | st
     row: dict[str, float | str] = {
         "stage": label,
         "rss_mib": round(rss, 1),
+        "peak_mib": round(rss_mib("VmHWM"), 1),  # so far: a stage's transient shows here
         "per_target_kib": round((rss - base) * 1024 / targets, 1),
         "tracked": len(gc.get_objects()),  # the frozen ones are not walked, not counted
         "frozen": gc.get_freeze_count(),
@@ -121,7 +122,7 @@ def stage(label: str, base: float, targets: int, rows: list[dict[str, float | st
     }
     rows.append(row)
     print(
-        f"{label:<28} rss {row['rss_mib']:>7} MiB  per target {row['per_target_kib']:>6} KiB  "
+        f"{label:<28} rss {row['rss_mib']:>7} MiB (peak {row['peak_mib']:>7})  per target {row['per_target_kib']:>6} KiB  "
         f"gc-tracked {row['tracked']:>9,} (+{row['frozen']:,} frozen)  gen2 collect {row['gen2_ms']:>6} ms",
         flush=True,
     )

@@ -13,60 +13,66 @@ from exporter.metrics.exposition import FastFamily, escape, format_value
 
 __all__ = ["LineWriter", "TextFamily"]
 
-# in a template being written: between families, a number's place, the target's own labels'
-# place (a label value with one of them: no template, the writer checks what it wrote)
-_SEP, _NUMBER, _OWN = "\x00", "\x01", "\x02"
-_BSEP, _PLACE = _SEP.encode(), b"%b"  # _PLACE: where a number or own labels go
-# labels whose values belong to the target, not to its series: in the template they are
-# places, so targets whose series are alike share one template (rows.py: every family has
+# in a template: between families, a number's place (while it is written), where the target's
+# name goes, where the labels of a line with other own labels go (a label value with one of
+# them: no template, the writer checks what it wrote)
+_SEP, _NUMBER, _NAME, _OWN = "\x00", "\x01", "\x02", "\x03"
+_BSEP, _BNAME, _BOWN = _SEP.encode(), _NAME.encode(), _OWN.encode()
+# labels whose values belong to the target, not to its series: the template has a mark where
+# they go, so targets whose series are alike share one template (rows.py: every family has
 # `target`; llm_target_info also has the URL and the model)
 _OWN_LABELS = frozenset({"target", "url", "model"})
 
-Templates = dict[bytes, bytes]  # templates kept by the collector, each once
+Template = tuple[str, ...]  # the fixed text, with "" where each number goes
+Templates = dict[Template, Template]  # templates kept by the collector, each once
 
 
-def _labels(names: Sequence[str], values: Sequence[str]) -> tuple[str, str, str]:
+Line = tuple[str, str, str, str]  # series, its template, what _NAME and _OWN stand for
+
+
+def _labels(names: Sequence[str], values: Sequence[str]) -> Line:
     """`{a="1",b="2"}`, sorted by label name, escaped, as prometheus_client writes labels; the
-    same with an _OWN place for the target's own labels; and what goes there (the `target`
-    value, or all the labels of a line with other own labels: llm_target_info)."""
+    same with the target's own label values marked (the `target` value by _NAME, all the
+    labels of a line with other own labels, llm_target_info's, by _OWN); the escaped target
+    name; what _OWN stands for."""
     if not names:
-        return "", _OWN, ""
+        return "", "", "", ""
     pairs = [f'{n}="{escape(v)}"' for n, v in sorted(zip(names, values, strict=True))]
     text = "{" + ",".join(pairs) + "}"
     own = _OWN_LABELS.intersection(names)
+    name = escape(values[list(names).index("target")]) if "target" in own else ""
     if own == {"target"}:
-        at = sorted(names).index("target")
-        value = escape(values[list(names).index("target")])
-        pairs[at] = f'target="{_OWN}"'
-        return text, "{" + ",".join(pairs) + "}", value
+        pairs[sorted(names).index("target")] = f'target="{_NAME}"'
+        return text, "{" + ",".join(pairs) + "}", name, ""
     if own:
-        return text, "{" + _OWN + "}", text[1:-1]
-    return text, _OWN + text, ""
+        return text, "{" + _OWN + "}", name, text[1:-1]
+    return text, text, "", ""
 
 
 class LineWriter:
     """Writes one target's sample lines, all families at once, through a template kept while
     the target's series (their labels) stay the same, as told by a shape the caller gives
-    (rows.series_shape). The template is the target's text, encoded, as ONE bytes object with
-    a `%b` place for each number and, on each line, one for the target's own labels (the
-    fixed text %-escaped): a re-render with an unchanged shape is one `template % args` in C
-    (rows.target_values), no row built, no label sorted or escaped again, and targets whose
-    series are alike share one template (`Templates`).
+    (rows.series_shape): a re-render with an unchanged shape puts the numbers
+    (rows.target_values) into the template's places with one slice assignment and joins, no
+    row built, no label sorted or escaped again.
 
-    Issue 16: the template was a list of ~107 str pieces per target (9 KiB of the 15 KiB a
-    target cost at 5,000 targets); bytes, not str, because bytes % finds its places with
-    memchr where str % walks every character (twice as fast, bench/render.py)."""
+    The template holds no label value of the target's own (marks where its name goes, and
+    llm_target_info's labels), so targets whose series are alike share it (`Templates`): at
+    5,000 targets a template per target, ~107 str pieces, was 9 KiB of the 15 KiB a target
+    cost (issue 16); what a target keeps is its name and info labels, encoded. The marks are
+    put in with bytes.replace after the join (~1 us a target; `%` formatting of a one-object
+    template was slower: str % walks every character, bytes % needs bytes numbers)."""
 
-    __slots__ = ("_name", "_others", "_shape", "_template")
+    __slots__ = ("_name", "_own", "_shape", "_template")
 
     def __init__(self) -> None:
         self._shape: tuple[Any, ...] | None = None
-        self._template = b""
-        self._name = b""  # the target's own labels on most lines: the escaped target name
-        self._others: tuple[tuple[int, bytes], ...] = ()  # (line, own labels) of the rest
+        self._template: Template = ()
+        self._name = b""  # the escaped target name, encoded
+        self._own = b""  # llm_target_info's labels, encoded
 
     @property
-    def template(self) -> bytes:
+    def template(self) -> Template:
         return self._template
 
     def fits(self, shape: tuple[Any, ...]) -> bool:
@@ -76,16 +82,14 @@ class LineWriter:
     def fill(self, values: Sequence[str]) -> list[bytes] | None:
         """The text of each family with these numbers (formatted, in template order), or None
         when they do not fit the template (then `write` again)."""
-        numbers = "\n".join(values).encode("ascii").split(b"\n") if values else []
-        args = [self._name] * (2 * len(numbers))  # per line: own labels, then the number
-        args[1::2] = numbers
+        parts = list(self._template)
         try:
-            for line, own in self._others:
-                args[2 * line] = own
-            return (self._template % tuple(args)).split(_BSEP)
-        except (TypeError, IndexError):  # not as many numbers as the template has places
+            parts[1::2] = values
+        except ValueError:  # not as many numbers as the template has places
             self._shape = None
             return None
+        text = "".join(parts).encode("utf-8", "replace").replace(_BNAME, self._name)
+        return text.replace(_BOWN, self._own).split(_BSEP)
 
     def write(
         self,
@@ -115,49 +119,49 @@ class LineWriter:
         lines = _series(families, rows)
         it = iter(numbers)
         texts = [
-            "".join([f"{text} {next(it)}\n" for text, _, _ in family]).encode("utf-8", "replace")
+            "".join([f"{line[0]} {next(it)}\n" for line in family]).encode("utf-8", "replace")
             for family in lines
         ]
-        owns = [own for family in lines for _, _, own in family]
-        name = max(set(owns), key=owns.count, default="")
-        fixed = _SEP.join(["".join([f"{t} {_NUMBER}\n" for _, t, _ in family]) for family in lines])
-        escaped = fixed.encode("utf-8", "replace").replace(b"%", b"%%")
-        template = escaped.replace(_NUMBER.encode(), _PLACE).replace(_OWN.encode(), _PLACE)
-        self._template, self._name = template, name.encode("utf-8", "replace")
-        self._others = tuple(
-            (i, own.encode("utf-8", "replace")) for i, own in enumerate(owns) if own != name
+        fixed = _SEP.join(
+            ["".join([f"{line[1]} {_NUMBER}\n" for line in family]) for family in lines]
         )
-        if self.fill(numbers) != texts:  # a label value with a _SEP, _NUMBER or _OWN in it
-            self._shape, self._template, self._others = None, b"", ()
+        template: list[str] = []
+        for piece in fixed.split(_NUMBER):
+            template += (piece, "")
+        self._template = tuple(template[:-1])
+        name, own = (next((x for f in lines for line in f if (x := line[i])), "") for i in (2, 3))
+        self._name, self._own = name.encode("utf-8", "replace"), own.encode("utf-8", "replace")
+        if self.fill(numbers) != texts:  # a label value with a mark in it, or another target
+            self._shape, self._template = None, ()
             return texts
         self._shape = shape if values is not None and list(values) == numbers else None
         if templates is not None:  # the equal one kept for another target, if any
-            self._template = templates.setdefault(template, template)
+            self._template = templates.setdefault(self._template, self._template)
         return texts
+
+
+def _line(series: str, names: Sequence[str], values: Sequence[str]) -> Line:
+    text, template, name, own = _labels(names, values)
+    return series + text, series + template, name, own
 
 
 def _series(
     families: Sequence[tuple[str, Sequence[str], bool]], rows: Sequence[Any]
-) -> list[list[tuple[str, str, str]]]:
-    """Each family's series, one per number in the rows' order: `name{labels}`, the same
-    with the own labels' place, and the own labels (`_labels`)."""
-    out: list[list[tuple[str, str, str]]] = []
+) -> list[list[Line]]:
+    """Each family's series, one per number in the rows' order: `name{labels}`, its template
+    and the target's own label values (`_labels`)."""
+    out: list[list[Line]] = []
     for (name, names, histogram), family_rows in zip(families, rows, strict=True):
-        series: list[tuple[str, str, str]] = []
+        series: list[Line] = []
         if histogram:
             with_le = (*names, "le")
             for values, buckets, total in family_rows:
-                for le, _ in buckets:
-                    text, template, own = _labels(with_le, (*values, le))
-                    series.append((f"{name}_bucket{text}", f"{name}_bucket{template}", own))
+                series += [_line(name + "_bucket", with_le, (*values, le)) for le, _ in buckets]
                 if _totals(buckets, total):
-                    text, template, own = _labels(names, values)
-                    series.append((f"{name}_count{text}", f"{name}_count{template}", own))
-                    series.append((f"{name}_sum{text}", f"{name}_sum{template}", own))
+                    series.append(_line(name + "_count", names, values))
+                    series.append(_line(name + "_sum", names, values))
         else:
-            for values, _ in family_rows:
-                text, template, own = _labels(names, values)
-                series.append((name + text, name + template, own))
+            series += [_line(name, names, values) for values, _ in family_rows]
         out.append(series)
     return out
 
