@@ -5,6 +5,7 @@ collector caches it per target, exporter/metrics/collector.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from prometheus_client.samples import Sample
@@ -30,23 +31,33 @@ Templates = dict[Template, Template]  # templates kept by the collector, each on
 Line = tuple[str, str, str, str]  # series, its template, what _NAME and _OWN stand for
 
 
+@lru_cache(maxsize=128)
+def _plan(names: tuple[str, ...]) -> tuple[tuple[tuple[str, int], ...], int, int, bool]:
+    """For label names: (name, index in the values) sorted by name, as prometheus_client
+    writes labels; where `target`'s value is among the values and among the sorted labels
+    (-1: none); whether there are other own labels (_OWN_LABELS)."""
+    order = tuple(sorted((n, i) for i, n in enumerate(names)))
+    at = [n for n, _ in order].index("target") if "target" in names else -1
+    others = bool(_OWN_LABELS.intersection(names) - {"target"})
+    return order, names.index("target") if at >= 0 else -1, at, others
+
+
 def _labels(names: Sequence[str], values: Sequence[str]) -> Line:
-    """`{a="1",b="2"}`, sorted by label name, escaped, as prometheus_client writes labels; the
-    same with the target's own label values marked (the `target` value by _NAME, all the
-    labels of a line with other own labels, llm_target_info's, by _OWN); the escaped target
-    name; what _OWN stands for."""
+    """`{a="1",b="2"}`, escaped, as prometheus_client writes labels; the same with the
+    target's own label values marked (the `target` value by _NAME, all the labels of a line
+    with other own labels, llm_target_info's, by _OWN); the escaped target name; what _OWN
+    stands for."""
     if not names:
         return "", "", "", ""
-    pairs = [f'{n}="{escape(v)}"' for n, v in sorted(zip(names, values, strict=True))]
+    order, value_at, at, others = _plan(tuple(names))
+    pairs = [f'{n}="{escape(values[i])}"' for n, i in order]
     text = "{" + ",".join(pairs) + "}"
-    own = _OWN_LABELS.intersection(names)
-    name = escape(values[list(names).index("target")]) if "target" in own else ""
-    if own == {"target"}:
-        pairs[sorted(names).index("target")] = f'target="{_NAME}"'
-        return text, "{" + ",".join(pairs) + "}", name, ""
-    if own:
-        return text, "{" + _OWN + "}", name, text[1:-1]
-    return text, text, "", ""
+    if others:
+        return text, "{" + _OWN + "}", escape(values[value_at]) if at >= 0 else "", text[1:-1]
+    if at < 0:
+        return text, text, "", ""
+    pairs[at] = f'target="{_NAME}"'
+    return text, "{" + ",".join(pairs) + "}", escape(values[value_at]), ""
 
 
 class LineWriter:
