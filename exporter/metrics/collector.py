@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -78,7 +79,9 @@ class MonitorCollector(Collector):
     def __init__(self, monitor: Monitor) -> None:
         self.monitor = monitor
         self._blocks: dict[str, _Block] = {}
-        self._templates: Templates = {}  # the blocks' line templates, each once
+        # the blocks' line templates and series shapes, each once (alike targets share them)
+        self._templates: Templates = {}
+        self._shapes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def _families(self) -> list[Family]:
         full = self.monitor.settings.metrics.full
@@ -100,7 +103,7 @@ class MonitorCollector(Collector):
         shape = series_shape(rt, engine)
         texts = writer.fill(target_values(rt, engine)) if writer.fits(shape) else None
         if texts is None:  # new series (or none yet): lines from rows, a template for the shape
-            rows = target_rows(name, rt, engine)
+            rows, shape = target_rows(name, rt, engine), self._shapes.setdefault(shape, shape)
             texts = writer.write(_LINES, rows, shape, target_values(rt, engine), self._templates)
         if block is None or block.rt is not rt:
             block = self._blocks[name] = _Block(rt, rt.version, engine, texts, writer)
@@ -109,14 +112,17 @@ class MonitorCollector(Collector):
         return block
 
     def _forget_removed(self) -> None:
-        """Drop the blocks of removed targets, and the templates no block uses any more once
-        they outnumber the blocks twice (series come and go: the table must not only grow)."""
+        """Drop the blocks of removed targets, and the templates and shapes no block uses any
+        more once they outnumber the blocks twice (series come and go: the tables must not only
+        grow)."""
         targets = self.monitor.targets
         for name in [n for n in self._blocks if n not in targets]:
             del self._blocks[name]
-        if len(self._templates) > 2 * len(self._blocks) + 16:
-            kept = (b.writer.template for b in self._blocks.values())
-            self._templates = {t: t for t in kept if t}
+        limit = 2 * len(self._blocks) + 16
+        if len(self._templates) > limit or len(self._shapes) > limit:
+            writers = [b.writer for b in self._blocks.values()]
+            self._templates = {t: t for w in writers if (t := w.template)}
+            self._shapes = {s: s for w in writers if (s := w.shape) is not None}
 
     async def refresh(self, slice_seconds: float = SLICE_SECONDS) -> None:
         """Re-render the targets that changed, yielding to the event loop every

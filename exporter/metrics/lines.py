@@ -86,6 +86,10 @@ class LineWriter:
     def template(self) -> Template:
         return self._template
 
+    @property
+    def shape(self) -> tuple[Any, ...] | None:
+        return self._shape
+
     def fits(self, shape: tuple[Any, ...]) -> bool:
         """Whether the template was written for series of this shape."""
         return self._shape is not None and shape == self._shape

@@ -95,7 +95,7 @@ def test_a_lone_surrogate_is_written_as_a_question_mark_at_every_scrape() -> Non
 
 
 def test_the_template_table_does_not_grow_with_every_change_of_series() -> None:
-    """A template no target uses any more is let go (series come and go: with `full` detail
+    """A template (and a series shape) no target uses any more is let go (series come and go: with `full` detail
     the phases of the last probe are series)."""
     now = [1764000000.0]
     monitor = _monitor(["m"] * 4, now, "full")
@@ -112,4 +112,5 @@ def test_the_template_table_does_not_grow_with_every_change_of_series() -> None:
         # pruned to the ones in use before a scrape once over 2 per target (+16); the scrape
         # adds at most one per target
         assert len(collector._templates) <= 3 * len(monitor.targets) + 16
+        assert len(collector._shapes) <= 3 * len(monitor.targets) + 16
     assert i == scrapes - 1
