@@ -32,7 +32,7 @@ from exporter.metrics.exposition import (
     FastHistogram,
     give_way,
 )
-from exporter.metrics.lines import LineWriter, Templates, TextFamily
+from exporter.metrics.lines import NO_TEMPLATE, LineWriter, Templates, TextFamily
 from exporter.metrics.rows import (
     FAMILIES,
     Family,
@@ -121,7 +121,7 @@ class MonitorCollector(Collector):
         limit = 2 * len(self._blocks) + 16
         if len(self._templates) > limit or len(self._shapes) > limit:
             writers = [b.writer for b in self._blocks.values()]
-            self._templates = {t: t for w in writers if (t := w.template)}
+            self._templates = {t: t for w in writers if (t := w.template) is not NO_TEMPLATE}
             self._shapes = {s: s for w in writers if (s := w.shape) is not None}
 
     async def refresh(self, slice_seconds: float = SLICE_SECONDS) -> None:

@@ -12,13 +12,13 @@ from prometheus_client.samples import Sample
 
 from exporter.metrics.exposition import FastFamily, escape, format_value
 
-__all__ = ["LineWriter", "TextFamily"]
+__all__ = ["NO_TEMPLATE", "LineWriter", "Template", "Templates", "TextFamily"]
 
 # in a template: between families, a number's place (while it is written), where the target's
 # name goes, where the labels of a line with other own labels go (a label value with one of
 # them: no template, the writer checks what it wrote)
 _SEP, _NUMBER, _NAME, _OWN = "\x00", "\x01", "\x02", "\x03"
-_BSEP, _BNAME, _BOWN = _SEP.encode(), _NAME.encode(), _OWN.encode()
+_BSEP, _BNAME = _SEP.encode(), _NAME.encode()
 # labels whose values belong to the target, not to its series: the template has a mark where
 # they go, so targets whose series are alike share one template (rows.py: every family has
 # `target`; llm_target_info also has the URL and the model)
@@ -26,6 +26,7 @@ _OWN_LABELS = frozenset({"target", "url", "model"})
 
 Template = tuple[str, ...]  # the fixed text, with "" where each number goes
 Templates = dict[Template, Template]  # templates kept by the collector, each once
+NO_TEMPLATE: Template = ("",)  # fits no numbers
 
 
 Line = tuple[str, str, str, str]  # series, its template, what _NAME and _OWN stand for
@@ -70,17 +71,18 @@ class LineWriter:
     The template holds no label value of the target's own (marks where its name goes, and
     llm_target_info's labels), so targets whose series are alike share it (`Templates`): at
     5,000 targets a template per target, ~107 str pieces, was 9 KiB of the 15 KiB a target
-    cost (issue 16); what a target keeps is its name and info labels, encoded. The marks are
-    put in with bytes.replace after the join (~1 us a target; `%` formatting of a one-object
-    template was slower: str % walks every character, bytes % needs bytes numbers)."""
+    cost (issue 16). What a target keeps is its name, put in with one bytes.replace after the
+    join (~0.5 us a target; `%` formatting of a one-object template was slower: str % walks
+    every character, bytes % needs the numbers as bytes), and the one piece with
+    llm_target_info's labels in it (`_own`), put in its place before the join."""
 
-    __slots__ = ("_name", "_own", "_shape", "_template")
+    __slots__ = ("_name", "_own", "_own_at", "_shape", "_template")
 
     def __init__(self) -> None:
         self._shape: tuple[Any, ...] | None = None
-        self._template: Template = ()
+        self._template = NO_TEMPLATE
         self._name = b""  # the escaped target name, encoded
-        self._own = b""  # llm_target_info's labels, encoded
+        self._own, self._own_at = "", 0  # the template's piece with the _OWN labels, and where
 
     @property
     def template(self) -> Template:
@@ -103,8 +105,8 @@ class LineWriter:
         except ValueError:  # not as many numbers as the template has places
             self._shape = None
             return None
-        text = "".join(parts).encode("utf-8", "replace").replace(_BNAME, self._name)
-        return text.replace(_BOWN, self._own).split(_BSEP)
+        parts[self._own_at] = self._own
+        return "".join(parts).encode("utf-8", "replace").replace(_BNAME, self._name).split(_BSEP)
 
     def write(
         self,
@@ -145,9 +147,11 @@ class LineWriter:
             template += (piece, "")
         self._template = tuple(template[:-1])
         name, own = (next((x for f in lines for line in f if (x := line[i])), "") for i in (2, 3))
-        self._name, self._own = name.encode("utf-8", "replace"), own.encode("utf-8", "replace")
+        self._name = name.encode("utf-8", "replace")
+        self._own_at = next((i for i, p in enumerate(template) if _OWN in p), 0)
+        self._own = self._template[self._own_at].replace(_OWN, own)
         if self.fill(numbers) != texts:  # a label value with a mark in it, or another target
-            self._shape, self._template = None, ()
+            self._shape, self._template, self._own, self._own_at = None, NO_TEMPLATE, "", 0
             return texts
         self._shape = shape if values is not None and list(values) == numbers else None
         if templates is not None:  # the equal one kept for another target, if any
