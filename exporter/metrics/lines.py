@@ -156,6 +156,8 @@ class LineWriter:
         self._shape = shape if values is not None and list(values) == numbers else None
         if templates is not None:  # the equal one kept for another target, if any
             self._template = templates.setdefault(self._template, self._template)
+            # from the kept one: without an _OWN mark, the same object as the template's
+            self._own = self._template[self._own_at].replace(_OWN, own)
         return texts
 
 
