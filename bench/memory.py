@@ -2,9 +2,11 @@
 
 Builds a Monitor with N targets the way the scale bench does (bench/us.py's build_settings:
 health, models, chat; engine check off), feeds it the results the bench servers give for
-every check for `--rounds` rounds of 15 s (a simulated clock: no waiting), renders /metrics
-and takes the read endpoints' snapshot (the API's JSON and the status page), and prints after
-each stage: RSS, the objects the cyclic GC tracks, and the time of a full (gen2) collection.
+every check for `--rounds` rounds of 15 s (a simulated clock: no waiting), renders /metrics,
+renders it again after one more round (templates kept, every target changed), takes the read
+endpoints' snapshot (the API's JSON and the status page), and prints after each stage: RSS
+(and the peak so far, VmHWM), the objects the cyclic GC tracks, and the time of a full (gen2)
+collection.
 `--tracemalloc` adds the top allocation sites (slower, and it costs memory of its own).
 
 Run: python -m bench.memory [--targets 5000] [--rounds 25] [--tracemalloc]
@@ -114,6 +116,7 @@ def stage(label: str, base: float, targets: int, rows: list[dict[str, float | st
     row: dict[str, float | str] = {
         "stage": label,
         "rss_mib": round(rss, 1),
+        "peak_mib": round(rss_mib("VmHWM"), 1),  # so far: a stage's transient shows here
         "per_target_kib": round((rss - base) * 1024 / targets, 1),
         "tracked": len(gc.get_objects()),  # the frozen ones are not walked, not counted
         "frozen": gc.get_freeze_count(),
@@ -121,7 +124,7 @@ def stage(label: str, base: float, targets: int, rows: list[dict[str, float | st
     }
     rows.append(row)
     print(
-        f"{label:<28} rss {row['rss_mib']:>7} MiB  per target {row['per_target_kib']:>6} KiB  "
+        f"{label:<28} rss {row['rss_mib']:>7} MiB (peak {row['peak_mib']:>7})  per target {row['per_target_kib']:>6} KiB  "
         f"gc-tracked {row['tracked']:>9,} (+{row['frozen']:,} frozen)  gen2 collect {row['gen2_ms']:>6} ms",
         flush=True,
     )
@@ -169,6 +172,13 @@ def run(targets: int, rounds: int, trace: bool, freeze: bool) -> list[dict[str, 
     body = render(registry, PROMETHEUS_ACCEPT)[0]
     render_ms = (time.perf_counter() - t0) * 1000
     stage("/metrics rendered", base, targets, rows)
+    feed(monitor, clock, 1)  # the next scrape: every target changed, templates kept
+    del body
+    t0 = time.perf_counter()
+    asyncio.run(collector.refresh(slice_seconds=float("inf")))
+    body = render(registry, PROMETHEUS_ACCEPT)[0]
+    again_ms = (time.perf_counter() - t0) * 1000
+    stage("/metrics again, all changed", base, targets, rows)
     age = [0.0]
     views = ViewCache(monitor, clock=lambda: age[0], wall=clock)
     t0 = time.perf_counter()
@@ -184,7 +194,8 @@ def run(targets: int, rounds: int, trace: bool, freeze: bool) -> list[dict[str, 
     views._expire()  # what the running app's timer does once the snapshot is stale
     stage("snapshot let go", base, targets, rows)
     print(
-        f"\nrecord {per_record * 1e6:.1f} us; /metrics {render_ms:.0f} ms, {len(body):,} bytes; "
+        f"\nrecord {per_record * 1e6:.1f} us; /metrics {render_ms:.0f} ms, {len(body):,} bytes, "
+        f"again {again_ms:.0f} ms; "
         f"snapshot+API+page {view_ms:.0f} ms, API {api_bytes:,} bytes, page {page_chars:,} chars; "
         f"peak RSS {rss_mib('VmHWM'):.1f} MiB"
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -31,7 +32,7 @@ from exporter.metrics.exposition import (
     FastHistogram,
     give_way,
 )
-from exporter.metrics.lines import LineWriter, TextFamily
+from exporter.metrics.lines import NO_TEMPLATE, LineWriter, Templates, TextFamily
 from exporter.metrics.rows import (
     FAMILIES,
     Family,
@@ -78,6 +79,9 @@ class MonitorCollector(Collector):
     def __init__(self, monitor: Monitor) -> None:
         self.monitor = monitor
         self._blocks: dict[str, _Block] = {}
+        # the blocks' line templates and series shapes, each once (alike targets share them)
+        self._templates: Templates = {}
+        self._shapes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def _families(self) -> list[Family]:
         full = self.monitor.settings.metrics.full
@@ -99,8 +103,8 @@ class MonitorCollector(Collector):
         shape = series_shape(rt, engine)
         texts = writer.fill(target_values(rt, engine)) if writer.fits(shape) else None
         if texts is None:  # new series (or none yet): lines from rows, a template for the shape
-            rows = target_rows(name, rt, engine)
-            texts = writer.write(_LINES, rows, shape, target_values(rt, engine))
+            rows, shape = target_rows(name, rt, engine), self._shapes.setdefault(shape, shape)
+            texts = writer.write(_LINES, rows, shape, target_values(rt, engine), self._templates)
         if block is None or block.rt is not rt:
             block = self._blocks[name] = _Block(rt, rt.version, engine, texts, writer)
         else:
@@ -108,9 +112,17 @@ class MonitorCollector(Collector):
         return block
 
     def _forget_removed(self) -> None:
+        """Drop the blocks of removed targets, and the templates and shapes no block uses any
+        more once they outnumber the blocks twice (series come and go: the tables must not only
+        grow)."""
         targets = self.monitor.targets
         for name in [n for n in self._blocks if n not in targets]:
             del self._blocks[name]
+        limit = 2 * len(self._blocks) + 16
+        if len(self._templates) > limit or len(self._shapes) > limit:
+            writers = [b.writer for b in self._blocks.values()]
+            self._templates = {t: t for w in writers if (t := w.template) is not NO_TEMPLATE}
+            self._shapes = {s: s for w in writers if (s := w.shape) is not None}
 
     async def refresh(self, slice_seconds: float = SLICE_SECONDS) -> None:
         """Re-render the targets that changed, yielding to the event loop every
