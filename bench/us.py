@@ -27,7 +27,8 @@ from starlette.routing import Mount, Route
 from bench import fixtures
 from bench.runner import FAST_INTERVALS, PROMETHEUS_ACCEPT
 from exporter.config import Settings, ShardingConfig, TargetConfig
-from exporter.metrics.exposition import render, render_async
+from exporter.metrics.exposition import render
+from exporter.metrics.slices import render_async
 from exporter.probes.results import ProbeResult
 from exporter.runtime import Exporter
 from exporter.util.loop import run as run_loop

@@ -30,7 +30,6 @@ from exporter.metrics.exposition import (
     FastFamily,
     FastGauge,
     FastHistogram,
-    give_way,
 )
 from exporter.metrics.lines import NO_TEMPLATE, LineWriter, Templates, TextFamily
 from exporter.metrics.rows import (
@@ -41,6 +40,7 @@ from exporter.metrics.rows import (
     target_rows,
     target_values,
 )
+from exporter.metrics.slices import give_way
 
 __all__ = ["ExporterCollector", "MonitorCollector"]
 

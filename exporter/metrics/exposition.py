@@ -10,8 +10,6 @@ so `generate_latest(registry)` and `registry.get_sample_value` work as before.""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any
@@ -30,10 +28,10 @@ __all__ = [
     "FastGauge",
     "FastHistogram",
     "escape",
+    "fast_format",
     "format_value",
-    "give_way",
+    "parts",
     "render",
-    "render_async",
 ]
 
 _EOF = b"# EOF\n"
@@ -213,7 +211,7 @@ def _header(name: str, documentation: str, typ: str, openmetrics: bool, escaping
     return text_format.generate_latest(one, escaping=escaping)
 
 
-def _fast_format(encoder: Any) -> tuple[bool, str] | None:
+def fast_format(encoder: Any) -> tuple[bool, str] | None:
     """(openmetrics?, escaping) when the encoder writes what the fast path can, else None."""
     func = getattr(encoder, "func", encoder)
     keywords = getattr(encoder, "keywords", {})
@@ -227,7 +225,7 @@ def _fast_format(encoder: Any) -> tuple[bool, str] | None:
     return None
 
 
-def _parts(
+def parts(
     registry: Collector, encoder: Any, openmetrics: bool, escaping: str
 ) -> Iterator[list[bytes]]:
     """The text of each family in turn, encoded, fast families writing themselves."""
@@ -250,40 +248,10 @@ def render(registry: Collector, accept: str = "") -> tuple[bytes, str]:
     """(body, content type) for an Accept header: the bytes prometheus_client's
     `choose_encoder(accept)` encoder makes, with fast families writing themselves."""
     encoder, content_type = choose_encoder(accept)
-    fast = _fast_format(encoder)
+    fast = fast_format(encoder)
     if fast is None:  # another version or escaping: all of it to prometheus_client
         return encoder(registry), content_type
     out: list[bytes] = []
-    for part in _parts(registry, encoder, *fast):
+    for part in parts(registry, encoder, *fast):
         out += part
-    return b"".join(out), content_type
-
-
-GIVE_WAY = 0.001  # seconds a slice of rendering waits before the next one
-
-
-async def give_way() -> None:
-    """Let the probes run before the next slice of rendering. `sleep(0)` would not: the
-    next slice is queued before the task an answer just woke, so a probe finishing during a
-    scrape waited for two slices and counted them as the server's latency (bench/: the
-    1,000-target timing tail sat on the scrapes). A short timer lets every woken task run
-    first; a scrape takes ~1 ms longer per slice, the loop no longer."""
-    await asyncio.sleep(GIVE_WAY)
-
-
-async def render_async(
-    registry: Collector, accept: str = "", slice_seconds: float = 0.002
-) -> tuple[bytes, str]:
-    """`render`, giving the event loop back between families once `slice_seconds` passed."""
-    encoder, content_type = choose_encoder(accept)
-    fast = _fast_format(encoder)
-    if fast is None:
-        return encoder(registry), content_type
-    out: list[bytes] = []
-    started = time.perf_counter()
-    for part in _parts(registry, encoder, *fast):
-        out += part
-        if time.perf_counter() - started > slice_seconds:
-            await give_way()
-            started = time.perf_counter()
     return b"".join(out), content_type

@@ -14,7 +14,8 @@ from prometheus_client.exposition import choose_encoder
 from exporter.config import Settings, TargetConfig
 from exporter.engine.monitor import Monitor
 from exporter.metrics.collector import ExporterCollector, MonitorCollector
-from exporter.metrics.exposition import format_value, render, render_async
+from exporter.metrics.exposition import format_value, render
+from exporter.metrics.slices import CHUNK_BYTES, render_async, render_stream
 from exporter.probes.results import Check, EngineSample, ProbeResult, Reason
 
 ACCEPTS = [
@@ -225,6 +226,23 @@ def test_refresh_gives_the_event_loop_back_between_slices() -> None:
     collector = MonitorCollector(monitor)
     turns = _turns_given_back(lambda: collector.refresh(slice_seconds=0.0))  # after every target
     assert turns >= len(monitor.targets) - 1
+
+
+def test_the_streamed_body_comes_in_pieces_that_join_to_the_rendered_one() -> None:
+    targets = [TargetConfig(name=f"t{i}", url=f"http://t{i}.test", model="m") for i in range(600)]
+    monitor = Monitor(Settings(targets=targets, history_file=None))
+    for target in targets:  # enough series for a body of several pieces
+        monitor.record(target.name, ProbeResult(Check.HEALTH, True, 0.01, 1764000000.0, 200))
+    registry = _registry(monitor)
+    whole, _ = render(registry)
+
+    async def stream() -> list[bytes]:
+        pieces, _ = render_stream(registry)
+        return [piece async for piece in pieces]
+
+    pieces = asyncio.run(stream())
+    assert len(pieces) > 1 and b"".join(pieces) == whole
+    assert all(len(piece) >= CHUNK_BYTES for piece in pieces[:-1])
 
 
 def test_render_async_gives_the_event_loop_back_between_families() -> None:

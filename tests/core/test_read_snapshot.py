@@ -113,3 +113,28 @@ async def test_a_stale_snapshot_and_its_bodies_are_let_go(tmp_path: Path) -> Non
     now[0] += 0.01
     await asyncio.sleep(0.1)  # its own timer lets it go
     assert cache._view is None and not cache._bodies
+
+
+async def test_metrics_are_streamed_gzipped_or_plain(tmp_path: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def targets_in(text: str) -> set[str]:
+        return {
+            s.labels["target"]
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if "target" in s.labels
+        }
+
+    async with (
+        running_exporter(_settings(tmp_path, 600)) as (_, base),
+        httpx.AsyncClient() as client,
+    ):
+        zipped = await client.get(base + "/metrics")  # httpx asks for gzip
+        plain = await client.get(base + "/metrics", headers={"Accept-Encoding": "identity"})
+    for response in (zipped, plain):  # never whole in memory: no length known up front
+        assert response.headers["transfer-encoding"] == "chunked"
+        assert "content-length" not in response.headers
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert "content-encoding" not in plain.headers
+    assert targets_in(zipped.text) == targets_in(plain.text) == {f"t-{i}" for i in range(600)}
