@@ -8,7 +8,6 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from exporter.config import Settings, TargetConfig
@@ -89,9 +88,9 @@ def engine_policy(target: TargetConfig, interval: float) -> EnginePolicy | None:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class TargetRuntime:
-    """One target's live numbers."""
+    """One target's live numbers (slots: thousands of them, no __dict__ each)."""
 
     config: TargetConfig
     policy: Policy
@@ -112,15 +111,14 @@ class TargetRuntime:
     full: bool = False  # `metrics.detail: full`: the fine bucket layouts
     # bumped on every change, so /metrics re-renders only the targets that changed
     version: int = 0
+    safe_url: str = field(init=False)  # the URL without credentials, worked out once
 
     @property
     def name(self) -> str:
         return self.config.name
 
-    @cached_property
-    def safe_url(self) -> str:
-        """The URL without credentials (the config of a runtime never changes)."""
-        return self.config.safe_url
+    def __post_init__(self) -> None:
+        self.safe_url = self.config.safe_url  # the config of a runtime never changes
 
     @property
     def model(self) -> str | None:

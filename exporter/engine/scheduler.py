@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from exporter.config import TargetConfig
 from exporter.engine.cadence import confirmations, next_delay
+from exporter.engine.gates import Gates
 from exporter.engine.monitor import Monitor
 from exporter.engine.pauses import PauseWatch
 from exporter.engine.rounds import run_round
@@ -61,7 +62,7 @@ class Scheduler:
         self._sem = asyncio.Semaphore(max_concurrency)
         self._slots: dict[tuple[str, Check], _Slot] = {}
         self._timers = TimerHeap(self._fire)
-        self._locks: dict[tuple[str, Check], asyncio.Lock] = {}
+        self._gates = Gates()
         # probes in flight: when each began, and the scope that abandons it
         self._inflight: dict[tuple[str, Check], dict[int, tuple[float, asyncio.Timeout]]] = {}
         self._rng = random.Random()
@@ -101,7 +102,6 @@ class Scheduler:
         slot = self._slots.pop(key)
         slot.dead = True
         self._timers.cancel(slot)
-        self._locks.pop(key, None)
         if slot.task is not None:
             slot.task.cancel()
 
@@ -121,10 +121,7 @@ class Scheduler:
         rt = self.monitor.targets.get(name)
         if rt is None:
             return None
-        lock = self._locks.get((name, check))
-        if lock is None:
-            lock = self._locks[(name, check)] = asyncio.Lock()
-        async with lock:
+        async with self._gates.hold((name, check)):
             if copies <= 1:
                 return await self._run(name, check)
             results = await asyncio.gather(*(self._run(name, check) for _ in range(copies)))
