@@ -423,3 +423,21 @@ def test_the_numbers_alone_agree_with_the_rows(detail: str) -> None:
         writer.write(families, target_rows(name, rt, None), shape, target_values(rt, None))
         kept.append(writer.fits(shape) or name == "nul")  # a NUL in a label: no template
     assert len(kept) == len(monitor.targets) and all(kept)
+
+
+def test_a_scrape_serves_what_its_refresh_wrote_and_a_bare_collect_is_current() -> None:
+    monitor = _monitor("compact")
+    collector = MonitorCollector(monitor)
+    registry = CollectorRegistry()
+    registry.register(collector)
+    series = 'llm_probe_last_duration_seconds{check="health",target="plain"}'
+
+    def last(body: bytes) -> str:
+        return next(line for line in body.decode().splitlines() if line.startswith(series))
+
+    asyncio.run(collector.refresh())
+    monitor.record("plain", ProbeResult(Check.HEALTH, True, 9.5, 1764000001.0, 200))
+    served, _ = render(registry)  # the scrape the refresh was for: as refreshed
+    current, _ = render(registry)  # no refresh before it: written again
+    assert last(served) == f"{series} 0.015"
+    assert last(current) == f"{series} 9.5"
