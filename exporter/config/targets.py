@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
@@ -118,6 +119,26 @@ class TargetTemplate(Strict):
     thresholds: Thresholds = Thresholds()
 
 
+M = TypeVar("M")
+_SHARED: dict[Any, Any] = {}
+_SHARED_MAX = 4096
+
+
+def _shared(value: M) -> M:
+    """One instance of each distinct value (frozen models): 5,000 targets with the same checks
+    keep one set of them, not 5,000 (~1 KiB each, issue 16)."""
+    try:
+        found = _SHARED.get(value)
+    except TypeError:  # a field that cannot be hashed: kept as it is
+        return value
+    if found is not None:
+        return cast(M, found)
+    if len(_SHARED) >= _SHARED_MAX:
+        _SHARED.clear()
+    _SHARED[value] = value
+    return value
+
+
 class TargetConfig(TargetTemplate):
     """One monitored model server."""
 
@@ -144,6 +165,8 @@ class TargetConfig(TargetTemplate):
                 raise ValueError(f"headers: {key!r} is not a valid HTTP header")
         if not any(c.enabled for c in (self.checks.health, self.checks.models, self.checks.chat)):
             raise ValueError("checks: at least one check must be enabled")
+        object.__setattr__(self, "checks", _shared(self.checks))
+        object.__setattr__(self, "thresholds", _shared(self.thresholds))
         return self
 
     @property

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
@@ -28,32 +29,44 @@ class Where(NamedTuple):
     port: int
     tls: bool
     host_header: str
-    target: str  # the request target: path and query, percent-encoded
     auth: str | None  # Basic credentials given in the URL
+    target: str  # the request target: path and query, percent-encoded
 
 
 def where(url: str) -> Where:
     """The parsed URL; errors never repeat the URL (it may hold a password)."""
     try:
         parts = urlsplit(url)
+    except ValueError:
+        raise TransportError("the URL cannot be parsed") from None
+    target = quote(parts.path or "/", safe=_SAFE_PATH)
+    if parts.query:
+        target += "?" + quote(parts.query, safe=_SAFE_QUERY)
+    return Where(*_server(parts.scheme, parts.netloc), target)
+
+
+@lru_cache(maxsize=65536)
+def _server(
+    scheme: str, netloc: str
+) -> tuple[tuple[str, str, int], str, int, bool, str, str | None]:
+    """Everything of a URL but the path, once per server: a target's checks ask the same one
+    (thousands of targets: their strings kept once, not once per path)."""
+    parts = urlsplit(f"{scheme}://{netloc}")
+    try:
         port = parts.port
     except ValueError:
         raise TransportError("the URL cannot be parsed") from None
     host = parts.hostname
-    if parts.scheme not in _DEFAULT_PORTS or not host:
+    if scheme not in _DEFAULT_PORTS or not host:
         raise TransportError("not an absolute http:// or https:// URL")
-    port = port or _DEFAULT_PORTS[parts.scheme]
+    port = port or _DEFAULT_PORTS[scheme]
     shown = f"[{host}]" if ":" in host else host
-    host_header = shown if port == _DEFAULT_PORTS[parts.scheme] else f"{shown}:{port}"
-    target = quote(parts.path or "/", safe=_SAFE_PATH)
-    if parts.query:
-        target += "?" + quote(parts.query, safe=_SAFE_QUERY)
+    host_header = shown if port == _DEFAULT_PORTS[scheme] else f"{shown}:{port}"
     auth = None
     if parts.username is not None:
         pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
         auth = "Basic " + base64.b64encode(pair).decode("ascii")
-    return Where((parts.scheme, host, port), host, port, parts.scheme == "https",
-                  host_header, target, auth)  # fmt: skip
+    return (scheme, host, port), host, port, scheme == "https", host_header, auth
 
 
 def request_bytes(

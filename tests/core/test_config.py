@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from exporter.cli import main
-from exporter.config import ConfigError, load_config, redact_url
+from exporter.config import ConfigError, TargetConfig, load_config, redact_url
 from tests.conftest import found
 
 
@@ -128,3 +128,13 @@ def test_check_config_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_shipped_examples_are_valid(path: Path) -> None:
     # the examples name secrets mounted at deploy time: their sources are required, not read
     assert main(["check-config", "--skip-secrets", str(path)]) == 0
+
+
+def test_targets_with_the_same_checks_share_one_copy_of_them() -> None:
+    same = [TargetConfig(name=f"t{i}", url=f"http://h{i}:8000", checks={"chat": {"max_tokens": 4}})
+            for i in range(3)]  # fmt: skip
+    other = TargetConfig(name="o", url="http://o:8000", checks={"chat": {"max_tokens": 5}})
+    assert same[0].checks is same[1].checks is same[2].checks
+    assert same[0].thresholds is other.thresholds  # the defaults: one copy
+    assert other.checks is not same[0].checks and other.checks.chat.max_tokens == 5
+    assert [t.checks.chat.max_tokens for t in same] == [4, 4, 4]
