@@ -55,6 +55,7 @@ class Attempt:
         for key in ("content", "finish_reason"):
             if isinstance(extra.get(key), str):
                 extra[key] = clean_text(extra[key], 500)
+        phases, self.phases = self.phases, {}  # a second result would not share the first's
         return ProbeResult(
             check=self.check,
             success=success,
@@ -63,7 +64,7 @@ class Attempt:
             status_code=self.status_code,
             reason=reason,
             detail=clean_text(detail, 300),
-            phases=dict(self.phases),
+            phases=phases,  # handed over, not copied: one dict per kept result
             **extra,
         )
 
