@@ -6,13 +6,15 @@ import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from exporter.config import DiscoveryConfig, FileSDConfig, HTTPSDConfig, TargetConfig
 from exporter.discovery.sources import FileSDSource, HTTPSDSource
 from exporter.discovery.stats import DiscoveryStats
 from exporter.util.http import http_client
+
+if TYPE_CHECKING:  # httpx is imported where a client is made: not at start (~3 MiB)
+    import httpx
 
 __all__ = ["Discovery"]
 

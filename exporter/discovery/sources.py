@@ -15,9 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Generic, TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from exporter.config import FileSDConfig, HTTPSDConfig, TargetConfig
 from exporter.discovery.groups import Group, decode_document, parse_groups, targets_from_groups
@@ -25,6 +23,9 @@ from exporter.discovery.stats import DiscoveryStats
 from exporter.errors import BodyTooLarge, SDFormatError
 from exporter.util.http import read_capped
 from exporter.util.net import redact_url
+
+if TYPE_CHECKING:  # httpx is imported where a client is made: not at start (~3 MiB)
+    import httpx
 
 __all__ = ["FileSDSource", "HTTPSDSource", "Source"]
 
@@ -188,6 +189,8 @@ class HTTPSDSource(Source[HTTPSDConfig]):
                 await response.aclose()
 
     async def refresh(self) -> bool:
+        import httpx  # with the first fetch: not at start
+
         where = redact_url(self.config.url)
         try:
             body = await self.fetch()

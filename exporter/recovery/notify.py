@@ -11,19 +11,21 @@ import asyncio
 import logging
 import smtplib
 import ssl
+import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from functools import partial
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from exporter.config.recovery import EmailChannel, NotificationsConfig, WebhookChannel
 from exporter.errors import RecoveryConfigError
 from exporter.util.http import http_client
 from exporter.util.secrets import header_values, read_secret
+
+if TYPE_CHECKING:  # httpx is imported where a client is made: not at start (~3 MiB)
+    pass
 
 __all__ = ["Notifier", "RecoveryEvent", "render_text"]
 
@@ -153,7 +155,8 @@ def _describe(exc: Exception) -> str:
     """An error summary that cannot carry a secret (no URLs with credentials, no headers)."""
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"{type(exc).__name__} {exc.smtp_code}"
-    if isinstance(exc, httpx.HTTPError | OSError):
+    httpx = sys.modules.get("httpx")  # not imported: not an httpx error
+    if isinstance(exc, OSError) or (httpx is not None and isinstance(exc, httpx.HTTPError)):
         return type(exc).__name__
     text = str(exc)
     return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__

@@ -15,11 +15,13 @@ from __future__ import annotations
 import ssl
 from collections.abc import AsyncIterable
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from exporter import __version__
 from exporter.errors import BodyTooLarge
+
+if TYPE_CHECKING:  # httpx is imported where a client is made: not at start (~3 MiB)
+    import httpx
 
 __all__ = ["USER_AGENT", "http_client", "read_capped"]
 
@@ -35,6 +37,8 @@ def http_client(
 ) -> httpx.AsyncClient:
     """An httpx client with the policy above; use it as `async with`. `timeout` None: the
     caller bounds the whole exchange itself (asyncio.timeout)."""
+    import httpx  # here, not at start: many exporters never make one
+
     verify: ssl.SSLContext | bool = True
     if ca_file is not None:
         verify = ssl.create_default_context(cafile=str(ca_file))

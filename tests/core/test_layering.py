@@ -5,6 +5,8 @@ simulator stands alone, and no module grows past ~300 lines."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -182,3 +184,10 @@ def test_no_module_over_300_lines(module: str) -> None:
     assert lines <= limit, f"{rel}: {lines} lines (split it by job)"
     if rel in OVERSIZE:
         assert lines > MAX_LINES, f"{rel} is small now: drop it from OVERSIZE"
+
+
+def test_httpx_is_imported_only_where_a_client_is_made() -> None:
+    """~3 MiB an exporter without discovery or recovery never needs (issue 16's memory)."""
+    code = "import sys, exporter.runtime, exporter.cli.run; print('httpx' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:  # httpx is imported where a client is made: not at start (~3 MiB)
+    import httpx
+
 
 __all__ = ["ActionContext", "ActionResult", "api_message"]
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import quote
-
-import httpx
 
 from exporter.config.recovery import DockerAction
 from exporter.recovery.actions.base import ActionContext, ActionResult, api_message
 from exporter.util.http import http_client
+
+if TYPE_CHECKING:  # httpx is imported where a client is made: not at start (~3 MiB)
+    pass
 
 __all__ = ["run_docker"]
 
@@ -18,6 +20,8 @@ async def run_docker(cfg: DockerAction, ctx: ActionContext) -> ActionResult:
     path = f"{prefix}/containers/{quote(cfg.container, safe='')}/restart"
     # The daemon waits up to t seconds for the container to stop before killing it.
     timeout = cfg.timeout if cfg.timeout is not None else cfg.stop_timeout + 30.0
+    import httpx  # with the first action: not at start
+
     transport = httpx.AsyncHTTPTransport(uds=str(cfg.socket))
     try:
         async with http_client(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
 
 from exporter.config.recovery import HttpAction
 from exporter.recovery.actions.base import ActionContext, ActionResult
 from exporter.util.http import http_client
 from exporter.util.secrets import header_values
+
+if TYPE_CHECKING:  # httpx is imported where a client is made: not at start (~3 MiB)
+    pass
 
 __all__ = ["run_http"]
 
@@ -19,6 +22,8 @@ async def run_http(cfg: HttpAction, ctx: ActionContext) -> ActionResult:
         return ActionResult(
             False, f"cannot read a header file: {exc.strerror or type(exc).__name__}"
         )
+    import httpx  # with the first action: not at start
+
     try:
         async with http_client(timeout=cfg.timeout) as client:
             response = await client.request(

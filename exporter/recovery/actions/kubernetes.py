@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import httpx
 
 from exporter.config.recovery import KubernetesAction
 from exporter.recovery.actions.base import ActionContext, ActionResult, api_message
 from exporter.util.http import http_client
+
+if TYPE_CHECKING:  # httpx is imported where a client is made: not at start (~3 MiB)
+    pass
 
 __all__ = ["restart_patch", "run_kubernetes"]
 
@@ -70,6 +71,8 @@ async def run_kubernetes(cfg: KubernetesAction, ctx: ActionContext) -> ActionRes
         f"{base}/apis/apps/v1/namespaces/{quote(namespace, safe='')}"
         f"/deployments/{quote(cfg.deployment, safe='')}"
     )
+    import httpx  # with the first action: not at start
+
     try:
         async with http_client(ca_file=ca_file, timeout=cfg.timeout) as client:
             response = await client.patch(
