@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 
-import httpx
-
 from exporter.config import ChatCheck
 from exporter.probes.chat import build_request
 from exporter.simulate import wire
@@ -50,6 +48,8 @@ CHAT_SSE: bytes = b"".join(
 
 def chat_request_body() -> bytes:
     """The bytes our chat probe POSTs with the default check and the bench model."""
+    import httpx  # here: bench/us.py imports this module into the measured exporter process
+
     body = build_request(ChatCheck(), MODEL)
     return httpx.Request("POST", "http://127.0.0.1/", json=body).content
 
