@@ -1,7 +1,7 @@
 """A target's last probe results for the status page's sparklines, kept packed.
 
 A deque of 60 five-key dicts cost ~20 KB per target (~100 MB at 5,000 targets, issue 16); the
-same entries packed into one bytearray cost 1.6 KB and are one object the cyclic GC never
+same entries packed into one bytearray cost 1.1 KB and are one object the cyclic GC never
 walks. The dicts the views show are made only when a view reads them (`list(recent)`), with
 the same keys and values as before."""
 
@@ -18,8 +18,10 @@ __all__ = ["RECENT", "Recent"]
 
 RECENT = 60
 
-# time, duration, ttft (NaN: none), check index, success
-_ENTRY = struct.Struct("=dddB?")
+# time, duration, ttft (NaN: none), check index, success: 18 bytes (the two durations are
+# rounded to 0.1 ms, which a float32 keeps: read back and rounded again, the same numbers)
+_ENTRY = struct.Struct("=dffB?")
+_LONGEST = 1e9  # seconds: more would not fit a float32 (no probe lasts 30 years)
 _CHECKS = tuple(Check)
 _INDEX = {c: i for i, c in enumerate(_CHECKS)}
 
@@ -44,8 +46,8 @@ class Recent:
         """Keep one result (duration and TTFT rounded to 0.1 ms, as the views show them)."""
         record = _ENTRY.pack(
             time,
-            round(duration, 4),
-            math.nan if ttft is None else round(ttft, 4),
+            round(min(duration, _LONGEST), 4),
+            math.nan if ttft is None else round(min(ttft, _LONGEST), 4),
             _INDEX[check],
             success,
         )
@@ -65,6 +67,6 @@ class Recent:
                     "time": time,
                     "check": _CHECKS[check].value,
                     "success": success,
-                    "duration": duration,
-                    "ttft": None if math.isnan(ttft) else ttft,
+                    "duration": round(duration, 4),
+                    "ttft": None if math.isnan(ttft) else round(ttft, 4),
                 }

@@ -178,7 +178,7 @@ class Http1Transport:
         if self._closed or not conn.reusable:
             conn.close()
             return
-        conn.headers = None  # nothing of the last answer is kept while idle
+        conn.rest()  # nothing of the last exchange is kept while idle
         self._idle.setdefault(conn.key, []).append(conn)
         now = conn.loop.time()
         if now >= self._next_sweep:

@@ -39,10 +39,16 @@ def where(url: str) -> Where:
         parts = urlsplit(url)
     except ValueError:
         raise TransportError("the URL cannot be parsed") from None
-    target = quote(parts.path or "/", safe=_SAFE_PATH)
-    if parts.query:
-        target += "?" + quote(parts.query, safe=_SAFE_QUERY)
-    return Where(*_server(parts.scheme, parts.netloc), target)
+    return Where(*_server(parts.scheme, parts.netloc), _target(parts.path, parts.query))
+
+
+@lru_cache(maxsize=4096)
+def _target(path: str, query: str) -> str:
+    """The request target, one string for every target asking the same path."""
+    target = quote(path or "/", safe=_SAFE_PATH)
+    if query:
+        target += "?" + quote(query, safe=_SAFE_QUERY)
+    return target
 
 
 @lru_cache(maxsize=65536)

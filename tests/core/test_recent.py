@@ -55,3 +55,12 @@ def test_empty_one_entry_and_nothing_for_the_gc() -> None:
     inside = [o for o in gc.get_referents(ring) if o is not Recent]
     assert inside
     assert not any(gc.is_tracked(o) for o in inside)
+
+
+def test_durations_come_back_as_they_went_in_and_an_absurd_one_fits() -> None:
+    recent = Recent(4)
+    for duration in (0.1234, 12.3456, 1e40):
+        recent.append(1764000000.0, Check.CHAT, True, duration, duration / 2)
+    got = [(e["duration"], e["ttft"]) for e in recent]
+    assert got[:2] == [(0.1234, 0.0617), (12.3456, 6.1728)]
+    assert got[2] == (1e9, 1e9)
