@@ -110,6 +110,8 @@ class Connection(asyncio.Protocol):
     async def wait(self, timeout: float | None) -> None:
         """Until more of the response arrived (or it ended, or failed); ReadTimeout after
         `timeout` seconds without a byte."""
+        if self.closed and not self.complete:  # lost before this exchange began, or during it
+            raise self.error or ServerDisconnected(_lost(None, self.received))
         waiter = self._waiter = self.loop.create_future()
         timer = None if timeout is None else self.loop.call_later(timeout, self._late, waiter)
         try:

@@ -17,6 +17,7 @@ import pytest
 from exporter.errors import BadResponse, ConnectFailed, ServerDisconnected, TransportError
 from exporter.probes._http import map_exception
 from exporter.probes.client import Http1Transport
+from exporter.probes.h1 import Connection
 from exporter.probes.results import Reason
 from exporter.probes.transport import Timeouts
 from exporter.server.words import check_summary
@@ -263,6 +264,29 @@ async def test_https_is_verified_and_kept_alive(tls_files: tuple[Path, Path]) ->
         async with Http1Transport(8, tls=trusted) as client:
             assert [await fetch(client, url) for _ in range(3)] == [(200, b"ok")] * 3
         assert state.connections == 1  # one, kept alive (a refused handshake never reaches it)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_server_that_closes_as_it_accepts_is_seen_at_once_not_at_the_deadline() -> None:
+    async def slam(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()  # a balancer with no backend: accepts, then hangs up
+
+    server = await asyncio.start_server(slam, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    loop = asyncio.get_running_loop()
+    try:
+        _, conn = await loop.create_connection(lambda: Connection(loop), "127.0.0.1", port)
+        for _ in range(200):  # the hang-up arrives before the request is written
+            if conn.closed:
+                break
+            await asyncio.sleep(0.01)
+        assert conn.closed
+        conn.begin()
+        conn.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        with pytest.raises(ServerDisconnected, match="before answering"):
+            await conn.wait(30.0)  # at once: no byte will ever come
     finally:
         server.close()
         await server.wait_closed()
