@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import logging
 import time
 from collections import deque
 
 from exporter.engine.histogram import Histogram
+from exporter.util.loop import stop_task
 
 __all__ = ["LAG_BUCKETS", "PauseWatch"]
 
@@ -75,11 +75,8 @@ class PauseWatch:
             self._task = asyncio.create_task(self._watch(), name="pause-watch")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def _watch(self) -> None:
         while True:

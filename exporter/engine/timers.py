@@ -8,12 +8,13 @@ it has a task only while it probes."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import math
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from exporter.util.loop import stop_task
 
 __all__ = ["Timed", "TimerHeap"]
 
@@ -62,11 +63,8 @@ class TimerHeap:
             self._task = asyncio.create_task(self._dispatch(), name="timers")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         self._heap.clear()
         self._armed = math.inf
 

@@ -73,13 +73,15 @@ class Connection(asyncio.Protocol):
         # a parser only while an exchange is on: ~600 bytes with its callbacks, times every
         # idle kept-alive connection (thousands)
         self._parser: Any = None
-        self.begin()
-        self._parser = None
+        self._clear()
 
     # ---- the current exchange ----------------------------------------------------------
     def begin(self) -> None:
         """Forget the previous response (the connection is about to carry a new request)."""
         self._parser = httptools.HttpResponseParser(self)
+        self._clear()
+
+    def _clear(self) -> None:
         self.status = 0
         self.headers: Headers | None = None
         self.complete = False

@@ -9,12 +9,13 @@ longest turns (BENCHMARKS.md)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Coroutine
 from typing import Any, Literal, TypeVar
 
 from exporter.errors import ConfigError
 
-__all__ = ["loop_name", "run"]
+__all__ = ["loop_name", "run", "stop_task"]
 
 T = TypeVar("T")
 Choice = Literal["auto", "uvloop", "asyncio"]
@@ -45,3 +46,11 @@ def run(main: Coroutine[Any, Any, T], choice: Choice = "auto") -> T:
         result: T = _uvloop().run(main)
         return result
     return asyncio.run(main)
+
+
+async def stop_task(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a background task and wait until it has ended (its cancellation is not an error)."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
