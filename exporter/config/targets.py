@@ -20,6 +20,7 @@ from exporter.config.base import (
 )
 from exporter.config.durations import Duration
 from exporter.config.engine import EngineCheck
+from exporter.config.network import Network
 from exporter.util.secrets import read_rotating
 
 __all__ = [
@@ -106,8 +107,9 @@ class Thresholds(Strict):
     startup_grace: Duration = Field(default=600.0, ge=0)
 
 
-class TargetTemplate(Strict):
-    """Everything about a target but its name and URL (what discovered targets share)."""
+class TargetTemplate(Network):
+    """Everything about a target but its name and URL (what discovered targets share); the
+    way there (tls, proxy_url, proxy_from_environment) in config/network.py."""
 
     model: str | None = None
     api_key: SecretStr | None = None
@@ -196,7 +198,11 @@ def targets_from_flags(specs: list[str], model: str | None = None) -> list[Targe
             name, url = "", spec
         if not name:
             parts = urlsplit(url)
-            base = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+            try:
+                port = parts.port
+            except ValueError:  # its message repeats the "port": maybe a password's part
+                port = None
+            base = f"{parts.hostname}:{port}" if port else str(parts.hostname)
             name = base
             for n in range(2, len(specs) + 2):
                 if name not in names:
@@ -209,5 +215,7 @@ def targets_from_flags(specs: list[str], model: str | None = None) -> list[Targe
             targets.append(TargetConfig(name=name, url=url, model=model))
         except ValidationError as exc:
             why = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
-            raise ValueError(f"--target {spec!r}: {why}") from None
+            # a URL with an '@' is not repeated: where the password ends is what went wrong
+            shown = f"number {len(targets) + 1}" if "@" in url else repr(spec)
+            raise ValueError(f"--target {shown}: {why}") from None
     return targets

@@ -15,20 +15,28 @@ from exporter.probes._http import (
     timeouts,
 )
 from exporter.probes.errors import error_message
+from exporter.probes.redact import redact, secrets_of
 from exporter.probes.results import Check, ProbeResult, Reason
+from exporter.probes.route import route_for
+from exporter.probes.transport import ProbeResponse
+from exporter.util.net import redact_url
 from exporter.util.text import clean_text
 
-__all__ = ["Attempt", "get_body", "guarded", "http_failure", "reason_for_status"]
+__all__ = ["Attempt", "answered", "get_body", "guarded", "http_failure", "reason_for_status"]
 
 
 class Attempt:
     """Collects what a probe learns as it goes, so a failure half-way still reports it."""
 
-    def __init__(self, check: Check) -> None:
+    def __init__(self, check: Check, secrets: Callable[[], tuple[str, ...]] | None = None) -> None:
+        """`secrets`: the target's own secret values, asked for only when a result keeps some
+        of the target's words (probes/redact.py)."""
         self.check = check
+        self._secrets = secrets
         self.timestamp = time.time()
         self.t0 = time.perf_counter()
         self.status_code: int | None = None
+        self.location: str | None = None  # a redirect's target (shown, never followed)
         self.phases: dict[str, float] = {}
 
     def elapsed(self) -> float:
@@ -49,12 +57,14 @@ class Attempt:
     def _result(
         self, success: bool, reason: Reason | None, detail: str, extra: dict[str, Any]
     ) -> ProbeResult:
-        # the target's words enter here, once, cleaned (exporter/text.py says why)
+        # the target's words enter here, once, cleaned (exporter/text.py says why) and without
+        # the target's own secrets in them, whatever it echoed (probes/redact.py)
+        hide = self._hide
         if extra.get("models"):
-            extra["models"] = tuple(clean_text(m, 200) for m in extra["models"][:100])
+            extra["models"] = tuple(clean_text(hide(m), 200) for m in extra["models"][:100])
         for key in ("content", "finish_reason"):
             if isinstance(extra.get(key), str):
-                extra[key] = clean_text(extra[key], 500)
+                extra[key] = clean_text(hide(extra[key]), 500)
         phases, self.phases = self.phases, {}  # a second result would not share the first's
         return ProbeResult(
             check=self.check,
@@ -63,10 +73,15 @@ class Attempt:
             timestamp=self.timestamp,
             status_code=self.status_code,
             reason=reason,
-            detail=clean_text(detail, 300),
+            detail=clean_text(hide(detail), 300) if detail else "",
             phases=phases,  # handed over, not copied: one dict per kept result
             **extra,
         )
+
+    def _hide(self, text: str) -> str:
+        if not text or self._secrets is None:
+            return text
+        return redact(text, self._secrets())
 
 
 async def guarded(
@@ -77,7 +92,8 @@ async def guarded(
     streaming: bool = False,
 ) -> ProbeResult:
     """Run `body` under the probe's total deadline; any exception becomes a failed result."""
-    attempt = Attempt(check)
+    target = ctx.target
+    attempt = Attempt(check, lambda: secrets_of(target))
     try:
         async with asyncio.timeout(ctx.timeout):
             return await body(attempt)
@@ -103,14 +119,26 @@ async def get_body(ctx: ProbeContext, attempt: Attempt, path: str, limit: int) -
         ctx.target.url + path,
         headers=request_headers(ctx.target, auth=True),
         timeout=timeouts(ctx.timeout),
+        route=route_for(ctx.target),
     ) as response:
-        attempt.status_code = response.status_code
-        attempt.mark("response_headers")
+        answered(attempt, response)
         return await read_bounded(response, limit)
 
 
+def answered(attempt: Attempt, response: ProbeResponse) -> None:
+    """The status (and a redirect's Location) land on `attempt`, the time is marked."""
+    attempt.status_code = status = response.status_code
+    if 300 <= status < 400:
+        attempt.location = response.headers.get("location")
+    attempt.mark("response_headers")
+
+
 def http_failure(attempt: Attempt, payload: bytes) -> ProbeResult:
-    """A non-2xx answer as a failed result, with the server's own error message if any."""
+    """A non-2xx answer as a failed result, with the server's own error message if any, and
+    where a redirect points (a probe does not follow it: the configured URL is what is
+    monitored; its credentials are not shown)."""
     status = attempt.status_code or 0
     message = error_message(payload) or ""
+    if attempt.location:
+        message = f"redirected to {redact_url(attempt.location.strip()[:200])} {message}"
     return attempt.fail(reason_for_status(status), f"HTTP {status} {message}".strip())

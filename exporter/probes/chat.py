@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.config import ChatCheck
-from exporter.probes._base import Attempt, guarded, http_failure
+from exporter.probes._base import Attempt, answered, guarded, http_failure
 from exporter.probes._http import (
     ProbeContext,
     iter_bounded,
@@ -26,6 +26,7 @@ from exporter.probes._http import (
 )
 from exporter.probes.errors import error_message
 from exporter.probes.results import Check, ProbeResult, Reason
+from exporter.probes.route import route_for
 from exporter.probes.sse import SSEDecoder
 
 __all__ = ["build_request", "probe_chat", "validate_content"]
@@ -186,9 +187,9 @@ async def probe_chat(ctx: ProbeContext) -> ProbeResult:
             json=body,
             headers=request_headers(ctx.target, auth=True),
             timeout=timeouts(ctx.timeout),
+            route=route_for(ctx.target),
         ) as response:
-            attempt.status_code = response.status_code
-            attempt.mark("response_headers")
+            answered(attempt, response)
             if response.status_code != 200:
                 payload = await read_bounded(response, min(ctx.target.max_body_bytes, 64 << 10))
                 return http_failure(attempt, payload)

@@ -4,8 +4,10 @@ probes/wire.py.
 
 Neither httpx nor aiohttp on this path: the probes' whole client costs a fraction of what
 aiohttp's general one did per request (bench/transport.py; README "Stack choices"). Redirects
-are not followed, nothing is decompressed, no cookie, proxy or environment setting is used: a
-probe sees what the server sent, and one probe never changes the next. A request that finds
+are not followed, no cookie is kept, a proxy only when the target's config says so (its Route,
+probes/route.py): a probe sees what the server sent, and one probe never changes the next; a
+body compressed although identity was asked for is decoded, under the same caps.
+Connections open in probes/connect.py. A request that finds
 its kept-alive connection closed by the server before a byte came back (the server's idle
 timeout raced the probe) is sent once more on a new connection: that race is the client's,
 not the server's failure."""
@@ -14,15 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import json as jsonlib
-import ssl
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any
 
-from exporter.errors import ConnectFailed, ConnectTimeout, ServerDisconnected
+from exporter.errors import ServerDisconnected
+from exporter.probes.connect import open_connection
+from exporter.probes.decode import decoded
 from exporter.probes.h1 import Connection
-from exporter.probes.transport import ProbeResponse, Timeouts
+from exporter.probes.transport import ProbeResponse, Route, Timeouts
 from exporter.probes.wire import Where, request_bytes, where
 
 __all__ = ["Http1Transport", "make_client"]
@@ -65,23 +68,35 @@ class _Response:
         self.headers: Mapping[str, str] = conn.headers
 
     def iter_raw(self) -> AsyncIterator[bytes]:
-        return _Body(self._conn, self._read)
+        """The body as sent, or decoded when a gateway compressed it although the probe
+        asked for identity (probes/decode.py: the caps apply to the decoded bytes)."""
+        encoding = self.headers.get("content-encoding")
+        body = _Body(self._conn, self._read)
+        return body if encoding is None else decoded(body, encoding)
 
 
 class _Exchange(AbstractAsyncContextManager[ProbeResponse]):
     """One request: a connection from the pool (or a new one) while the probe reads."""
 
-    __slots__ = ("_conn", "_data", "_pool", "_timeout", "_where")
+    __slots__ = ("_conn", "_data", "_pool", "_route", "_timeout", "_where")
 
-    def __init__(self, pool: Http1Transport, where: Where, data: bytes, timeout: Timeouts) -> None:
+    def __init__(
+        self,
+        pool: Http1Transport,
+        where: Where,
+        data: bytes,
+        timeout: Timeouts,
+        route: Route | None,
+    ) -> None:
         self._pool, self._where, self._data, self._timeout = pool, where, data, timeout
+        self._route = route
         self._conn: Connection | None = None
 
     async def __aenter__(self) -> ProbeResponse:
         pool = self._pool
         await pool.slots.acquire()
         try:
-            self._conn = await pool.exchange(self._where, self._data, self._timeout)
+            self._conn = await pool.exchange(self._where, self._data, self._timeout, self._route)
         except BaseException:
             pool.slots.release()
             raise
@@ -102,19 +117,14 @@ class Http1Transport:
     """The Transport: `stream()` a request on a kept-alive connection to the target when one
     is idle, else on a new one; at most `max_connections` exchanges at once."""
 
-    def __init__(
-        self,
-        max_connections: int = 256,
-        keepalive: float = KEEPALIVE,
-        tls: ssl.SSLContext | None = None,
-    ) -> None:
-        """`tls`: the context https targets are verified with (default: the system store)."""
+    def __init__(self, max_connections: int = 256, keepalive: float = KEEPALIVE) -> None:
+        """https targets are verified against the system store unless their Route (their
+        `tls:` setting, probes/route.py) says otherwise."""
         self.max_connections = max_connections
         self.keepalive = keepalive
         self.slots = asyncio.Semaphore(max_connections)
-        self._idle: dict[tuple[str, str, int], list[Connection]] = {}
+        self._idle: dict[Any, list[Connection]] = {}
         self._where: dict[str, Where] = {}
-        self._tls = tls
         self._next_sweep = 0.0
         self._closed = False
 
@@ -126,6 +136,7 @@ class Http1Transport:
         headers: Mapping[str, str],
         timeout: Timeouts,
         json: Any = None,
+        route: Route | None = None,
     ) -> AbstractAsyncContextManager[ProbeResponse]:
         found = self._where.get(url)
         if found is None:
@@ -137,14 +148,23 @@ class Http1Transport:
             body = jsonlib.dumps(
                 json, ensure_ascii=False, separators=(",", ":"), allow_nan=False
             ).encode()
-        return _Exchange(self, found, request_bytes(method, found, headers, body), timeout)
+        proxy = route.proxy if route is not None else None
+        if proxy is not None and not found.tls:  # http through a proxy: absolute form
+            data = request_bytes(method, found, headers, body, proxy=proxy.auth or "")
+        else:
+            data = request_bytes(method, found, headers, body)
+        return _Exchange(self, found, data, timeout, route)
 
-    async def exchange(self, target: Where, data: bytes, timeout: Timeouts) -> Connection:
+    async def exchange(
+        self, target: Where, data: bytes, timeout: Timeouts, route: Route | None = None
+    ) -> Connection:
         """Send `data` and wait for the response's headers; the connection carries the rest."""
+        key = target.key if route is None else (target.key, route)
         for attempt in (1, 2):
-            conn, reused = self._kept(target.key)
+            conn, reused = self._kept(key)
             if conn is None:
-                conn = await self._connect(target, timeout.connect)
+                conn = await open_connection(target, route, timeout.connect)
+                conn.key = key
             conn.begin()
             conn.send(data)
             try:
@@ -184,7 +204,7 @@ class Http1Transport:
         if now >= self._next_sweep:
             self._sweep(now)
 
-    def _kept(self, key: tuple[str, str, int]) -> tuple[Connection | None, bool]:
+    def _kept(self, key: Any) -> tuple[Connection | None, bool]:
         idle = self._idle.get(key)
         if idle:
             now = idle[-1].loop.time()
@@ -207,35 +227,6 @@ class Http1Transport:
                 self._idle[key] = fresh
             else:
                 del self._idle[key]
-
-    async def _connect(self, target: Where, timeout: float) -> Connection:
-        loop = asyncio.get_running_loop()
-        place = f"{target.host}:{target.port}"
-        tls = self._tls_context() if target.tls else None
-        try:
-            async with asyncio.timeout(timeout):
-                _, conn = await loop.create_connection(
-                    lambda: Connection(loop),
-                    target.host,
-                    target.port,
-                    ssl=tls,
-                    server_hostname=target.host if tls else None,
-                )
-        except TimeoutError:
-            raise ConnectTimeout(f"no connection to {place} within {timeout:g}s") from None
-        except ssl.SSLError as exc:  # before OSError: it is one
-            raise ConnectFailed(f"SSL handshake with {place} failed: {exc}") from None
-        except OSError as exc:
-            raise ConnectFailed(f"cannot connect to {place}: {exc.strerror or exc}") from None
-        conn.key = target.key
-        return conn
-
-    def _tls_context(self) -> ssl.SSLContext:
-        """Verified against the system store, as every client of the exporter (util/http.py)."""
-        if self._tls is None:
-            self._tls = ssl.create_default_context()
-            self._tls.set_alpn_protocols(["http/1.1"])
-        return self._tls
 
     async def aclose(self) -> None:
         self._closed = True

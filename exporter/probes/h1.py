@@ -7,17 +7,19 @@ connection for the next probe. aiohttp's general client spent more CPU on that t
 a probe together (bench/transport.py; README "Stack choices"). What a hostile target can send
 is bounded here: the status line and headers (MAX_HEADER_BYTES, MAX_HEADERS), the body buffered
 ahead of the reader (reading pauses at HIGH_WATER); the body's total is the probes' cap
-(iter_bounded, read_capped). Nothing is decompressed, no redirect is followed."""
+(iter_bounded, read_capped). No redirect is followed (decoding a compressed body: decode.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, cast
 
 import httptools
 
-from exporter.errors import BadResponse, ReadTimeout, ServerDisconnected
+from exporter.errors import BadResponse, ConnectFailed, ReadTimeout, ServerDisconnected
+from exporter.probes.tls import tls_words
 
 __all__ = ["Connection", "Headers"]
 
@@ -188,8 +190,12 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if not self.complete:
-            if self._until_eof and self.error is None:
-                self.complete = True  # a body delimited by the end of the connection
+            if self._until_eof and self.error is None and exc is None:
+                self.complete = True  # a body delimited by the end of the connection (a
+                # clean close: a reset, or a TLS session cut without its close_notify, may
+                # have cut it short)
+            elif isinstance(exc, ssl.SSLError):
+                self._fail(ConnectFailed(tls_words(exc)))  # e.g. a client certificate refused
             else:
                 self._fail(ServerDisconnected(_lost(exc, self.received)))
         self._wake()

@@ -4,11 +4,30 @@ probes/client.py, used in production and in the tests (against real local server
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, NamedTuple, Protocol
 
-__all__ = ["ProbeResponse", "Timeouts", "Transport", "timeouts"]
+__all__ = ["ProbeResponse", "Proxy", "Route", "Timeouts", "Transport", "timeouts"]
+
+
+class Proxy(NamedTuple):
+    """An HTTP proxy: where it listens, and the Proxy-Authorization its URL's credentials give."""
+
+    host: str
+    port: int
+    auth: str | None
+
+
+class Route(NamedTuple):
+    """How to reach a target beyond its URL (probes/route.py builds it from the target's
+    config): the TLS context to verify it with and the name to verify, and a proxy. None in
+    place of a Route: direct, verified against the system store."""
+
+    tls: ssl.SSLContext | None = None
+    server_name: str | None = None
+    proxy: Proxy | None = None
 
 
 class Timeouts(NamedTuple):
@@ -47,6 +66,7 @@ class Transport(Protocol):
         headers: Mapping[str, str],
         timeout: Timeouts,
         json: Any = None,
+        route: Route | None = None,
     ) -> AbstractAsyncContextManager[ProbeResponse]: ...
 
     async def aclose(self) -> None: ...

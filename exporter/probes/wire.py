@@ -65,6 +65,11 @@ def _server(
     host = parts.hostname
     if scheme not in _DEFAULT_PORTS or not host:
         raise TransportError("not an absolute http:// or https:// URL")
+    if not host.isascii():  # an IDN: connected to and named as DNS knows it (punycode)
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise TransportError("the host is not a valid international domain name") from None
     port = port or _DEFAULT_PORTS[scheme]
     shown = f"[{host}]" if ":" in host else host
     host_header = shown if port == _DEFAULT_PORTS[scheme] else f"{shown}:{port}"
@@ -76,10 +81,15 @@ def _server(
 
 
 def request_bytes(
-    method: str, where: Where, headers: Mapping[str, str], body: bytes | None
+    method: str,
+    where: Where,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    proxy: str | None = None,
 ) -> bytes:
     """The request's bytes. The caller's headers replace the defaults of the same name (any
-    case); a header with a line break is refused (it would write a second header)."""
+    case); a header with a line break is refused (it would write a second header). `proxy`
+    (the Proxy-Authorization value, "" for none): sent to an HTTP proxy, in absolute form."""
     fields = {
         "host": ("Host", where.host_header),
         "user-agent": ("User-Agent", USER_AGENT),
@@ -93,7 +103,12 @@ def request_bytes(
     if body is not None:
         fields.setdefault("content-type", ("Content-Type", "application/json"))
         fields["content-length"] = ("Content-Length", str(len(body)))
-    lines = [f"{method} {where.target} HTTP/1.1"]
+    target = where.target
+    if proxy is not None:
+        target = f"http://{where.host_header}{target}"
+        if proxy:
+            fields["proxy-authorization"] = ("Proxy-Authorization", proxy)
+    lines = [f"{method} {target} HTTP/1.1"]
     for name, value in fields.values():
         if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
             raise TransportError(f"request header {name.strip()[:40]!r} is not valid")

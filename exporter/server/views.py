@@ -80,6 +80,8 @@ def target_view(rt: TargetRuntime, transitions: list[dict[str, Any]]) -> dict[st
     return {
         "name": rt.name,
         "url": rt.config.safe_url,
+        "tls_warning": rt.config.tls_warning,
+        "proxy": rt.config.proxy_shown,
         "model": rt.model,
         "state": st.state.value,
         "since": st.since,

@@ -36,6 +36,9 @@ _CONNECT = (
     ("no route to host", "no route to host"),
     ("network is unreachable", "network unreachable"),
     ("reset by peer", "connection reset"),
+    ("client certificate", "TLS client certificate refused"),
+    ("certificate is not trusted", "TLS certificate rejected"),
+    ("tls:", "TLS handshake failed"),
     ("ssl", "TLS handshake failed"),
     ("certificate", "TLS certificate rejected"),
 )

@@ -182,6 +182,22 @@ def test_run_with_a_bad_target_flag_exits_2_and_says_which() -> None:
         assert proc.returncode == 2 and said in proc.stderr, (argv, proc.stderr)
 
 
+def test_run_never_prints_a_password_from_a_bad_target_flag() -> None:
+    ran = 0
+    for spec in (
+        "http://user:s3cr/etPW@h:9",
+        "m=http://user:s3cr/etPW@h:9",
+        "http://u:s3cr@h:9/x@y",
+    ):
+        proc = subprocess.run(
+            [*EXE, "run", "--target", spec], capture_output=True, text=True, timeout=60
+        )
+        assert proc.returncode == 2 and "percent-encode" in proc.stderr, proc.stderr
+        assert "s3cr" not in proc.stderr + proc.stdout and "etPW" not in proc.stderr, proc.stderr
+        ran += 1
+    assert ran == 3
+
+
 def test_run_with_bad_config_exits_2_naming_file_and_field(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yml"
     cfg.write_text("targets:\n  - name: a\n    url: http://x\n    chek: {}\n")

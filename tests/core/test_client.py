@@ -6,21 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ssl
-import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import pytest
 
-from exporter.errors import BadResponse, ConnectFailed, ServerDisconnected, TransportError
-from exporter.probes._http import map_exception
+from exporter.errors import BadResponse, ServerDisconnected, TransportError
 from exporter.probes.client import Http1Transport
 from exporter.probes.h1 import Connection
-from exporter.probes.results import Reason
 from exporter.probes.transport import Timeouts
-from exporter.server.words import check_summary
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 T = Timeouts(read=2.0, connect=2.0)
@@ -233,40 +227,6 @@ def test_it_runs_on_uvloop_as_shipped() -> None:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         assert runner.run(main()) == ((200, b"ok"), 1)
-
-
-@pytest.fixture
-def tls_files(tmp_path: Path) -> tuple[Path, Path]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
-
-
-async def test_https_is_verified_and_kept_alive(tls_files: tuple[Path, Path]) -> None:
-    cert, key = tls_files
-    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_ctx.load_cert_chain(cert, key)
-    state = Raw(answer(OK))
-    server = await asyncio.start_server(state._serve, "127.0.0.1", 0, ssl=server_ctx)
-    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/health"
-    try:
-        async with Http1Transport(8) as client:  # the system store: a self-signed cert fails
-            with pytest.raises(ConnectFailed, match="SSL") as failed:
-                await fetch(client, url)
-        assert map_exception(failed.value)[0] is Reason.CONNECT_ERROR
-        assert "TLS" in check_summary("connect_error", str(failed.value), None)
-        trusted = ssl.create_default_context(cafile=str(cert))
-        async with Http1Transport(8, tls=trusted) as client:
-            assert [await fetch(client, url) for _ in range(3)] == [(200, b"ok")] * 3
-        assert state.connections == 1  # one, kept alive (a refused handshake never reaches it)
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 async def test_a_server_that_closes_as_it_accepts_is_seen_at_once_not_at_the_deadline() -> None:

@@ -161,7 +161,12 @@ def render_row(t: View, now: float) -> str:
         f'title="{_e(_stamp(t.get("since")))}">{_e(fmt_span(now - (t.get("since") or now)))}</time></span></td>'
         f'<td class="c-target"><div class="name">{_e(t.get("name"))}</div>'
         f'<div class="model">{_e(t.get("model") or "model not known yet")}</div>'
-        f'<div class="url muted">{_e(t.get("url"))}</div>' + reason + grace + history + "</td>"
+        f'<div class="url muted">{_e(t.get("url"))}</div>'
+        + (f'<div class="tlswarn">{_e(t["tls_warning"])}</div>' if t.get("tls_warning") else "")
+        + reason
+        + grace
+        + history
+        + "</td>"
         f'<td class="c-checks"><ul class="checks">{"".join(_check(c, checks.get(c), now, state) for c in names)}</ul></td>'
         + _metric(
             "c-ttft", "TTFT", last_ttft(recent), now, ttft_series(recent), "time to first token"

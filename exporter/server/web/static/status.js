@@ -251,6 +251,7 @@
     target.appendChild(el("div", "name", t.name));
     target.appendChild(el("div", "model", t.model || "model not known yet"));
     target.appendChild(el("div", "url muted", t.url));
+    if (t.tls_warning) target.appendChild(el("div", "tlswarn", t.tls_warning));
     if (t.state !== "up" && (t.reason || t.detail)) {
       var rd = el("details", "reason");
       rd.open = reasonOpen;
@@ -320,7 +321,7 @@
 
   function rowKey(t) {
     var recent = t.recent || [], trans = t.transitions || [];
-    return JSON.stringify([t.state, t.since, t.model, t.url, t.reason, t.detail, t.grace_until,
+    return JSON.stringify([t.state, t.since, t.model, t.url, t.tls_warning, t.reason, t.detail, t.grace_until,
       t.checks, t.consecutive_failures, recent.length, recent.length ? recent[recent.length - 1] : 0,
       trans.length, trans.length ? trans[trans.length - 1].time : 0]);
   }

@@ -1,0 +1,161 @@
+"""Per-target TLS (`tls:`, config/tls.py) against loopback servers that use a private CA made
+in the test: a server certificate, one for another name, a client certificate (mTLS). Each
+case goes through the config and the probes' client as a user's target does."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exporter.config import ConfigError, TargetConfig, load_config
+from exporter.probes import ProbeContext, make_client, probe_health
+from exporter.probes.results import ProbeResult, Reason
+from exporter.server.words import check_summary
+from tests.core.certs import Pki, make_pki
+from tests.core.test_client import OK, Raw, answer
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@asynccontextmanager
+async def https(context: ssl.SSLContext) -> AsyncIterator[tuple[str, Raw]]:
+    state = Raw(answer(OK))
+    server = await asyncio.start_server(state._serve, "127.0.0.1", 0, ssl=context)
+    try:
+        yield f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}", state
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def probe(url: str, tls: dict[str, Any] | None, times: int = 1) -> list[ProbeResult]:
+    target = TargetConfig(name="t", url=url, tls=tls)
+    async with make_client(8) as client:
+        return [await probe_health(ProbeContext(client, target, 3.0)) for _ in range(times)]
+
+
+async def test_a_private_ca_is_trusted_through_the_targets_tls_setting(pki: Pki) -> None:
+    async with https(pki.server_context()) as (url, state):
+        (refused,) = await probe(url, None)  # the system store does not know the CA
+        assert refused.reason is Reason.CONNECT_ERROR
+        assert "not trusted" in refused.detail and "issuer" in refused.detail, refused.detail
+        assert check_summary("connect_error", refused.detail, None) == "TLS certificate rejected"
+        results = await probe(url, {"ca_file": str(pki.ca)}, times=3)
+    assert [r.success for r in results] == [True] * 3, results
+    assert state.connections == 1  # verified once, kept alive (a refused handshake never counts)
+
+
+async def test_a_certificate_for_another_name_is_refused_unless_that_name_is_configured(
+    pki: Pki,
+) -> None:
+    async with https(pki.server_context(wrong_name=True)) as (url, _):
+        (wrong,) = await probe(url, {"ca_file": str(pki.ca)})
+        (named,) = await probe(url, {"ca_file": str(pki.ca), "server_name": "other.test"})
+        (other,) = await probe(url, {"ca_file": str(pki.ca), "server_name": "model.test"})
+    assert wrong.reason is Reason.CONNECT_ERROR and "not valid for '127.0.0.1'" in wrong.detail
+    assert named.success, named.detail
+    assert other.reason is Reason.CONNECT_ERROR and "model.test" in other.detail, other.detail
+
+
+@contextmanager
+def mtls_server(context: ssl.SSLContext) -> Iterator[str]:
+    """A blocking TLS server as real ones behave on a refused client certificate: the alert is
+    sent, then the connection is closed gracefully (asyncio's own server drops it unsent)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                raw, _ = listener.accept()
+            except OSError:
+                return
+            conn = context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+            conn.settimeout(5)
+            try:
+                conn.do_handshake()
+                conn.recv(65536)
+                conn.sendall(OK)
+            except (ssl.SSLError, OSError):
+                conn.shutdown(socket.SHUT_WR)
+                try:
+                    while conn.recv(65536):
+                        pass
+                except OSError:
+                    pass
+            finally:
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(10)
+
+
+async def test_mtls_a_missing_client_certificate_is_a_connect_error_in_words(pki: Pki) -> None:
+    with mtls_server(pki.server_context(mtls=True)) as url:
+        (refused,) = await probe(url, {"ca_file": str(pki.ca)})
+        cert, key = pki.client
+        (accepted,) = await probe(url, {"ca_file": str(pki.ca), "cert_file": cert, "key_file": key})
+    assert refused.reason is Reason.CONNECT_ERROR, refused.detail  # not "server closed"
+    assert "client certificate" in refused.detail, refused.detail
+    assert check_summary("connect_error", refused.detail, None) == "TLS client certificate refused"
+    assert accepted.success, accepted.detail
+
+
+async def test_insecure_skip_verify_works_and_says_so_loudly(
+    pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    async with https(pki.server_context(wrong_name=True)) as (url, _):
+        (result,) = await probe(url, {"insecure_skip_verify": True})
+    assert result.success, result.detail
+    warned = [r for r in caplog.records if "verification is OFF" in r.getMessage()]
+    assert warned and warned[0].levelno == logging.WARNING
+    target = TargetConfig(name="t", url=url, tls={"insecure_skip_verify": True})
+    assert target.tls_warning is not None and "NOT verified" in target.tls_warning
+    assert TargetConfig(name="t", url=url).tls_warning is None
+
+
+@pytest.mark.parametrize(
+    ("tls", "said"),
+    [
+        ("{ca_file: MISSING}", "tls: ca_file: cannot read"),
+        ("{cert_file: CERT}", "cert_file and key_file go together"),
+        ("{ca_file: KEY}", "holds no PEM certificate"),
+        ("{cert_file: CERT, key_file: MISSING}", "key_file: cannot read"),
+        ("{cert_file: CA, key_file: KEY}", "are not a PEM certificate and its private key"),
+        ("{insecure: true}", "unknown key"),
+    ],
+)
+def test_tls_files_are_checked_at_load_naming_the_file_and_field(
+    pki: Pki, tmp_path: Path, tls: str, said: str
+) -> None:
+    cert, key = pki.client
+    missing = tmp_path / "nope.pem"
+    text = tls.replace("MISSING", str(missing)).replace("CERT", str(cert)).replace("KEY", str(key))
+    text = text.replace("CA", str(pki.ca))
+    cfg = tmp_path / "c.yml"
+    cfg.write_text(f"targets:\n  - name: a\n    url: https://x\n    tls: {text}\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config(cfg)
+    message = str(refused.value)
+    assert str(cfg) in message and "targets[0].tls" in message and said in message, message
+    if "MISSING" in tls:
+        assert str(missing) in message
