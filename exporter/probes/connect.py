@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import socket
 import ssl
 from collections.abc import Callable
@@ -187,6 +188,11 @@ async def _attempt(loop: asyncio.AbstractEventLoop, info: AddrInfo) -> socket.so
     try:
         sock.setblocking(False)
         await loop.sock_connect(sock, info[4])
+    except OSError as exc:
+        sock.close()
+        if exc.errno:  # the system's words ("Connection refused"), as create_connection's
+            raise OSError(exc.errno, os.strerror(exc.errno)) from None
+        raise
     except BaseException:
         sock.close()
         raise
