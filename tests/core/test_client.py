@@ -250,3 +250,58 @@ async def test_a_server_that_closes_as_it_accepts_is_seen_at_once_not_at_the_dea
     finally:
         server.close()
         await server.wait_closed()
+
+
+# ---- what the pool and the parser must refuse (each would survive a mutation otherwise) -----
+@pytest.mark.parametrize(
+    "wire",
+    [
+        b"HTTP/1.1 200 OK\r\nX: " + b"a" * 100_000,  # one header line that never ends
+        b"HTTP/1.1 100 Continue\r\n\r\n" * 5000,  # interim answers without end, no headers
+    ],
+)
+async def test_a_head_that_never_ends_is_refused_at_64_kib_not_at_the_timeout(wire: bytes) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        writer.write(wire)
+        await writer.drain()
+        await asyncio.sleep(30)  # and nothing more: only the size can end it
+
+    async with raw(handler) as server, Http1Transport(8) as client:
+        with pytest.raises(BadResponse, match="headers exceed 65536 bytes"):
+            await fetch(client, server.url)
+
+
+async def test_idle_connections_the_server_closed_are_never_reused() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        writer.write(OK)
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.close()  # an idle timeout far shorter than the client's
+
+    async with raw(handler) as server, Http1Transport(8) as client:
+        first = await asyncio.gather(fetch(client, server.url), fetch(client, server.url))
+        assert first == [(200, b"ok")] * 2 and server.connections == 2  # two kept idle
+        await asyncio.sleep(0.3)  # both closed meanwhile: neither may be tried (the one
+        assert await fetch(client, server.url) == (200, b"ok")  # retry would not save two)
+    assert server.connections == 3
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+        b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",  # 1.0: close unless keep-alive
+    ],
+)
+async def test_a_response_that_says_close_is_never_reused(wire: bytes) -> None:
+    async with raw(answer(wire)) as server, Http1Transport(8) as client:  # the socket stays open
+        assert [await fetch(client, server.url) for _ in range(2)] == [(200, b"ok")] * 2
+    assert server.connections == 2
+
+
+async def test_a_second_response_to_one_request_is_never_read() -> None:
+    second = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"
+    async with raw(answer(OK + second)) as server, Http1Transport(8) as client:
+        assert await fetch(client, server.url) == (200, b"ok")
+        assert await fetch(client, server.url) == (200, b"ok")
+    assert server.connections == 2  # the connection that carried it was not trusted again
