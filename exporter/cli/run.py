@@ -24,10 +24,15 @@ __all__ = ["check_config", "run"]
 
 def check_config(path: Path, *, read_secrets: bool = True) -> int:
     """Rejects everything `run` rejects, each as a message naming the file and the field."""
+    from exporter.config.tls import files_unchecked
     from exporter.preflight import preflight
 
     try:
-        settings = load_config(path)
+        if read_secrets:
+            settings = load_config(path)
+        else:
+            with files_unchecked():  # TLS files mounted at deploy time, like the secrets
+                settings = load_config(path)
         preflight(settings, read_secrets=read_secrets)
     except ConfigError as exc:
         print(exc, file=sys.stderr)

@@ -8,13 +8,29 @@ not the target's: the probe's connection reports it)."""
 from __future__ import annotations
 
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from pydantic import model_validator
 
 from exporter.config.base import Strict
 
-__all__ = ["TLSConfig"]
+__all__ = ["TLSConfig", "files_unchecked"]
+
+_CHECK_FILES: ContextVar[bool] = ContextVar("tls_check_files", default=True)
+
+
+@contextmanager
+def files_unchecked() -> Iterator[None]:
+    """`check-config --skip-secrets`: files mounted at deploy time (a client key is a secret)
+    are named, not read."""
+    token = _CHECK_FILES.set(False)
+    try:
+        yield
+    finally:
+        _CHECK_FILES.reset(token)
 
 
 def _readable(field: str, path: Path) -> None:
@@ -44,6 +60,8 @@ class TLSConfig(Strict):
             not self.server_name or any(c.isspace() or c in "/:@" for c in self.server_name)
         ):
             raise ValueError("server_name must be a host name")
+        if not _CHECK_FILES.get():
+            return self
         for field in ("ca_file", "cert_file", "key_file"):
             path = getattr(self, field)
             if path is not None:

@@ -5,6 +5,7 @@ case goes through the config and the probes' client as a user's target does."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import ssl
@@ -14,14 +15,17 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from exporter.config import ConfigError, TargetConfig, load_config
+from exporter.config import ConfigError, Settings, TargetConfig, load_config
 from exporter.probes import ProbeContext, make_client, probe_health
 from exporter.probes.results import ProbeResult, Reason
 from exporter.server.words import check_summary
 from tests.core.certs import Pki, make_pki
+from tests.core.live import running_exporter
 from tests.core.test_client import OK, Raw, answer
+from tests.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +163,27 @@ def test_tls_files_are_checked_at_load_naming_the_file_and_field(
     assert str(cfg) in message and "targets[0].tls" in message and said in message, message
     if "MISSING" in tls:
         assert str(missing) in message
+
+
+async def test_the_page_and_the_api_show_an_unverified_target(pki: Pki, tmp_path: Path) -> None:
+    async with https(pki.server_context(wrong_name=True)) as (url, _):
+        targets = [
+            TargetConfig(name="lax", url=url, tls={"insecure_skip_verify": True},
+                         checks={"models": {"enabled": False}, "chat": {"enabled": False}}),
+            TargetConfig(name="strict", url=url, tls={"ca_file": pki.ca},
+                         proxy_url="http://me:proxy-pw-31@127.0.0.1:9"),
+        ]  # fmt: skip
+        settings = Settings(targets=targets, default_interval=0.5)
+        async with running_exporter(settings) as (_, base), httpx.AsyncClient() as http:
+
+            async def lax_up() -> bool:
+                api = (await http.get(base + "/api/v1/targets")).json()
+                return bool(api["targets"][0]["state"] == "up")
+
+            await wait_for(lax_up, timeout=30)
+            api = (await http.get(base + "/api/v1/targets")).json()
+            page = (await http.get(base + "/")).text
+    lax, strict = api["targets"]
+    assert lax["tls_warning"] == "TLS certificate NOT verified (tls.insecure_skip_verify)"
+    assert strict["tls_warning"] is None and strict["proxy"] == "http://127.0.0.1:9"
+    assert page.count("NOT verified") == 1 and "proxy-pw-31" not in page + json.dumps(api)
