@@ -10,13 +10,15 @@ from pydantic import Field, SecretStr, model_validator
 
 from exporter.config.base import NAME, Strict
 from exporter.config.durations import Duration
+from exporter.config.network import Network
 from exporter.config.targets import Checks
 
 __all__ = ["ProbeEndpointConfig", "ProbeModule", "ShardingConfig"]
 
 
-class ProbeModule(Strict):
-    """A named check module for `GET /probe?target=...&module=NAME` (blackbox style)."""
+class ProbeModule(Network):
+    """A named check module for `GET /probe?target=...&module=NAME` (blackbox style); `tls`,
+    `proxy_url` and `proxy_from_environment` as a target's (config/network.py)."""
 
     model: str | None = None
     api_key: SecretStr | None = None

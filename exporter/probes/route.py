@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 _ROUTES: dict[int, tuple[TargetConfig, Route | None]] = {}
 _ROUTES_MAX = 65536
+_WARNED: set[str] = set()  # targets already logged as unverified (a /probe round is a new one)
 
 
 def proxy_from_url(url: str) -> Proxy:
@@ -74,7 +75,10 @@ def _build(target: TargetConfig) -> Route | None:
     if target.tls is not None and target.url.startswith("https:"):
         tls = context_for(target.tls)
         name = target.tls.server_name
-        if target.tls.insecure_skip_verify:
+        if target.tls.insecure_skip_verify and target.name not in _WARNED:
+            if len(_WARNED) >= 4096:
+                _WARNED.clear()
+            _WARNED.add(target.name)
             log.warning(
                 "target %s: TLS certificate verification is OFF (tls.insecure_skip_verify): "
                 "anyone on the path can impersonate this server",

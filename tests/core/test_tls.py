@@ -19,8 +19,10 @@ import httpx
 import pytest
 
 from exporter.config import ConfigError, Settings, TargetConfig, load_config
+from exporter.config.probe import ProbeModule
 from exporter.probes import ProbeContext, make_client, probe_health
 from exporter.probes.results import ProbeResult, Reason
+from exporter.server.probe_endpoint import target_for
 from exporter.server.words import check_summary
 from tests.core.certs import Pki, make_pki
 from tests.core.live import running_exporter
@@ -44,8 +46,10 @@ async def https(context: ssl.SSLContext) -> AsyncIterator[tuple[str, Raw]]:
         await server.wait_closed()
 
 
-async def probe(url: str, tls: dict[str, Any] | None, times: int = 1) -> list[ProbeResult]:
-    target = TargetConfig(name="t", url=url, tls=tls)
+async def probe(
+    url: str, tls: dict[str, Any] | None, times: int = 1, name: str = "t"
+) -> list[ProbeResult]:
+    target = TargetConfig(name=name, url=url, tls=tls)
     async with make_client(8) as client:
         return [await probe_health(ProbeContext(client, target, 3.0)) for _ in range(times)]
 
@@ -128,7 +132,7 @@ async def test_insecure_skip_verify_works_and_says_so_loudly(
 ) -> None:
     caplog.set_level(logging.WARNING)
     async with https(pki.server_context(wrong_name=True)) as (url, _):
-        (result,) = await probe(url, {"insecure_skip_verify": True})
+        (result,) = await probe(url, {"insecure_skip_verify": True}, name="loud")
     assert result.success, result.detail
     warned = [r for r in caplog.records if "verification is OFF" in r.getMessage()]
     assert warned and warned[0].levelno == logging.WARNING
@@ -187,3 +191,17 @@ async def test_the_page_and_the_api_show_an_unverified_target(pki: Pki, tmp_path
     assert lax["tls_warning"] == "TLS certificate NOT verified (tls.insecure_skip_verify)"
     assert strict["tls_warning"] is None and strict["proxy"] == "http://127.0.0.1:9"
     assert page.count("NOT verified") == 1 and "proxy-pw-31" not in page + json.dumps(api)
+
+
+async def test_a_probe_module_takes_tls_like_a_target(pki: Pki) -> None:
+    module = ProbeModule(
+        scheme="https",
+        tls={"ca_file": pki.ca},
+        checks={"models": {"enabled": False}, "chat": {"enabled": False}},
+    )
+    async with https(pki.server_context()) as (url, _):
+        target = target_for(url, module, None)
+        async with make_client(8) as client:
+            result = await probe_health(ProbeContext(client, target, 3.0))
+    assert target.tls is not None and target.tls.ca_file == pki.ca
+    assert result.success, result.detail
