@@ -86,11 +86,7 @@ def black_hole() -> Iterator[tuple[int, list[socket.socket]]]:
             s.close()
 
 
-async def test_a_name_whose_first_address_drops_syns_is_reached_on_the_next(
-    monkeypatch: pytest.MonkeyPatch, black_hole: tuple[int, list[socket.socket]]
-) -> None:
-    port, _ = black_hole
-    asked = _resolving(monkeypatch, {"model.test": ["127.0.0.2", "127.0.0.1"]})
+async def _past_the_black_hole(port: int) -> tuple[ProbeResult, int]:
     state = Raw(answer(OK))
     server = await asyncio.start_server(state._serve, "127.0.0.1", port)
     try:
@@ -98,8 +94,17 @@ async def test_a_name_whose_first_address_drops_syns_is_reached_on_the_next(
     finally:
         server.close()
         await server.wait_closed()
+    return result, state.connections
+
+
+async def test_a_name_whose_first_address_drops_syns_is_reached_on_the_next(
+    monkeypatch: pytest.MonkeyPatch, black_hole: tuple[int, list[socket.socket]]
+) -> None:
+    port, _ = black_hole
+    asked = _resolving(monkeypatch, {"model.test": ["127.0.0.2", "127.0.0.1"]})
+    result, connections = await _past_the_black_hole(port)
     assert result.success, result.detail  # not the whole connect budget on the black hole
-    assert asked == ["model.test"] and state.connections == 1
+    assert asked == ["model.test"] and connections == 1
 
 
 async def test_a_name_none_of_whose_addresses_answer_is_a_connect_error(
@@ -145,32 +150,46 @@ async def test_http_through_a_proxy_in_absolute_form_with_its_login(
     assert "wrong-pw" not in wrong.detail  # the proxy echoed its login: never shown
 
 
+async def _through_a_tunnel(pki: Pki) -> tuple[list[ProbeResult], list[str], int]:
+    state = Raw(answer(OK))
+    server = await asyncio.start_server(state._serve, "127.0.0.1", 0, ssl=pki.server_context())
+    port = server.sockets[0].getsockname()[1]
+    tls = {"ca_file": str(pki.ca)}
+    try:
+        async with running_proxy() as proxy:
+            results = [
+                await run(TargetConfig(name="t", url=f"https://{host}:{port}",
+                                       proxy_url=proxy.url, tls=tls))
+                for host in ("model.test", "other.test")
+            ]  # fmt: skip
+    finally:
+        server.close()
+        await server.wait_closed()
+    return results, proxy.seen, port
+
+
 async def test_https_through_a_connect_tunnel_verified_end_to_end(
     monkeypatch: pytest.MonkeyPatch, pki: Pki
 ) -> None:
     _resolving(monkeypatch, {})
-    state = Raw(answer(OK))
-    server = await asyncio.start_server(state._serve, "127.0.0.1", 0, ssl=pki.server_context())
-    port = server.sockets[0].getsockname()[1]
-    try:
-        async with running_proxy() as proxy:
-            tls = {"ca_file": str(pki.ca)}
-            url = f"https://model.test:{port}"
-            results = [await run(TargetConfig(name="t", url=url, proxy_url=proxy.url, tls=tls))]
-            results.append(
-                await run(
-                    TargetConfig(
-                        name="t", url=f"https://other.test:{port}", proxy_url=proxy.url, tls=tls
-                    )
-                )
-            )
-    finally:
-        server.close()
-        await server.wait_closed()
-    ok, wrong_name = results
+    (ok, wrong_name), seen, port = await _through_a_tunnel(pki)
     assert ok.success, ok.detail
-    assert proxy.seen[0].startswith(f"CONNECT model.test:{port} HTTP/1.1\r\n")
+    assert seen[0].startswith(f"CONNECT model.test:{port} HTTP/1.1\r\n")
     assert wrong_name.reason is Reason.CONNECT_ERROR and "other.test" in wrong_name.detail
+
+
+def test_staggered_connects_and_tunnels_run_on_uvloop_as_shipped(
+    monkeypatch: pytest.MonkeyPatch, black_hole: tuple[int, list[socket.socket]], pki: Pki
+) -> None:
+    uvloop = pytest.importorskip("uvloop")
+    port, _ = black_hole
+    _resolving(monkeypatch, {"model.test": ["127.0.0.2", "127.0.0.1"]})
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        passed, _ = runner.run(_past_the_black_hole(port))
+        _resolving(monkeypatch, {})
+        (ok, wrong_name), _, _ = runner.run(_through_a_tunnel(pki))
+    assert passed.success and ok.success, (passed.detail, ok.detail)
+    assert wrong_name.reason is Reason.CONNECT_ERROR
 
 
 async def test_the_environments_proxy_only_when_asked_and_not_for_no_proxy(
