@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
-DEB_TEST_PKGS := prometheus prometheus-alertmanager chromium chromium-driver nginx-light prometheus-blackbox-exporter systemd
+DEB_TEST_PKGS := prometheus prometheus-alertmanager chromium chromium-driver nginx-light prometheus-blackbox-exporter systemd openssl
 DEB_BENCH_PKGS := prometheus-blackbox-exporter nginx-light
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS ?=
