@@ -48,6 +48,7 @@ async def test_server_and_script_render_the_same_page(tmp_path: Path) -> None:
         TargetConfig(name="fresh", url="http://127.0.0.1:12"),
         TargetConfig(name="boot", url="http://127.0.0.1:13"),
         TargetConfig(name="paused", url="http://127.0.0.1:14"),
+        TargetConfig(name="lax", url="https://127.0.0.1:16", tls={"insecure_skip_verify": True}),
     ]
     async with idle_exporter(targets, tmp_path) as exporter, serve(exporter.app) as base:
         monitor = exporter.monitor
@@ -55,6 +56,8 @@ async def test_server_and_script_render_the_same_page(tmp_path: Path) -> None:
         monitor.clock = lambda: then
         fresh = monitor.targets["fresh"]  # never probed: unknown since then
         fresh.status = replace(fresh.status, since=then)
+        lax = monitor.targets["lax"]  # never probed either
+        lax.status = replace(lax.status, since=then)
         for k in range(23):
             for check in Check:
                 d, ttft = 0.213 + (k * 37 % 11) / 97, 0.031 + (k * 13 % 7) / 331
@@ -73,7 +76,9 @@ async def test_server_and_script_render_the_same_page(tmp_path: Path) -> None:
             scripted = await open_page(browser, base + "/?refresh=0.5")
             await wait_js(scripted.page, "() => Number(document.body.dataset.renders) >= 1")
             first, second = await snapshot(server.page), await snapshot(scripted.page)
-            assert len(first["rows"]) == 6 and first["rows"][0]["state"] == "down"
+            assert len(first["rows"]) == 7 and first["rows"][0]["state"] == "down"
+            lax = next(r for r in second["rows"] if r["name"] == "lax")
+            assert "TLS certificate NOT verified" in " ".join(lax["cells"])  # the script's too
             checks = [c for r in first["rows"] for c in r["checks"]]
             assert "chat=wait" in checks and "chat=true/stale" in checks, checks
             assert any(r["fails"] and r["lines"] for r in first["rows"])  # flaky: both kinds
