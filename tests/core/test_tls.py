@@ -26,6 +26,7 @@ from exporter.server.probe_endpoint import target_for
 from exporter.server.words import check_summary
 from tests.core.certs import Pki, make_pki
 from tests.core.live import running_exporter
+from tests.core.nginx import running_nginx
 from tests.core.test_client import OK, Raw, answer
 from tests.waiting import wait_for
 
@@ -205,3 +206,24 @@ async def test_a_probe_module_takes_tls_like_a_target(pki: Pki) -> None:
             result = await probe_health(ProbeContext(client, target, 3.0))
     assert target.tls is not None and target.tls.ca_file == pki.ca
     assert result.success, result.detail
+
+
+async def test_nginx_asking_for_a_client_certificate_says_so(pki: Pki, tmp_path: Path) -> None:
+    cert, key = pki.server
+    server = f"""
+    listen 127.0.0.1:{{port}} ssl;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    ssl_client_certificate {pki.ca};
+    ssl_verify_client on;
+    location / {{ return 200 ok; }}
+"""
+    with running_nginx(tmp_path, server) as port:
+        url = f"https://127.0.0.1:{port}"
+        (refused,) = await probe(url, {"ca_file": str(pki.ca)})
+        client_cert, client_key = pki.client
+        tls = {"ca_file": str(pki.ca), "cert_file": client_cert, "key_file": client_key}
+        (accepted,) = await probe(url, tls)
+    # nginx finishes the handshake and answers 400 with an HTML page: its words are kept
+    assert refused.detail == "HTTP 400 No required SSL certificate was sent", refused.detail
+    assert accepted.success, accepted.detail
