@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import base64
 import re
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from exporter.config import TargetConfig
+from exporter.util.identity import ByIdentity
 
 __all__ = ["MARKER", "known_secrets", "redact", "secrets_of"]
 
@@ -49,7 +50,7 @@ def known_secrets(target: TargetConfig, api_key: str | None) -> tuple[str, ...]:
     contains another is replaced whole."""
     found: list[str] = []
     if api_key:
-        found += [api_key, f"Bearer {api_key}"]
+        found += [api_key, f"Bearer {api_key}", quote(api_key, safe="")]
     found += _url_credentials(target.url)
     proxy = target.proxy_url
     if proxy is not None:
@@ -72,8 +73,7 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
-_CACHE: dict[int, tuple[TargetConfig, str | None, tuple[str, ...]]] = {}
-_CACHE_MAX = 65536
+_KEPT: ByIdentity[TargetConfig, tuple[str | None, tuple[str, ...]]] = ByIdentity()
 
 
 def secrets_of(target: TargetConfig) -> tuple[str, ...]:
@@ -83,11 +83,9 @@ def secrets_of(target: TargetConfig) -> tuple[str, ...]:
         key = target.resolve_api_key()
     except OSError:  # a key file never read: nothing was sent, nothing to hide
         key = None
-    kept = _CACHE.get(id(target))
-    if kept is not None and kept[0] is target and kept[1] == key:
-        return kept[2]
-    if len(_CACHE) >= _CACHE_MAX:
-        _CACHE.clear()
+    kept = _KEPT.get(target)
+    if kept is not None and kept[0] == key:
+        return kept[1]
     found = known_secrets(target, key)
-    _CACHE[id(target)] = (target, key, found)
+    _KEPT.put(target, (key, found))
     return found

@@ -13,13 +13,13 @@ from exporter.config import TargetConfig
 from exporter.errors import ConnectFailed
 from exporter.probes.tls import context_for
 from exporter.probes.transport import Proxy, Route
+from exporter.util.identity import ByIdentity
 
 __all__ = ["proxy_from_url", "route_for"]
 
 log = logging.getLogger(__name__)
 
-_ROUTES: dict[int, tuple[TargetConfig, Route | None]] = {}
-_ROUTES_MAX = 65536
+_ROUTES: ByIdentity[TargetConfig, tuple[Route | None]] = ByIdentity()
 _WARNED: set[str] = set()  # targets already logged as unverified (a /probe round is a new one)
 
 
@@ -97,11 +97,9 @@ def _build(target: TargetConfig) -> Route | None:
 
 def route_for(target: TargetConfig) -> Route | None:
     """The target's Route, built once per target config (a reload builds new ones)."""
-    kept = _ROUTES.get(id(target))
-    if kept is not None and kept[0] is target:
-        return kept[1]
-    if len(_ROUTES) >= _ROUTES_MAX:
-        _ROUTES.clear()
+    kept = _ROUTES.get(target)
+    if kept is not None:
+        return kept[0]
     route = _build(target)
-    _ROUTES[id(target)] = (target, route)
+    _ROUTES.put(target, (route,))
     return route
