@@ -30,6 +30,7 @@ from exporter.engine.state import (
     begin_grace,
     end_grace,
     observe,
+    offered_policy,
 )
 from exporter.probes.results import VERDICT_CHECKS, Check, ProbeResult
 
@@ -93,9 +94,11 @@ class TargetRuntime:
     """One target's live numbers (slots: thousands of them, no __dict__ each)."""
 
     config: TargetConfig
-    policy: Policy
+    policy: Policy  # the config's, without the checks the server does not offer
     status: TargetStatus = field(default_factory=TargetStatus)
     discovered_model: str | None = None
+    # what an `auto` target was found to be (probes/servers.py), None until known
+    detected_server: str | None = None
     probes: Counter[Check] = field(default_factory=Counter)
     failures: Counter[tuple[Check, str]] = field(default_factory=Counter)
     last_success: dict[Check, float] = field(default_factory=dict)
@@ -123,6 +126,11 @@ class TargetRuntime:
     @property
     def model(self) -> str | None:
         return self.config.model or self.discovered_model
+
+    @property
+    def server(self) -> str | None:
+        """The server profile the probes follow: the configured one, else the one found."""
+        return self.config.server if self.config.server != "auto" else self.detected_server
 
     def duration_histogram(self, check: Check) -> Histogram:
         hist = self.durations.get(check)
@@ -195,10 +203,12 @@ class Monitor:
             rt.duration_histogram(check).observe(result.duration)
         if result.success:
             rt.last_success[check] = now
-        elif result.reason is not None:
+        elif result.reason is not None and result.offered:  # "not offered" is no failure
             rt.failures[(check, result.reason.value)] += 1
         if check is Check.MODELS and result.models and rt.config.model is None:
             rt.discovered_model = result.models[0]
+        if result.server is not None:
+            _learn_server(rt, result.server)
         if check is Check.CHAT:
             if result.ttft is not None:
                 rt.last_ttft = result.ttft
@@ -215,6 +225,10 @@ class Monitor:
             _log_engine_change(name, rt.status.latest.get(check), result)
         resets = rt.status.engine.resets if rt.status.engine is not None else 0
         rt.status, transition = observe(rt.status, name, result, now, rt.policy)
+        policy = offered_policy(rt.policy, rt.status.latest)
+        if policy is not rt.policy:
+            _log_offered(name, rt.policy, policy, result)
+            rt.policy = policy
         view = rt.status.engine
         if view is not None and view.resets > resets:
             log.warning("target %s: engine %s", name, view.note)
@@ -243,6 +257,40 @@ class Monitor:
         self.transitions.append(t.as_dict())
         for sink in self.sinks:
             sink(t)
+
+
+def _learn_server(rt: TargetRuntime, server: str) -> None:
+    """What a probe learned the server is: "" forgets it (asked again next time), a named
+    server beats "generic" (nothing more known), and "generic" never replaces a name."""
+    if rt.config.server != "auto":
+        return
+    if not server:
+        rt.detected_server = None
+    elif server != "generic" or rt.detected_server is None:
+        if server != rt.detected_server:
+            log.debug("target %s: identified as %s", rt.name, server)
+        rt.detected_server = server
+
+
+def _log_offered(name: str, before: Policy, after: Policy, result: ProbeResult) -> None:
+    """Say once when a check turns out not to be offered (or is offered again)."""
+    for check in after.unoffered - before.unoffered:
+        log.info(
+            "target %s: %s not offered by the server (not a failure; asked again every 10 "
+            "minutes): %s; the state now rests on %s",
+            name,
+            check.value,
+            result.detail,
+            ", ".join(c.value for c in after.judged) or "nothing",
+        )
+        if Check.CHAT not in after.judged and after.engine is None:
+            log.warning(
+                "target %s: no enabled check proves inference now (chat disabled, no engine "
+                "view): enable checks.chat or set the target's server",
+                name,
+            )
+    for check in before.unoffered - after.unoffered:
+        log.info("target %s: %s offered again", name, check.value)
 
 
 def _log_engine_change(name: str, before: ProbeResult | None, after: ProbeResult) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.config import ChatCheck
-from exporter.probes._base import Attempt, guarded, http_failure
+from exporter.probes._base import Attempt, guarded, http_failure, note_retry_after
 from exporter.probes._http import (
     ProbeContext,
     iter_bounded,
@@ -189,6 +189,7 @@ async def probe_chat(ctx: ProbeContext) -> ProbeResult:
         ) as response:
             attempt.status_code = response.status_code
             attempt.mark("response_headers")
+            note_retry_after(attempt, response.headers)
             if response.status_code != 200:
                 payload = await read_bounded(response, min(ctx.target.max_body_bytes, 64 << 10))
                 return http_failure(attempt, payload)
