@@ -40,6 +40,7 @@ class Seen:
     """What a fake was asked, in order, and how it should behave now."""
 
     requests: list[tuple[str, str]] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # time.monotonic() of each request
     headers: list[dict[str, str]] = field(default_factory=list)
     busy: bool = False  # Ollama: queue full; LiteLLM: rate limited
     retry_after: str | None = "60"
@@ -52,6 +53,7 @@ def _recorder(seen: Seen) -> Any:
     @web.middleware
     async def record(request: web.Request, handler: Any) -> web.StreamResponse:
         seen.requests.append((request.method, request.path))
+        seen.times.append(time.monotonic())
         seen.headers.append(dict(request.headers))
         return await handler(request)
 
