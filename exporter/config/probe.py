@@ -10,7 +10,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from exporter.config.base import NAME, Strict
 from exporter.config.durations import Duration
-from exporter.config.targets import Checks
+from exporter.config.targets import Checks, ServerKind
 
 __all__ = ["ProbeEndpointConfig", "ProbeModule", "ShardingConfig"]
 
@@ -19,6 +19,7 @@ class ProbeModule(Strict):
     """A named check module for `GET /probe?target=...&module=NAME` (blackbox style)."""
 
     model: str | None = None
+    server: ServerKind = "auto"  # docs/servers.md
     api_key: SecretStr | None = None
     api_key_file: Path | None = None
     headers: dict[str, str] = Field(default_factory=dict)

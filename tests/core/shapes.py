@@ -13,6 +13,11 @@ fixed short completion ("Paris") and record every request (method, path, headers
   with sep="\\n", chunks from llama_chat_format.py _convert_text_completion_chunks_to_chat (a
   role chunk, content chunks, a finish chunk with an empty delta; no usage chunk), then
   `data: [DONE]`.
+- SGLang 0.5.23 (python/sglang/srt/entrypoints/http_server.py): `/health` (= /health_generate)
+  answers an empty 200 once its one-token generation came back; `/v1/models` is ModelList of
+  ModelCard (srt/entrypoints/openai/protocol.py: owned_by "sglang", root, parent,
+  max_model_len) through ORJSONResponse; other paths FastAPI's 404. No chat here (the test
+  that uses it disables the chat check).
 - LiteLLM proxy 1.110.2 (litellm wheel): /health/liveliness "I'm alive!"
   (proxy/health_endpoints/_health_endpoints.py), /health behind the key and calling every
   model, /v1/models with owned_by = the provider (proxy/utils.py), a rate limit as
@@ -30,7 +35,7 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["Seen", "litellm_app", "llama_cpp_python_app", "ollama_app"]
+__all__ = ["Seen", "litellm_app", "llama_cpp_python_app", "ollama_app", "sglang_app"]
 
 ANSWER = ("Par", "is")
 
@@ -223,6 +228,38 @@ def llama_cpp_python_app(seen: Seen, model: str = "qwen3-4b") -> web.Application
     app = web.Application(middlewares=[_recorder(seen), fastapi_errors])
     app.router.add_get("/v1/models", models)
     app.router.add_post("/v1/chat/completions", chat)
+    return app
+
+
+# ---- SGLang (health and models only) -------------------------------------------------------
+def sglang_app(seen: Seen, model: str = "Qwen/Qwen3-4B-Instruct-2507") -> web.Application:
+    async def health(_: web.Request) -> web.Response:
+        return web.Response(status=200)  # Response(status_code=200): no body
+
+    async def models(_: web.Request) -> web.Response:
+        card = {
+            "id": model,
+            "object": "model",
+            "created": 1765065600,
+            "owned_by": "sglang",
+            "root": model,
+            "parent": None,
+            "max_model_len": 262144,
+        }
+        body = json.dumps({"object": "list", "data": [card]}, separators=(",", ":"))
+        return web.Response(text=body, content_type="application/json")  # orjson: compact
+
+    @web.middleware
+    async def fastapi_404(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPNotFound:
+            return web.json_response({"detail": "Not Found"}, status=404)
+
+    app = web.Application(middlewares=[_recorder(seen), fastapi_404])
+    app.router.add_get("/health", health)
+    app.router.add_get("/health_generate", health)
+    app.router.add_get("/v1/models", models)
     return app
 
 
