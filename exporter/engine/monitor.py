@@ -20,6 +20,7 @@ from exporter.engine.histogram import (
     Histogram,
 )
 from exporter.engine.history import HistoryWriter, read_history
+from exporter.engine.offers import learned_server, log_offered
 from exporter.engine.progress import EnginePolicy
 from exporter.engine.recent import Recent
 from exporter.engine.state import (
@@ -207,8 +208,8 @@ class Monitor:
             rt.failures[(check, result.reason.value)] += 1
         if check is Check.MODELS and result.models and rt.config.model is None:
             rt.discovered_model = result.models[0]
-        if result.server is not None:
-            _learn_server(rt, result.server)
+        if result.server is not None and rt.config.server == "auto":
+            rt.detected_server = learned_server(rt.name, rt.detected_server, result.server)
         if check is Check.CHAT:
             if result.ttft is not None:
                 rt.last_ttft = result.ttft
@@ -227,7 +228,7 @@ class Monitor:
         rt.status, transition = observe(rt.status, name, result, now, rt.policy)
         policy = offered_policy(rt.policy, rt.status.latest)
         if policy is not rt.policy:
-            _log_offered(name, rt.policy, policy, result)
+            log_offered(name, rt.policy, policy, result.detail)
             rt.policy = policy
         view = rt.status.engine
         if view is not None and view.resets > resets:
@@ -257,40 +258,6 @@ class Monitor:
         self.transitions.append(t.as_dict())
         for sink in self.sinks:
             sink(t)
-
-
-def _learn_server(rt: TargetRuntime, server: str) -> None:
-    """What a probe learned the server is: "" forgets it (asked again next time), a named
-    server beats "generic" (nothing more known), and "generic" never replaces a name."""
-    if rt.config.server != "auto":
-        return
-    if not server:
-        rt.detected_server = None
-    elif server != "generic" or rt.detected_server is None:
-        if server != rt.detected_server:
-            log.debug("target %s: identified as %s", rt.name, server)
-        rt.detected_server = server
-
-
-def _log_offered(name: str, before: Policy, after: Policy, result: ProbeResult) -> None:
-    """Say once when a check turns out not to be offered (or is offered again)."""
-    for check in after.unoffered - before.unoffered:
-        log.info(
-            "target %s: %s not offered by the server (not a failure; asked again every 10 "
-            "minutes): %s; the state now rests on %s",
-            name,
-            check.value,
-            result.detail,
-            ", ".join(c.value for c in after.judged) or "nothing",
-        )
-        if Check.CHAT not in after.judged and after.engine is None:
-            log.warning(
-                "target %s: no enabled check proves inference now (chat disabled, no engine "
-                "view): enable checks.chat or set the target's server",
-                name,
-            )
-    for check in before.unoffered - after.unoffered:
-        log.info("target %s: %s offered again", name, check.value)
 
 
 def _log_engine_change(name: str, before: ProbeResult | None, after: ProbeResult) -> None:
