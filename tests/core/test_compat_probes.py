@@ -200,3 +200,22 @@ def test_owned_by() -> None:
     assert from_owned_by(["library"]) is None  # Ollama's namespace
     assert from_owned_by(["openai"]) is None  # LiteLLM's provider
     assert from_owned_by(["vllm", "sglang"]) is None
+
+
+async def test_identification_survives_a_hostile_root(client: Transport) -> None:
+    """A web UI of megabytes at `/` (llama-server's) is not read past 4 KiB, a page that only
+    mentions Ollama is not Ollama, and the health check goes on to /health."""
+
+    async def huge(_: web.Request) -> web.Response:
+        return web.Response(body=b"Ollama is running" + b" " * (8 << 20), content_type="text/html")
+
+    async def health(_: web.Request) -> web.Response:
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_get("/", huge)
+    app.router.add_get("/health", health)
+    async with serve_aiohttp(app) as url:
+        assert await identify(_ctx(client, url)) == "generic"
+        result = await probe_health(_ctx(client, url))
+    assert result.success and result.server == "generic", result
