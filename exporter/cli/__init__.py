@@ -25,6 +25,14 @@ def _duration(text: str) -> float:
     return seconds
 
 
+def _servers() -> tuple[str, ...]:
+    from typing import get_args
+
+    from exporter.config.targets import ServerKind
+
+    return get_args(ServerKind)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="llm-heartbeat",
@@ -70,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
         "probe",
         help="one round of all checks against one URL",
         description="One round of all checks, concurrently; the verdict as soon as it is "
-        "known. Exit 0 healthy, 1 unhealthy, 2 usage error, 3 starting (loading).",
+        "known. Exit 0 healthy, 1 unhealthy, 2 usage error, 3 starting (loading), "
+        "4 busy (rate limited).",
     )
     probe.add_argument("url", help="the server's base URL (a trailing /v1 is dropped)")
     probe.add_argument("--model", help="model the server must serve (default: the first listed)")
@@ -80,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
         type=_duration,
         default=30.0,
         help="deadline of the round: 5s, 1m (default 30s)",
+    )
+    probe.add_argument(
+        "--server",
+        choices=_servers(),
+        default="auto",
+        help="what the server is, for its health endpoint (default auto: found out)",
     )
     probe.add_argument("--no-chat", action="store_true", help="skip the chat completion")
     probe.add_argument("--no-stream", action="store_true", help="non-streaming chat completion")

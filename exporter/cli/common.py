@@ -8,12 +8,21 @@ from pydantic import ValidationError
 
 from exporter.errors import validation_messages
 
-__all__ = ["EXIT_OK", "EXIT_STARTING", "EXIT_UNHEALTHY", "EXIT_USAGE", "first_error", "log"]
+__all__ = [
+    "EXIT_BUSY",
+    "EXIT_OK",
+    "EXIT_STARTING",
+    "EXIT_UNHEALTHY",
+    "EXIT_USAGE",
+    "first_error",
+    "log",
+]
 
 log = logging.getLogger("llm-heartbeat")
 
-# `probe`: 0 healthy, 1 unhealthy, 2 usage error, 3 starting (loading: /health 503)
-EXIT_OK, EXIT_UNHEALTHY, EXIT_USAGE, EXIT_STARTING = 0, 1, 2, 3
+# `probe`: 0 healthy, 1 unhealthy, 2 usage error, 3 starting (loading: /health 503),
+# 4 busy (rate limited: 429 or Ollama's "server busy"; nothing broken)
+EXIT_OK, EXIT_UNHEALTHY, EXIT_USAGE, EXIT_STARTING, EXIT_BUSY = 0, 1, 2, 3, 4
 
 
 def first_error(exc: ValidationError) -> str:

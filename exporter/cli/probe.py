@@ -10,7 +10,14 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from exporter.cli.common import EXIT_OK, EXIT_STARTING, EXIT_UNHEALTHY, EXIT_USAGE, first_error
+from exporter.cli.common import (
+    EXIT_BUSY,
+    EXIT_OK,
+    EXIT_STARTING,
+    EXIT_UNHEALTHY,
+    EXIT_USAGE,
+    first_error,
+)
 from exporter.config import TargetConfig
 
 __all__ = ["probe"]
@@ -19,7 +26,7 @@ __all__ = ["probe"]
 async def probe(args: argparse.Namespace) -> int:
     from exporter.engine.rounds import Verdict, direct_runner, run_round
     from exporter.probes import make_client
-    from exporter.probes.results import VERDICT_CHECKS
+    from exporter.probes.results import VERDICT_CHECKS, Check
     from exporter.server.views import result_view
 
     url = args.url.rstrip("/")
@@ -33,7 +40,12 @@ async def probe(args: argparse.Namespace) -> int:
         if args.expect:
             checks["chat"]["expect_contains"] = args.expect
         target = TargetConfig(
-            name="probe", url=url, model=args.model, api_key_file=args.api_key_file, checks=checks
+            name="probe",
+            url=url,
+            model=args.model,
+            server=args.server,
+            api_key_file=args.api_key_file,
+            checks=checks,
         )
     except ValidationError as exc:
         print(f"llm-heartbeat probe: {first_error(exc)}", file=sys.stderr)
@@ -47,9 +59,20 @@ async def probe(args: argparse.Namespace) -> int:
             wanted, direct_runner(client, target), args.timeout, model=args.model
         )
     results, model = found.results, found.model
+    unoffered = [r.check.value for r in results if not r.offered]
+    proof = any(r.check is Check.CHAT for r in results)
+    if unoffered and not proof and found.verdict is Verdict.HEALTHY:
+        # nothing left that proves inference: the flags' problem, not the server's
+        print(
+            f"llm-heartbeat probe: the server does not offer {', '.join(unoffered)} and no "
+            "check that proves inference ran: drop --no-chat",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if args.json:
         out: dict[str, Any] = {"url": target.safe_url, "model": model}
         out |= {"verdict": found.verdict.value, "healthy": found.verdict is Verdict.HEALTHY}
+        out["not_offered"] = unoffered
         out["checks"] = {r.check.value: result_view(r) for r in results}
         out["skipped"] = [c.value for c in found.skipped]
         print(json.dumps(out, indent=2))
@@ -58,7 +81,7 @@ async def probe(args: argparse.Namespace) -> int:
         print(f"{'CHECK':<8} {'RESULT':<7} {'HTTP':>4} {'TIME':>8} {'TTFT':>8}  DETAIL")
         for r in results:
             ttft = f"{r.ttft * 1000:.0f}ms" if r.ttft is not None else "-"
-            word = "ok" if r.success else "FAIL"
+            word = "ok" if r.success else _WORDS.get(r.reason or "", "FAIL")
             detail = r.detail if not r.success else (f"answer={r.content!r}" if r.content else "")
             if not r.success and r.reason:
                 detail = f"{r.reason.value}: {detail}"
@@ -68,7 +91,14 @@ async def probe(args: argparse.Namespace) -> int:
             )
         for c in found.skipped:
             print(f"{c.value:<8} {'skipped':<7} {'-':>4} {'-':>8} {'-':>8}  verdict already known")
-        print({"healthy": "healthy", "starting": "STARTING"}.get(found.verdict, "UNHEALTHY"))
-    return {Verdict.HEALTHY: EXIT_OK, Verdict.STARTING: EXIT_STARTING}.get(
-        found.verdict, EXIT_UNHEALTHY
-    )
+        print(
+            {"healthy": "healthy", "starting": "STARTING", "busy": "BUSY (rate limited)"}.get(
+                found.verdict, "UNHEALTHY"
+            )
+        )
+    exits = {Verdict.HEALTHY: EXIT_OK, Verdict.STARTING: EXIT_STARTING, Verdict.BUSY: EXIT_BUSY}
+    return exits.get(found.verdict, EXIT_UNHEALTHY)
+
+
+# the RESULT column for failures that are no fault of the server
+_WORDS = {"not_offered": "n/a", "rate_limited": "BUSY"}

@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, model_validator
 from exporter.config.base import NAME, Strict
 from exporter.config.durations import Duration
 from exporter.config.network import Network
-from exporter.config.targets import Checks
+from exporter.config.targets import Checks, ServerKind
 
 __all__ = ["ProbeEndpointConfig", "ProbeModule", "ShardingConfig"]
 
@@ -21,6 +21,7 @@ class ProbeModule(Network):
     `proxy_url` and `proxy_from_environment` as a target's (config/network.py)."""
 
     model: str | None = None
+    server: ServerKind = "auto"  # docs/servers.md
     api_key: SecretStr | None = None
     api_key_file: Path | None = None
     headers: dict[str, str] = Field(default_factory=dict)

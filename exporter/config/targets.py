@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
@@ -28,11 +28,17 @@ __all__ = [
     "Checks",
     "HealthCheck",
     "ModelsCheck",
+    "ServerKind",
     "TargetConfig",
     "TargetTemplate",
     "Thresholds",
     "targets_from_flags",
 ]
+
+
+# What a target is (probes/servers.py has one profile each, docs/servers.md the table):
+# `auto` finds it out; the names are the engine flavours' (checks.engine.flavour) plus three.
+ServerKind = Literal["auto", "vllm", "sglang", "tgi", "llamacpp", "ollama", "litellm", "openai"]
 
 
 class HealthCheck(Strict):
@@ -112,6 +118,7 @@ class TargetTemplate(Network):
     way there (tls, proxy_url, proxy_from_environment) in config/network.py."""
 
     model: str | None = None
+    server: ServerKind = "auto"
     api_key: SecretStr | None = None
     api_key_file: Path | None = None
     headers: dict[str, str] = Field(default_factory=dict)
@@ -167,6 +174,11 @@ class TargetConfig(TargetTemplate):
                 raise ValueError(f"headers: {key!r} is not a valid HTTP header")
         if not any(c.enabled for c in (self.checks.health, self.checks.models, self.checks.chat)):
             raise ValueError("checks: at least one check must be enabled")
+        if self.server == "openai" and not self.checks.chat.enabled:
+            raise ValueError(
+                "server: openai has no health endpoint and no metrics page, so only "
+                "checks.chat can prove that inference works: enable it"
+            )
         object.__setattr__(self, "checks", _shared(self.checks))
         object.__setattr__(self, "thresholds", _shared(self.thresholds))
         return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from exporter.engine.state import Policy, State, TargetStatus
 from exporter.probes.results import Check, Reason
+from exporter.probes.servers import NOT_OFFERED_RECHECK
 
 __all__ = ["NO_METRICS_RECHECK", "confirmations", "next_delay"]
 
@@ -16,7 +17,15 @@ again once a minute, not every engine interval: it may be restarted with metrics
 def next_delay(status: TargetStatus, check: Check, interval: float, policy: Policy) -> float:
     """When to probe `check` again: at once when a check has just recovered and this check's
     result predates it, fast while a failure is being confirmed, then a calmer cadence while
-    the target is unwell, the normal interval when all is well."""
+    the target is unwell, the normal interval when all is well. A check the server does not
+    offer is asked again every 10 minutes; a rate-limited one after its Retry-After (at least
+    the retry interval, at most its own interval: a huge one cannot blind the monitor)."""
+    latest = status.latest.get(check)
+    if latest is not None and not latest.offered:
+        return max(interval, NOT_OFFERED_RECHECK)
+    if latest is not None and latest.reason is Reason.RATE_LIMITED:
+        wait = latest.retry_after if latest.retry_after is not None else interval
+        return min(interval, max(wait, policy.retry_interval))
     if check not in policy.judged:  # the engine view: its own cadence, no confirmation
         latest = status.latest.get(check)
         if latest is not None and latest.status_code == 404:

@@ -20,6 +20,7 @@ from exporter.engine.histogram import (
     Histogram,
 )
 from exporter.engine.history import HistoryWriter, read_history
+from exporter.engine.offers import learned_server, log_offered
 from exporter.engine.progress import EnginePolicy
 from exporter.engine.recent import Recent
 from exporter.engine.state import (
@@ -30,6 +31,7 @@ from exporter.engine.state import (
     begin_grace,
     end_grace,
     observe,
+    offered_policy,
 )
 from exporter.probes.results import VERDICT_CHECKS, Check, ProbeResult
 
@@ -93,9 +95,11 @@ class TargetRuntime:
     """One target's live numbers (slots: thousands of them, no __dict__ each)."""
 
     config: TargetConfig
-    policy: Policy
+    policy: Policy  # the config's, without the checks the server does not offer
     status: TargetStatus = field(default_factory=TargetStatus)
     discovered_model: str | None = None
+    # what an `auto` target was found to be (probes/servers.py), None until known
+    detected_server: str | None = None
     probes: Counter[Check] = field(default_factory=Counter)
     failures: Counter[tuple[Check, str]] = field(default_factory=Counter)
     last_success: dict[Check, float] = field(default_factory=dict)
@@ -123,6 +127,11 @@ class TargetRuntime:
     @property
     def model(self) -> str | None:
         return self.config.model or self.discovered_model
+
+    @property
+    def server(self) -> str | None:
+        """The server profile the probes follow: the configured one, else the one found."""
+        return self.config.server if self.config.server != "auto" else self.detected_server
 
     def duration_histogram(self, check: Check) -> Histogram:
         hist = self.durations.get(check)
@@ -195,10 +204,12 @@ class Monitor:
             rt.duration_histogram(check).observe(result.duration)
         if result.success:
             rt.last_success[check] = now
-        elif result.reason is not None:
+        elif result.reason is not None and result.offered:  # "not offered" is no failure
             rt.failures[(check, result.reason.value)] += 1
         if check is Check.MODELS and result.models and rt.config.model is None:
             rt.discovered_model = result.models[0]
+        if result.server is not None and rt.config.server == "auto":
+            rt.detected_server = learned_server(rt.name, rt.detected_server, result.server)
         if check is Check.CHAT:
             if result.ttft is not None:
                 rt.last_ttft = result.ttft
@@ -215,6 +226,10 @@ class Monitor:
             _log_engine_change(name, rt.status.latest.get(check), result)
         resets = rt.status.engine.resets if rt.status.engine is not None else 0
         rt.status, transition = observe(rt.status, name, result, now, rt.policy)
+        policy = offered_policy(rt.policy, rt.status.latest)
+        if policy is not rt.policy:
+            log_offered(name, rt.policy, policy, result.detail)
+            rt.policy = policy
         view = rt.status.engine
         if view is not None and view.resets > resets:
             log.warning("target %s: engine %s", name, view.note)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from exporter.engine.monitor import Monitor
 from exporter.engine.scheduler import Scheduler
 from exporter.engine.state import State
-from exporter.probes.results import Check
+from exporter.probes.results import Check, Reason
 from exporter.recovery.ports import TargetCheck
 
 __all__ = ["MonitorControl"]
@@ -40,11 +40,14 @@ class MonitorControl:
         failing = [
             f"{r.check.value}: {r.reason.value if r.reason else ''} {r.detail}".strip()
             for r in results
-            if not r.success
+            if not r.success and r.offered  # an endpoint the server lacks is no failure
         ]
         busy, waiting = self._engine(name)
+        limited = next((r for r in results if r.reason is Reason.RATE_LIMITED), None)
+        if busy is None and limited is not None:  # a 429: throttled, never restarted
+            busy = f"rate limited ({limited.check.value}: {limited.detail})"
         return TargetCheck(
-            healthy=bool(results) and all(r.success for r in results),
+            healthy=bool(results) and all(r.success or not r.offered for r in results),
             answering=any(r.answered for r in results),
             state=self.state(name),
             chat_seconds=chat.duration if chat is not None else None,
@@ -59,6 +62,8 @@ class MonitorControl:
         rt = self.monitor.targets.get(name)
         if rt is None:
             return None, None
+        if rt.status.reason == "rate_limited" and rt.status.state is State.OVERLOADED:
+            return rt.status.detail or "rate limited", None
         view, ep = rt.status.engine, rt.policy.engine
         if view is None or ep is None or not view.fresh(self.monitor.clock(), ep):
             return None, None

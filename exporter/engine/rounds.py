@@ -29,6 +29,7 @@ class Verdict(StrEnum):
     HEALTHY = "healthy"
     UNHEALTHY = "unhealthy"
     STARTING = "starting"
+    BUSY = "busy"  # rate limited (429, Ollama's "server busy"), nothing broken
 
 
 @dataclass
@@ -46,16 +47,20 @@ class Round:
 def verdict_of(checks: Iterable[Check], results: dict[Check, ProbeResult]) -> Verdict | None:
     """The verdict the results so far allow, or None while it depends on checks still out.
     /health says first: 503 is starting, a failure is unhealthy; once it passed (or is not
-    checked) any failure is unhealthy; all passed is healthy."""
+    checked) any failure is unhealthy; all passed is healthy. A check the server does not
+    offer neither passes nor fails; a rate-limited one makes the verdict busy, not unhealthy."""
     wanted = list(checks)
     health = results.get(Check.HEALTH)
     if health is not None and health.loading:
         return Verdict.STARTING
-    failed = any(not r.success for r in results.values())
-    if failed and (Check.HEALTH not in wanted or health is not None):
+    failed = [r for r in results.values() if not r.success and r.offered]
+    broken = any(r.reason is not Reason.RATE_LIMITED for r in failed)
+    if broken and (Check.HEALTH not in wanted or health is not None):
         return Verdict.UNHEALTHY
     if all(c in results for c in wanted):
-        return Verdict.UNHEALTHY if failed else Verdict.HEALTHY
+        if broken:
+            return Verdict.UNHEALTHY
+        return Verdict.BUSY if failed else Verdict.HEALTHY
     return None
 
 

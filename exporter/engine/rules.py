@@ -72,6 +72,42 @@ def _engine_stalled(f: Facts) -> Verdict | None:
     return State.DEGRADED, "engine_stalled", detail
 
 
+def _no_check_offered(f: Facts) -> Verdict | None:
+    """A check was not offered and none is left that proves inference (chat disabled, no
+    engine view): nothing can say whether the server works. The config's problem, not the
+    server's: `unknown`, said plainly (docs/servers.md)."""
+    policy = f.policy
+    if not policy.unoffered or Check.CHAT in policy.judged or f.engine is not None:
+        return None
+    gone = ", ".join(sorted(c.value for c in policy.unoffered))
+    return (
+        State.UNKNOWN,
+        "no_check_offered",
+        f"the server does not offer {gone} and no enabled check proves inference: enable "
+        "checks.chat, or set the target's server (docs/servers.md)",
+    )
+
+
+def _rate_limited(f: Facts) -> Verdict | None:
+    """A judged check was refused with 429 (or Ollama's 503 "server busy") and the primary
+    does not fail for another reason: the server answers and sheds load or enforces a quota.
+    Busy or throttled, never broken: `overloaded`, never down or degraded, never restarted."""
+    s, policy = f.s, f.policy
+    limited = None
+    for c in policy.judged:
+        r = s.latest.get(c)
+        if r is None or r.success:
+            continue
+        if r.reason is Reason.RATE_LIMITED:
+            limited = limited or r
+        elif c is policy.primary:
+            return None  # e.g. /health refused: that decides, whatever a gateway said
+    if limited is None:
+        return None
+    wait = f" (Retry-After {limited.retry_after:g}s)" if limited.retry_after is not None else ""
+    return State.OVERLOADED, "rate_limited", f"{_describe(limited)}{wait}"
+
+
 def _primary_failing(f: Facts) -> Verdict | None:
     s, policy = f.s, f.policy
     primary = s.latest.get(policy.primary)
@@ -135,7 +171,9 @@ def busy_failure(result: ProbeResult) -> bool:
 # the decision, in order; a new input (e.g. an engine verdict) is one more rule here
 RULES: tuple[Callable[[Facts], Verdict | None], ...] = (
     _loading,
+    _no_check_offered,
     _engine_stalled,
+    _rate_limited,
     _primary_failing,
     _awaiting_fresh,
     _all_passed,

@@ -22,6 +22,7 @@ from exporter.engine.rounds import run_round
 from exporter.engine.timers import TimerHeap
 from exporter.probes import PROBES, ProbeContext
 from exporter.probes.results import Check, ProbeResult, Reason
+from exporter.probes.servers import health_floor
 from exporter.probes.transport import Transport
 
 __all__ = ["Scheduler"]
@@ -135,7 +136,7 @@ class Scheduler:
         async with self._sem:
             cfg = rt.config
             spec = getattr(cfg.checks, check.value)
-            ctx = ProbeContext(self.client, cfg, spec.timeout, rt.model)
+            ctx = ProbeContext(self.client, cfg, spec.timeout, rt.model, rt.detected_server)
             inflight = self._inflight.setdefault(key, {})
             scope = asyncio.timeout(None)
             inflight[id(scope)] = (time.time(), scope)
@@ -242,7 +243,10 @@ class Scheduler:
         rt = self.monitor.targets.get(slot.name)
         if rt is None or slot.dead:
             return
-        delay = next_delay(rt.status, slot.check, slot.interval, rt.policy)
+        interval = slot.interval
+        if slot.check is Check.HEALTH:  # e.g. SGLang's /health generates a token: not too often
+            interval = max(interval, health_floor(rt.config.server, rt.detected_server))
+        delay = next_delay(rt.status, slot.check, interval, rt.policy)
         slot.copies = confirmations(rt.status, slot.check, rt.policy)
         jitter = self.monitor.settings.jitter
         delay *= 1 + self._rng.uniform(-jitter, jitter) / 2

@@ -14,6 +14,13 @@ States: unknown -> (starting | up | overloaded | degraded | down). The rules, in
 - `up` when every enabled check's latest (fresh) result passed, M evaluations in a row.
 - `degraded` when the primary check passes but another (chat, models) has failed N times in
   a row since the primary last recovered: /health claims all is well while inference is dead.
+- a check the server does not offer (/health answering 404 or 405, reason `not_offered`)
+  neither passes nor fails: it leaves the judged checks, so the primary becomes models (else
+  chat), and no failure is counted. With no check left that proves inference (no chat, no
+  engine view) the state is `unknown`, reason `no_check_offered`: the config's problem.
+- `overloaded`, reason `rate_limited`, when a judged check was refused with 429 (or Ollama's
+  503 "server busy") and the primary does not fail for another reason: busy or throttled,
+  never down or degraded, never sent to recovery.
 - the engine view (the server's own /metrics, exporter/engine/progress.py): work pending and
   generation not advancing for `stall_after` is `degraded`, reason `engine_stalled`, even
   while every probe passes; a chat probe that is slow or misses its deadline (or a /health
@@ -34,7 +41,7 @@ from dataclasses import replace
 from exporter.engine.progress import EnginePolicy, EngineView, fold_sample
 from exporter.engine.rules import Facts, busy_failure, decide
 from exporter.engine.status import Policy, State, TargetStatus, Transition, awaiting
-from exporter.probes.results import VERDICT_CHECKS, Check, ProbeResult
+from exporter.probes.results import VERDICT_CHECKS, Check, ProbeResult, Reason
 
 __all__ = [
     "Policy",
@@ -44,6 +51,7 @@ __all__ = [
     "begin_grace",
     "is_stale",
     "observe",
+    "offered_policy",
 ]
 
 
@@ -71,9 +79,21 @@ def is_stale(status: TargetStatus, result: ProbeResult, policy: Policy) -> bool:
     """A failure of a probe that began before a check last recovered: it saw the outage."""
     return (
         not result.success
+        and result.offered  # "no such endpoint" is true whenever it was said
         and status.recovered_at is not None
         and result.timestamp < status.recovered_at
     )
+
+
+def offered_policy(policy: Policy, latest: Mapping[Check, ProbeResult]) -> Policy:
+    """The policy without the checks whose latest answer was "not offered" (the same object
+    while that set is unchanged: this runs once per probe)."""
+    unoffered = frozenset(
+        c for c in VERDICT_CHECKS if (r := latest.get(c)) is not None and not r.offered
+    )
+    if unoffered == policy.unoffered:
+        return policy
+    return replace(policy, unoffered=unoffered)
 
 
 def observe(
@@ -98,11 +118,13 @@ def observe(
             failures.pop(c, None)
             failing_since.pop(c, None)
     latest[check] = result
-    failures[check] = 0 if result.success else failures.get(check, 0) + 1
-    if result.success:
-        failing_since.pop(check, None)
-    else:
+    policy = offered_policy(policy, latest)
+    counts = not result.success and result.offered  # "not offered" is no failure
+    failures[check] = failures.get(check, 0) + 1 if counts else 0
+    if counts:
         failing_since.setdefault(check, result.timestamp)
+    else:
+        failing_since.pop(check, None)
     health = latest.get(Check.HEALTH)
     loading = health is not None and health.loading and Check.HEALTH in policy.checks
     grace = status.grace_until is not None and now < status.grace_until
@@ -148,6 +170,7 @@ def _recovers(
         or not result.success
         or previous is None
         or previous.success
+        or previous.reason is Reason.NOT_OFFERED
         or status.awaiting(policy)
     ):
         return False

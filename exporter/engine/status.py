@@ -31,16 +31,22 @@ class Policy:
     retry_interval: float = 1.0
     startup_grace: float = 600.0
     engine: EnginePolicy | None = None
+    # checks the server does not offer (/health answered 404): neither pass nor fail
+    unoffered: frozenset[Check] = frozenset()
     # the checks whose results pass or fail the target: all but the engine check, whose
-    # samples only count through the engine rules (kept, not computed: read on every probe)
+    # samples only count through the engine rules, and those not offered (kept, not
+    # computed: read on every probe)
     judged: tuple[Check, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "judged", tuple(c for c in self.checks if c in VERDICT_CHECKS))
+        judged = tuple(c for c in self.checks if c in VERDICT_CHECKS and c not in self.unoffered)
+        object.__setattr__(self, "judged", judged)
 
     @property
     def primary(self) -> Check:
-        return self.judged[0]
+        """The check that says "down": health, else models, else chat, among those offered
+        (with none offered, the first enabled one, which then decides nothing)."""
+        return self.judged[0] if self.judged else self.checks[0]
 
     @property
     def secondaries(self) -> tuple[Check, ...]:

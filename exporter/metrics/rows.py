@@ -75,12 +75,17 @@ _SPECS: tuple[tuple[str, str, str, tuple[str, ...], bool], ...] = (
     ("llm_engine_kv_cache_usage_ratio", "KV-cache usage, 0 to 1 (fullest engine).", "gauge", _T, False),
     ("llm_engine_generation_tokens_per_second", "Generated tokens per second between the last two engine samples.", "gauge", _T, False),
     ("llm_engine_progress_age_seconds", "Seconds since generation last advanced while work was pending (0 when idle).", "gauge", _T, False),
+    # a check whose endpoint the server does not have (404/405): no llm_probe_success for it
+    ("llm_probe_not_offered", "1 when the server does not offer the check's endpoint (not a failure).", "gauge", _TC, False),
+    # only while overloaded because the server refuses work with 429 (alerts tell it apart)
+    ("llm_target_rate_limited", "1 while the target is overloaded because it is rate limited (429).", "gauge", _T, False),
 )  # fmt: skip
 FAMILIES = tuple(Family(i, *spec) for i, spec in enumerate(_SPECS))
 (
     UP, STATE, SINCE, TRANS, INFO, SUCCESS, STATUS, DURATION, LAST_DURATION, PHASE, TTFT,
     LAST_TTFT, STALL, TPS, PROBES, FAILURES, CONSECUTIVE, LAST_SUCCESS, LAST_RUN, TOKENS,
-    ENGINE_RUNNING, ENGINE_WAITING, ENGINE_KV, ENGINE_TPS, ENGINE_AGE,
+    ENGINE_RUNNING, ENGINE_WAITING, ENGINE_KV, ENGINE_TPS, ENGINE_AGE, NOT_OFFERED,
+    RATE_LIMITED,
 ) = range(len(FAMILIES))  # fmt: skip
 
 
@@ -117,7 +122,10 @@ def target_rows(name: str, rt: TargetRuntime, engine: EngineView | None) -> list
         rows[CONSECUTIVE].append((labels, st.consecutive_failures(check)))
         result = st.latest.get(check)
         if result is not None:
-            rows[SUCCESS].append((labels, 1.0 if result.success else 0.0))
+            if result.offered:  # one not offered neither passed nor failed
+                rows[SUCCESS].append((labels, 1.0 if result.success else 0.0))
+            else:
+                rows[NOT_OFFERED].append((labels, 1.0))
             rows[STATUS].append((labels, float(result.status_code or 0)))
             rows[LAST_DURATION].append((labels, result.duration))
         hist = rt.durations.get(check)
@@ -157,14 +165,19 @@ def target_rows(name: str, rt: TargetRuntime, engine: EngineView | None) -> list
                 rows[family].append((t, value))
         if sample.progress is not None:
             rows[ENGINE_AGE].append((t, engine.progress_age))
+    if _rate_limited(rt):
+        rows[RATE_LIMITED].append((t, 1.0))
     return rows
+
+
+def _rate_limited(rt: TargetRuntime) -> bool:
+    return rt.status.state is State.OVERLOADED and rt.status.reason == "rate_limited"
 
 
 # target_values: up and the one-hot states for each state; the transitions counted
 _ONE_HOT = {state: (state is State.UP, *[state is s for s in _STATES]) for state in _STATES}
 _FULL_TRANSITIONS = _STATES
 _TRANSITIONS = tuple(s for s in _STATES if s in _COMPACT_TRANSITIONS)
-_SUCCESS = attrgetter("success")
 _DURATION = attrgetter("duration")
 
 
@@ -187,6 +200,8 @@ def series_shape(rt: TargetRuntime, engine: EngineView | None) -> tuple[Any, ...
     return (
         rt.model,
         tuple(st.latest),
+        tuple([c for c, r in st.latest.items() if not r.offered]),
+        _rate_limited(rt),
         tuple(rt.durations),
         tuple(rt.last_run),
         tuple(rt.failures),
@@ -225,7 +240,7 @@ def target_values(rt: TargetRuntime, engine: EngineView | None) -> list[str]:
     raw += map(rt.transitions_to.__getitem__, _FULL_TRANSITIONS if full else _TRANSITIONS)
     raw.append(1.0)  # info
     latest = [r for r in map(st.latest.get, checks) if r is not None]
-    raw += map(_SUCCESS, latest)
+    raw += [r.success for r in latest if r.offered]
     raw += [r.status_code or 0 for r in latest]
     for hist in map(rt.durations.get, checks):
         if hist is not None:
@@ -259,17 +274,15 @@ def target_values(rt: TargetRuntime, engine: EngineView | None) -> list[str]:
         out += [fmt(rt.last_success[c]) for c in checks if c in rt.last_success]
     last_run = rt.last_run
     out += [fmt(last_run[c]) for c in checks if c in last_run]
-    if full and chat:
-        raw = [rt.tokens["prompt"], rt.tokens["completion"]]
-    elif engine is None:
-        return out
-    else:
-        raw = []
+    raw = [rt.tokens["prompt"], rt.tokens["completion"]] if full and chat else []
     if engine is not None:
         sample = engine.sample
         values = (sample.running, sample.waiting, sample.kv_usage, engine.tokens_per_second)
         raw += [v for v in values if v is not None]
         if sample.progress is not None:
             raw.append(engine.progress_age)
+    raw += [1.0 for r in latest if not r.offered]
+    if _rate_limited(rt):
+        raw.append(1.0)
     out += _texts(raw)
     return out

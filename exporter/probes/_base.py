@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from exporter.probes._http import (
@@ -22,7 +23,21 @@ from exporter.probes.transport import ProbeResponse
 from exporter.util.net import redact_url
 from exporter.util.text import clean_text
 
-__all__ = ["Attempt", "answered", "get_body", "guarded", "http_failure", "reason_for_status"]
+__all__ = [
+    "Attempt",
+    "answered",
+    "get_body",
+    "guarded",
+    "http_failure",
+    "note_retry_after",
+    "parse_retry_after",
+    "reason_for_status",
+]
+
+# Ollama's 503 when its queue is full (server/sched.go ErrMaxQueue, v0.33.0-rc2): busy
+_SERVER_BUSY = "server busy"
+# a Retry-After beyond a day is nonsense (or hostile): read as a day, never as forever
+_RETRY_AFTER_MAX = 86400.0
 
 
 class Attempt:
@@ -37,6 +52,7 @@ class Attempt:
         self.t0 = time.perf_counter()
         self.status_code: int | None = None
         self.location: str | None = None  # a redirect's target (shown, never followed)
+        self.retry_after: float | None = None
         self.phases: dict[str, float] = {}
 
     def elapsed(self) -> float:
@@ -105,6 +121,8 @@ async def guarded(
 
 
 def reason_for_status(status: int) -> Reason:
+    if status == 429:
+        return Reason.RATE_LIMITED
     if status in (401, 403):
         return Reason.UNAUTHORIZED
     if status >= 500:
@@ -126,19 +144,51 @@ async def get_body(ctx: ProbeContext, attempt: Attempt, path: str, limit: int) -
 
 
 def answered(attempt: Attempt, response: ProbeResponse) -> None:
-    """The status (and a redirect's Location) land on `attempt`, the time is marked."""
+    """The status (a redirect's Location, a rate limit's Retry-After) land on `attempt`, the
+    time is marked."""
     attempt.status_code = status = response.status_code
     if 300 <= status < 400:
         attempt.location = response.headers.get("location")
     attempt.mark("response_headers")
+    note_retry_after(attempt, response.headers)
+
+
+def note_retry_after(attempt: Attempt, headers: Mapping[str, str]) -> None:
+    """Keep a rate limit's Retry-After on the attempt (429 and 503 only, where it means it)."""
+    if attempt.status_code in (429, 503):
+        attempt.retry_after = parse_retry_after(headers.get("retry-after"), time.time())
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Retry-After (RFC 9110 10.2.3) in seconds from now: delay-seconds or an HTTP-date;
+    None when absent or unreadable, a date in the past is 0, at most a day."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        seconds = float(text)
+    else:
+        try:
+            seconds = parsedate_to_datetime(text).timestamp() - now
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return min(max(seconds, 0.0), _RETRY_AFTER_MAX)
 
 
 def http_failure(attempt: Attempt, payload: bytes) -> ProbeResult:
     """A non-2xx answer as a failed result, with the server's own error message if any, and
     where a redirect points (a probe does not follow it: the configured URL is what is
-    monitored; its credentials are not shown)."""
+    monitored; its credentials are not shown). 429, and Ollama's 503 "server busy", are a
+    rate limit: busy, not broken."""
     status = attempt.status_code or 0
     message = error_message(payload) or ""
+    reason = reason_for_status(status)
+    if status == 503 and _SERVER_BUSY in message.lower():
+        reason = Reason.RATE_LIMITED
     if attempt.location:
         message = f"redirected to {redact_url(attempt.location.strip()[:200])} {message}"
-    return attempt.fail(reason_for_status(status), f"HTTP {status} {message}".strip())
+    if reason is Reason.RATE_LIMITED:
+        return attempt.fail(
+            reason, f"HTTP {status} {message}".strip(), retry_after=attempt.retry_after
+        )
+    return attempt.fail(reason, f"HTTP {status} {message}".strip())

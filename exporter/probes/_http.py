@@ -34,12 +34,14 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class ProbeContext:
-    """Everything one probe needs: the transport, the target, the model to expect, the deadline."""
+    """Everything one probe needs: the transport, the target, the model to expect, the deadline,
+    and what the target was found to be (probes/servers.py; None: not known yet)."""
 
     client: Transport
     target: TargetConfig
     timeout: float
     model: str | None = None
+    server: str | None = None
 
 
 def request_headers(target: TargetConfig, *, auth: bool) -> dict[str, str]:

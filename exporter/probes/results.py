@@ -37,6 +37,10 @@ class Reason(StrEnum):
     MODEL_MISSING = "model_missing"
     BODY_TOO_LARGE = "body_too_large"
     STREAM_INCOMPLETE = "stream_incomplete"
+    # the server has no such endpoint (404/405 on /health): not a failure, docs/servers.md
+    NOT_OFFERED = "not_offered"
+    # 429 (or Ollama's 503 "server busy"): busy or throttled, never broken
+    RATE_LIMITED = "rate_limited"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +81,20 @@ class ProbeResult:
     models: tuple[str, ...] = ()
     # engine probe
     engine: EngineSample | None = None
+    # a rate limit's Retry-After, in seconds (rate_limited results)
+    retry_after: float | None = None
+    # what the probe learned the server is (probes/servers.py), if anything
+    server: str | None = None
 
     @property
     def answered(self) -> bool:
         """The server sent an HTTP response (it is alive, whatever it said)."""
         return self.status_code is not None
+
+    @property
+    def offered(self) -> bool:
+        """False when the server said it has no such endpoint: neither a pass nor a failure."""
+        return self.reason is not Reason.NOT_OFFERED
 
     @property
     def loading(self) -> bool:

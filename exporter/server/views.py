@@ -24,12 +24,16 @@ def result_view(result: ProbeResult) -> dict[str, Any]:
         "http_status": result.status_code,
         "reason": result.reason.value if result.reason else None,
         "detail": result.detail,
+        # false: the server has no such endpoint; neither a pass nor a failure
+        "offered": result.offered,
         "summary": ""
         if result.success
         else check_summary(
             result.reason.value if result.reason else None, result.detail, result.status_code
         ),
     }
+    if result.retry_after is not None:
+        view["retry_after_seconds"] = result.retry_after
     if result.ttft is not None:
         view["ttft_seconds"] = round(result.ttft, 6)
     if result.max_stall is not None:
@@ -83,6 +87,8 @@ def target_view(rt: TargetRuntime, transitions: list[dict[str, Any]]) -> dict[st
         "tls_warning": rt.config.tls_warning,
         "proxy": rt.config.proxy_shown,
         "model": rt.model,
+        # what the target is: configured, or found out (`auto`); null while not known
+        "server": rt.server,
         "state": st.state.value,
         "since": st.since,
         "reason": st.reason,

@@ -24,6 +24,8 @@ _REASONS = {
     "model_missing": "model not served",
     "body_too_large": "answer too large",
     "stream_incomplete": "stream cut off",
+    "not_offered": "not offered by this server",
+    "rate_limited": "rate limited",
 }
 
 # What the operating system said, in the words of the probes' client (probes/client.py).
@@ -49,6 +51,8 @@ _STATE_REASONS = {
     "loading": "loading the model",
     "loading_too_long": "loading for too long",
     "recovery_grace": "restarted: waiting for it to come back",
+    "rate_limited": "rate limited",
+    "no_check_offered": "no check left that proves inference",
 }
 _CHECKS = ("health", "models", "chat")
 _CODE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -72,7 +76,14 @@ def check_summary(reason: str | None, detail: str | None, http_status: int | Non
         text = next((words for key, words in _CONNECT if key in low), text)
     elif code == "timeout" and http_status:
         text = f"answer stalled after HTTP {http_status}"
-    elif http_status and code in ("http_status", "server_error", "unauthorized", "loading"):
+    elif http_status and code in (
+        "http_status",
+        "server_error",
+        "unauthorized",
+        "loading",
+        "not_offered",
+        "rate_limited",
+    ):
         text = f"{text} (HTTP {http_status})"
     return text
 

@@ -113,4 +113,4 @@ def test_the_recovery_route_never_matches_overloaded() -> None:
     first = _config()["route"]["routes"][0]
     assert first["receiver"] == "recovery-webhook"
     regex = next(m for m in first["matchers"] if m.startswith("alertname"))
-    assert "LLMTargetOverloaded" not in regex
+    assert "LLMTargetOverloaded" not in regex and "LLMTargetRateLimited" not in regex

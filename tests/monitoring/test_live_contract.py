@@ -18,8 +18,10 @@ from exporter.config import Settings, TargetConfig
 from exporter.simulate import Simulator, SimulatorConfig
 from tests.conftest import found, free_port, require_binary
 from tests.core.live import running_exporter
+from tests.core.shapes import Seen, litellm_app
 from tests.monitoring.metric_names import metric_names_used
 from tests.monitoring.sources import PROMETHEUS_DIR, dashboard_expressions
+from tests.servers import serve_aiohttp
 from tests.waiting import wait_for
 
 _SUFFIXES = ("_bucket", "_sum", "_count")
@@ -43,6 +45,9 @@ def _names(text: str) -> set[str]:
 async def live(tmp_path: Path) -> AsyncIterator[tuple[str, Simulator]]:
     sim = Simulator(SimulatorConfig(port=0, ttft_seconds=0.02, token_interval_seconds=0.02))
     await sim.start()
+    # a gateway answering 429 (LiteLLM's wire format): its rate-limited series exist too
+    gateway = serve_aiohttp(litellm_app(Seen(busy=True)))
+    gateway_url = await gateway.__aenter__()
     settings = Settings(
         targets=[
             TargetConfig(name="qwen", url=sim.url, checks={"engine": {"interval": 1.0}}),
@@ -51,6 +56,7 @@ async def live(tmp_path: Path) -> AsyncIterator[tuple[str, Simulator]]:
                 url=f"http://127.0.0.1:{free_port()}",
                 thresholds={"retry_interval": 0.2},
             ),
+            TargetConfig(name="gateway", url=gateway_url),
         ],
         default_interval=1.0,
         history_file=tmp_path / "h.jsonl",
@@ -71,6 +77,7 @@ async def live(tmp_path: Path) -> AsyncIterator[tuple[str, Simulator]]:
         async with running_exporter(settings) as (_, base):
             yield base, sim
     finally:
+        await gateway.__aexit__(None, None, None)
         await sim.stop()
 
 
@@ -86,6 +93,7 @@ async def test_every_metric_rules_and_dashboards_use_is_exported(
                 "llm_probe_output_tokens_per_second{" in text
                 and 'reason="connect_error"' in text
                 and "llm_engine_generation_tokens_per_second{" in text  # two engine samples
+                and "llm_target_rate_limited{" in text
             )
 
         await wait_for(probed)

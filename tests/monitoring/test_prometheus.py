@@ -35,6 +35,7 @@ REQUIRED_ALERTS = {
     "LLMTargetDown": "critical",
     "LLMInferenceDegraded": "critical",
     "LLMTargetOverloaded": "warning",
+    "LLMTargetRateLimited": "warning",
     "LLMTargetStartingTooLong": "warning",
     "LLMModelMissing": "warning",
     "LLMLatencyHigh": "warning",
@@ -139,7 +140,13 @@ def test_every_alert_has_firing_and_silent_cases(alert: str) -> None:
 
 @pytest.mark.parametrize(
     "alert",
-    ["LLMTargetDown", "LLMInferenceDegraded", "LLMTargetOverloaded", "LLMAvailabilitySLOBurn"],
+    [
+        "LLMTargetDown",
+        "LLMInferenceDegraded",
+        "LLMTargetOverloaded",
+        "LLMTargetRateLimited",
+        "LLMAvailabilitySLOBurn",
+    ],
 )
 def test_must_not_fire_on_single_failure_or_loading(alert: str) -> None:
     names = " | ".join(c[2]["name"] for c in _cases() if c[3]["alertname"] == alert)
@@ -307,7 +314,8 @@ def test_detection_alerts_do_not_confirm_twice(profile: str, rules: str) -> None
         if rule["alert"] in ("LLMTargetDown", "LLMInferenceDegraded"):
             assert seconds(rule["for"]) == 0, (profile, rule["alert"])
             checked += 1
-        if rule["alert"] == "LLMTargetOverloaded":  # a warning: robust against one odd scrape
+        if rule["alert"] in ("LLMTargetOverloaded", "LLMTargetRateLimited"):  # warnings: robust
+            # against one odd scrape
             assert seconds(rule["for"]) >= 2 * max(scrape, evaluation), (profile, rule["alert"])
     assert checked == 2
     assert scrape + evaluation <= budget + 1, profile

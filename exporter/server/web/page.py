@@ -82,7 +82,17 @@ def _check(name: str, result: Mapping[str, Any] | None, now: float, state: str) 
             f'<span class="mark" aria-hidden="true">·</span> <span class="cname">{_e(name)}</span> '
             f'<span class="cval muted">not yet</span></li>'
         )
-    ok = "true" if result.get("success") else "wait" if state == "starting" else "false"
+    ok = (
+        "true"
+        if result.get("success")
+        else "na"  # not offered: the server has no such endpoint (neither pass nor fail)
+        if result.get("offered") is False
+        else "busy"
+        if result.get("reason") == "rate_limited"
+        else "wait"
+        if state == "starting"
+        else "false"
+    )
     if ok == "true":
         value = fmt_seconds(result.get("duration_seconds"))
         if result.get("tokens_per_second"):
@@ -102,7 +112,7 @@ def _check(name: str, result: Mapping[str, Any] | None, now: float, state: str) 
     )
 
 
-_MARKS = {"true": "✓", "false": "✗", "wait": "…"}
+_MARKS = {"true": "✓", "false": "✗", "wait": "…", "na": "-", "busy": "…"}
 
 
 def _number(value: object) -> float | None:
@@ -123,6 +133,13 @@ def _transition(t: Mapping[str, Any], now: float, with_target: bool) -> str:
         + (f' <span class="why muted" title="{_e(tip)}">{_e(clip(text))}</span>' if text else "")
         + "</li>"
     )
+
+
+def _note(state: str, reason: object) -> str:
+    """The few words after a state's badge (status.js says the same)."""
+    if state == "overloaded" and reason == "rate_limited":
+        return "rate limited: busy, not broken"
+    return STATE_NOTES[state]
 
 
 def render_row(t: View, now: float) -> str:
@@ -156,7 +173,11 @@ def render_row(t: View, now: float) -> str:
     return (
         f'<tr class="target" data-name="{_e(t.get("name"))}" data-state="{_e(t.get("state"))}">'
         f'<td class="c-state"><span class="badge">{_e(state)}</span> '
-        + (f'<span class="note">{_e(STATE_NOTES[state])}</span>' if state in STATE_NOTES else "")
+        + (
+            f'<span class="note">{_e(_note(state, t.get("reason")))}</span>'
+            if state in STATE_NOTES
+            else ""
+        )
         + f'<span class="since muted">for <time class="span" data-ts="{_e(t.get("since") or "")}" '
         f'title="{_e(_stamp(t.get("since")))}">{_e(fmt_span(now - (t.get("since") or now)))}</time></span></td>'
         f'<td class="c-target"><div class="name">{_e(t.get("name"))}</div>'

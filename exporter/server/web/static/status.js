@@ -7,7 +7,7 @@
 
   var STATES = ["down", "degraded", "overloaded", "starting", "unknown", "up"];
   var NOTES = { overloaded: "busy, not broken", starting: "loading: expected" };
-  var MARKS = { "true": "✓", "false": "✗", wait: "…" };
+  var MARKS = { "true": "✓", "false": "✗", wait: "…", na: "-", busy: "…" };
   var CHECKS = ["health", "models", "chat"];
   var W = 120, H = 28, PAD = 2, CLIP = 240;
   var SVG = "http://www.w3.org/2000/svg";
@@ -182,7 +182,9 @@
       li.appendChild(el("span", "cval muted", "not yet"));
       return li;
     }
-    var ok = r.success ? "true" : state === "starting" ? "wait" : "false", value;
+    // not offered: the server has no such endpoint (neither pass nor fail); rate limited: busy
+    var ok = r.success ? "true" : r.offered === false ? "na"
+      : r.reason === "rate_limited" ? "busy" : state === "starting" ? "wait" : "false", value;
     var stale = !!r.stale;
     li.setAttribute("data-ok", ok);
     li.setAttribute("data-stale", stale ? "true" : "false");
@@ -241,7 +243,11 @@
     var state = el("td", "c-state");
     state.appendChild(el("span", "badge", word));
     state.appendChild(document.createTextNode(" "));
-    if (Object.prototype.hasOwnProperty.call(NOTES, word)) state.appendChild(el("span", "note", NOTES[word]));
+    if (word === "overloaded" && t.reason === "rate_limited") {
+      state.appendChild(el("span", "note", "rate limited: busy, not broken"));
+    } else if (Object.prototype.hasOwnProperty.call(NOTES, word)) {
+      state.appendChild(el("span", "note", NOTES[word]));
+    }
     var since = el("span", "since muted", "for ");
     since.appendChild(timeEl(t.since, "span", now));
     state.appendChild(since);
