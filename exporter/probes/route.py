@@ -105,10 +105,16 @@ def route_for(target: TargetConfig) -> Route | None:
     tls = target.tls
     if kept is not None and (tls is None or time.monotonic() < kept[2]):
         return kept[0]
-    stamp = files_stamp(tls) if tls is not None else ()
-    if kept is not None and kept[1] == stamp:
-        _ROUTES.put(target, (kept[0], stamp, time.monotonic() + RECHECK_FILES))
-        return kept[0]
-    route = _build(target, stamp)
+    try:
+        stamp = files_stamp(tls) if tls is not None else ()
+        if kept is not None and kept[1] == stamp:
+            _ROUTES.put(target, (kept[0], stamp, time.monotonic() + RECHECK_FILES))
+            return kept[0]
+        route = _build(target, stamp)
+    except OSError:  # ssl.SSLError too: a file missing or half-written in a rotation
+        if kept is None:
+            raise
+        _ROUTES.put(target, (kept[0], kept[1], time.monotonic() + RECHECK_FILES))
+        return kept[0]  # the files read before still serve, as a rotating secret's last value
     _ROUTES.put(target, (route, stamp, time.monotonic() + RECHECK_FILES))
     return route

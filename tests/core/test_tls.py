@@ -248,3 +248,18 @@ async def test_a_rotated_ca_file_is_used_without_a_reload(
             after = await probe_health(ProbeContext(client, target, 3.0))
     assert before.reason is Reason.CONNECT_ERROR and "not trusted" in before.detail
     assert after.success, after.detail
+
+
+async def test_a_tls_file_missing_mid_rotation_keeps_the_last_good_one(
+    pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(pki.ca.read_bytes())
+    monkeypatch.setattr(route, "RECHECK_FILES", 0.0)
+    async with https(pki.server_context()) as (url, _):
+        target = TargetConfig(name="rotating", url=url, tls={"ca_file": ca_file})
+        async with make_client(8) as client:
+            first = await probe_health(ProbeContext(client, target, 3.0))
+            ca_file.unlink()  # a rotation half done: the old file gone, the new not there yet
+            second = await probe_health(ProbeContext(client, target, 3.0))
+    assert first.success and second.success, (first.detail, second.detail)
