@@ -1,9 +1,9 @@
 """A target's TLS settings, after blackbox_exporter's `tls_config`: a private CA, a client
 certificate (mTLS), the name to verify, or (loudly) no verification at all.
 
-The files are read once here, at config load, so a missing or unreadable one is refused with
-its field and path before a probe runs (a file that disappears later is the exporter's fault,
-not the target's: the probe's connection reports it)."""
+The files are read here, at config load, so a missing or unreadable one is refused with its
+field and path before a probe runs. The probes read them again when they change on disk
+(probes/route.py); one missing mid-rotation leaves the last good version in use."""
 
 from __future__ import annotations
 

@@ -36,8 +36,10 @@ async def decoded(raw: AsyncIterator[bytes], encoding: str) -> AsyncIterator[byt
             yield chunk
         return
     decoder = zlib.decompressobj(wbits=_wbits(encoding))
+    fed = False
     try:
         async for chunk in raw:
+            fed = fed or bool(chunk)
             data = decoder.decompress(chunk, PIECE)
             while True:
                 if data:
@@ -45,7 +47,7 @@ async def decoded(raw: AsyncIterator[bytes], encoding: str) -> AsyncIterator[byt
                 if not decoder.unconsumed_tail:
                     break
                 data = decoder.decompress(decoder.unconsumed_tail, PIECE)
-        if not decoder.eof:
+        if fed and not decoder.eof:  # an empty body (a 204, a HEAD-like 200) is just empty
             raise BadResponse("the compressed answer ended early")
     except zlib.error:
         raise BadResponse("the compressed answer cannot be decoded") from None

@@ -6,12 +6,13 @@ from __future__ import annotations
 import base64
 import logging
 import ssl
+import time
 import urllib.request
 from urllib.parse import unquote, urlsplit
 
 from exporter.config import TargetConfig
 from exporter.errors import ConnectFailed
-from exporter.probes.tls import context_for
+from exporter.probes.tls import context_for, files_stamp
 from exporter.probes.transport import Proxy, Route
 from exporter.util.identity import ByIdentity
 
@@ -19,7 +20,9 @@ __all__ = ["proxy_from_url", "route_for"]
 
 log = logging.getLogger(__name__)
 
-_ROUTES: ByIdentity[TargetConfig, tuple[Route | None]] = ByIdentity()
+# a target's Route, the stamp of its TLS files, and when to look at them again
+_ROUTES: ByIdentity[TargetConfig, tuple[Route | None, tuple[int, ...], float]] = ByIdentity()
+RECHECK_FILES = 10.0  # seconds: a rotated certificate or key is used within this
 _WARNED: set[str] = set()  # targets already logged as unverified (a /probe round is a new one)
 
 
@@ -69,11 +72,11 @@ def _environment_proxy(url: str) -> str | None:
     return found
 
 
-def _build(target: TargetConfig) -> Route | None:
+def _build(target: TargetConfig, stamp: tuple[int, ...]) -> Route | None:
     tls: ssl.SSLContext | None = None
     name = None
     if target.tls is not None and target.url.startswith("https:"):
-        tls = context_for(target.tls)
+        tls = context_for(target.tls, stamp)
         name = target.tls.server_name
         if target.tls.insecure_skip_verify and target.name not in _WARNED:
             if len(_WARNED) >= 4096:
@@ -96,10 +99,22 @@ def _build(target: TargetConfig) -> Route | None:
 
 
 def route_for(target: TargetConfig) -> Route | None:
-    """The target's Route, built once per target config (a reload builds new ones)."""
+    """The target's Route, built once per target config, and again when its TLS files changed
+    (looked at every RECHECK_FILES seconds: certificates rotate without a reload)."""
     kept = _ROUTES.get(target)
-    if kept is not None:
+    tls = target.tls
+    if kept is not None and (tls is None or time.monotonic() < kept[2]):
         return kept[0]
-    route = _build(target)
-    _ROUTES.put(target, (route,))
+    try:
+        stamp = files_stamp(tls) if tls is not None else ()
+        if kept is not None and kept[1] == stamp:
+            _ROUTES.put(target, (kept[0], stamp, time.monotonic() + RECHECK_FILES))
+            return kept[0]
+        route = _build(target, stamp)
+    except OSError:  # ssl.SSLError too: a file missing or half-written in a rotation
+        if kept is None:
+            raise
+        _ROUTES.put(target, (kept[0], kept[1], time.monotonic() + RECHECK_FILES))
+        return kept[0]  # the files read before still serve, as a rotating secret's last value
+    _ROUTES.put(target, (route, stamp, time.monotonic() + RECHECK_FILES))
     return route

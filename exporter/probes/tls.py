@@ -6,12 +6,13 @@ constant or, worse, as "the server closed the connection"."""
 
 from __future__ import annotations
 
+import os
 import ssl
 from functools import lru_cache
 
 from exporter.config.tls import TLSConfig
 
-__all__ = ["context_for", "default_context", "tls_words"]
+__all__ = ["context_for", "default_context", "files_stamp", "tls_words"]
 
 # OpenSSL's reason codes a user meets, in words
 _WORDS = {
@@ -51,11 +52,23 @@ def default_context() -> ssl.SSLContext:
     return context
 
 
+def files_stamp(cfg: TLSConfig) -> tuple[int, ...]:
+    """When the setting's files last changed (a rotated certificate or key is a new stamp)."""
+    return tuple(
+        os.stat(path).st_mtime_ns if path is not None else 0
+        for path in (cfg.ca_file, cfg.cert_file, cfg.key_file)
+    )
+
+
+def context_for(cfg: TLSConfig, stamp: tuple[int, ...] = ()) -> ssl.SSLContext:
+    """One context per distinct setting and version of its files (thousands of targets share
+    a handful). Files are read now; config/tls.py refused unreadable ones at load, so an
+    OSError (ssl.SSLError is one) here is a file that vanished or broke since."""
+    return _context(cfg, stamp)
+
+
 @lru_cache(maxsize=256)
-def context_for(cfg: TLSConfig) -> ssl.SSLContext:
-    """One context per distinct setting (thousands of targets share a handful). Files are read
-    now; config/tls.py refused unreadable ones at load, so an OSError here is a file that
-    vanished since: ssl.SSLError or OSError reach the connect and are reported there."""
+def _context(cfg: TLSConfig, stamp: tuple[int, ...]) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=str(cfg.ca_file) if cfg.ca_file else None)
     if cfg.cert_file is not None and cfg.key_file is not None:
         context.load_cert_chain(str(cfg.cert_file), str(cfg.key_file), password=lambda: b"")

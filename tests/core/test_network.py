@@ -333,3 +333,18 @@ def test_a_header_value_that_is_not_printable_ascii_is_refused_at_load(
     message = str(refused.value)
     assert str(cfg) in message and "targets[0].headers" in message and said in message, message
     assert "X-Team" in message
+
+
+async def test_an_empty_body_labelled_gzip_is_empty_not_broken() -> None:
+    wire = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 0\r\n\r\n"
+    async with raw(answer(wire)) as server:
+        result = await run(TargetConfig(name="t", url=server.url))
+    assert result.success, result.detail
+
+
+async def test_a_gzip_body_cut_short_is_refused() -> None:
+    data = gzip.compress(MODELS)[:-12]  # no end of stream
+    wire = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(data)
+    async with raw(answer(wire + data)) as server:
+        result = await run(TargetConfig(name="t", url=server.url), probe_models)
+    assert result.reason is Reason.INVALID_RESPONSE and "ended early" in result.detail

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -20,7 +21,7 @@ import pytest
 
 from exporter.config import ConfigError, Settings, TargetConfig, load_config
 from exporter.config.probe import ProbeModule
-from exporter.probes import ProbeContext, make_client, probe_health
+from exporter.probes import ProbeContext, make_client, probe_health, route
 from exporter.probes.results import ProbeResult, Reason
 from exporter.server.probe_endpoint import target_for
 from exporter.server.words import check_summary
@@ -227,3 +228,38 @@ async def test_nginx_asking_for_a_client_certificate_says_so(pki: Pki, tmp_path:
     # nginx finishes the handshake and answers 400 with an HTML page: its words are kept
     assert refused.detail == "HTTP 400 No required SSL certificate was sent", refused.detail
     assert accepted.success, accepted.detail
+
+
+async def test_a_rotated_ca_file_is_used_without_a_reload(
+    pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "other").mkdir()
+    other = make_pki(tmp_path / "other")  # another CA: the server is not signed by it
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(other.ca.read_bytes())
+    monkeypatch.setattr(route, "RECHECK_FILES", 0.0)
+    target = TargetConfig(name="rotating", url="https://x", tls={"ca_file": ca_file})
+    async with https(pki.server_context()) as (url, _):
+        target = target.model_copy(update={"url": url})
+        async with make_client(8) as client:
+            before = await probe_health(ProbeContext(client, target, 3.0))
+            ca_file.write_bytes(pki.ca.read_bytes())  # the operator rotates the file in place
+            os.utime(ca_file, ns=(1, 10**18))  # a new mtime even within the clock's tick
+            after = await probe_health(ProbeContext(client, target, 3.0))
+    assert before.reason is Reason.CONNECT_ERROR and "not trusted" in before.detail
+    assert after.success, after.detail
+
+
+async def test_a_tls_file_missing_mid_rotation_keeps_the_last_good_one(
+    pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(pki.ca.read_bytes())
+    monkeypatch.setattr(route, "RECHECK_FILES", 0.0)
+    async with https(pki.server_context()) as (url, _):
+        target = TargetConfig(name="rotating", url=url, tls={"ca_file": ca_file})
+        async with make_client(8) as client:
+            first = await probe_health(ProbeContext(client, target, 3.0))
+            ca_file.unlink()  # a rotation half done: the old file gone, the new not there yet
+            second = await probe_health(ProbeContext(client, target, 3.0))
+    assert first.success and second.success, (first.detail, second.detail)
