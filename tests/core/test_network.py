@@ -132,7 +132,11 @@ async def test_http_through_a_proxy_in_absolute_form_with_its_login(
     async with raw(answer(OK)) as server, running_proxy(auth=login) as proxy:
         port = server.url.rsplit(":", 1)[1]
         proxy_url = proxy.url.replace("http://", "http://me:proxy-pw-77@")
-        ok = await run(TargetConfig(name="t", url=f"http://model.test:{port}", proxy_url=proxy_url))
+        ok = await run(
+            TargetConfig(
+                name="t", url=f"http://model.test:{port}", proxy_url=proxy_url, server="vllm"
+            )
+        )
         direct = await run(TargetConfig(name="t", url=f"http://model.test:{port}"))
         wrong = await run(
             TargetConfig(
@@ -202,7 +206,9 @@ async def test_the_environments_proxy_only_when_asked_and_not_for_no_proxy(
             monkeypatch.setenv(name, proxy.url)
         for name in ("NO_PROXY", "no_proxy"):
             monkeypatch.setenv(name, "localhost,.direct.test")
-        asked = TargetConfig(name="a", url=f"http://model.test:{port}", proxy_from_environment=True)
+        asked = TargetConfig(
+            name="a", url=f"http://model.test:{port}", proxy_from_environment=True, server="vllm"
+        )
         bypassed = TargetConfig(
             name="b", url=f"http://api.direct.test:{port}", proxy_from_environment=True
         )
@@ -301,7 +307,7 @@ async def test_a_redirect_is_not_followed_and_its_location_is_shown(status: int)
     wire = (f"HTTP/1.1 {status} Moved\r\nLocation: https://u:loc-pw-55@new.example/health\r\n"
             "Content-Length: 0\r\n\r\n").encode()  # fmt: skip
     async with raw(answer(wire)) as server:
-        result = await run(TargetConfig(name="t", url=server.url))
+        result = await run(TargetConfig(name="t", url=server.url, server="vllm"))
     assert result.reason is Reason.HTTP_STATUS and result.status_code == status
     assert result.detail == f"HTTP {status} redirected to https://new.example/health"
     assert len(server.heads) == 1  # asked once: not followed
