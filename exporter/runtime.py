@@ -25,7 +25,7 @@ from exporter.engine.recovery_control import MonitorControl
 from exporter.engine.scheduler import Scheduler
 from exporter.errors import ConfigError
 from exporter.metrics.collector import ExporterCollector, MonitorCollector
-from exporter.preflight import startup_secrets
+from exporter.preflight import startup_secrets, unreadable_secret_files
 from exporter.probes import make_client
 from exporter.recovery.api import build_routes
 from exporter.recovery.collector import RecoveryCollector
@@ -227,6 +227,12 @@ class Exporter:
 
     async def _reload(self) -> tuple[bool, str]:
         new = load_config(self.config_path).with_default_target()
+        problems = unreadable_secret_files(new)
+        if problems:  # as at start: a key file that cannot be read is refused, not probed
+            where = f"invalid configuration in {self.config_path}"
+            raise ConfigError(
+                "\n  ".join([f"{where}: secret files the exporter needs:", *problems])
+            )
         fixed = {k: getattr(self.settings, k) for k in _RESTART_ONLY}
         for key, value in fixed.items():
             if getattr(new, key) != value:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import sys
@@ -28,7 +29,7 @@ def check_config(path: Path, *, read_secrets: bool = True) -> int:
 
     try:
         settings = load_config(path)
-        preflight(settings, read_secrets=read_secrets)
+        preflight(settings, read_secrets=read_secrets, source=str(path))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         settings = settings.model_copy(update={"sharding": sharding})
     try:
-        preflight(settings)
+        preflight(settings, source=_source(args.config))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
@@ -88,6 +89,12 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_OK
+
+
+def _source(config: Path | None) -> str:
+    """Where the settings came from, for an error message."""
+    named = config or os.environ.get("LLM_HEARTBEAT_CONFIG")
+    return str(named) if named else "the environment and flags"
 
 
 def _listening(url: str, timeout: float = 1.0) -> bool:

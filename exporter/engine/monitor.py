@@ -32,6 +32,7 @@ from exporter.engine.state import (
     observe,
 )
 from exporter.probes.results import VERDICT_CHECKS, Check, ProbeResult
+from exporter.util.faults import FAULTS, FaultKind
 
 __all__ = ["Monitor", "TargetRuntime", "TransitionSink", "log_transition", "policy_for"]
 
@@ -185,6 +186,11 @@ class Monitor:
         rt = self.targets.get(name)
         if rt is None:  # removed by a reload while its probe ran
             return None
+        if result.fault is not None:
+            self._own_fault(rt, result)
+            return None
+        if FAULTS.open:
+            FAULTS.cleared(f"probe:{name}/{result.check.value}")
         now = self.clock()
         check = result.check
         rt.version += 1
@@ -221,6 +227,23 @@ class Monitor:
         if transition is not None:
             self._transitioned(rt, transition)
         return transition
+
+    def _own_fault(self, rt: TargetRuntime, result: ProbeResult) -> None:
+        """The exporter's own fault in a probe of `rt`: counted and shown as ours, never
+        folded into the target's state, counters or history (nothing reached the target)."""
+        rt.version += 1
+        kind = FaultKind(result.fault or FaultKind.PROBE_BUG)
+        if kind is FaultKind.SECRET_FILE:
+            return  # counted and listed under the file by the secret reader itself
+        check = result.check.value
+        if FAULTS.raised(kind, f"probe:{rt.name}/{check}", result.detail, target=rt.name):
+            log.warning(
+                "target %s: %s probe not counted, the exporter's own fault (%s): %s",
+                rt.name,
+                check,
+                kind.value,
+                result.detail,
+            )
 
     def begin_grace(self, name: str, seconds: float, reason: str) -> None:
         rt = self.targets.get(name)

@@ -40,9 +40,10 @@ class MonitorControl:
         failing = [
             f"{r.check.value}: {r.reason.value if r.reason else ''} {r.detail}".strip()
             for r in results
-            if not r.success
+            if not r.success and r.fault is None
         ]
         busy, waiting = self._engine(name)
+        ours = "; ".join(r.detail for r in results if r.fault is not None)[:500]
         return TargetCheck(
             healthy=bool(results) and all(r.success for r in results),
             answering=any(r.answered for r in results),
@@ -51,6 +52,7 @@ class MonitorControl:
             detail="; ".join(failing)[:500],
             overloaded=busy,
             engine_waiting=waiting,
+            exporter_fault=ours or None,
         )
 
     def _engine(self, name: str) -> tuple[str | None, float | None]:

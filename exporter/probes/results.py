@@ -77,6 +77,9 @@ class ProbeResult:
     models: tuple[str, ...] = ()
     # engine probe
     engine: EngineSample | None = None
+    # the exporter's own fault (util/faults.py FaultKind): nothing reached the target, so the
+    # result says nothing about it; the monitor counts it as ours and never judges on it
+    fault: str | None = None
 
     @property
     def answered(self) -> bool:

@@ -21,6 +21,7 @@ class AttemptResult(StrEnum):
     SKIPPED_EXHAUSTED = "skipped_exhausted"
     SKIPPED_IN_PROGRESS = "skipped_in_progress"
     SKIPPED_STARTING = "skipped_starting"
+    SKIPPED_EXPORTER_FAULT = "skipped_exporter_fault"  # our own fault: the round said nothing
     DRY_RUN = "dry_run"
 
 

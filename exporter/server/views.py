@@ -12,6 +12,7 @@ from typing import Any
 from exporter.engine.monitor import Monitor, TargetRuntime
 from exporter.probes.results import ProbeResult
 from exporter.server.words import check_summary, state_summary
+from exporter.util.faults import FAULTS
 
 __all__ = ["result_view", "target_view", "targets_view"]
 
@@ -91,7 +92,18 @@ def target_view(rt: TargetRuntime, transitions: list[dict[str, Any]]) -> dict[st
         "consecutive_failures": {c.value: st.consecutive_failures(c) for c in rt.policy.checks},
         "recent": list(rt.recent),
         "transitions": [transition_view(t) for t in mine],
+        # the exporter's own problems with this target (a key file it cannot read...): ours,
+        # not the target's, and never in its state
+        "exporter_problems": _problems(rt),
     }
+
+
+def _problems(rt: TargetRuntime) -> list[dict[str, object]]:
+    if not FAULTS.open:
+        return []
+    key_file = rt.config.api_key_file
+    files = (str(key_file),) if key_file is not None else ()
+    return [f.as_dict() for f in FAULTS.for_target(rt.name, files)]
 
 
 def targets_view(monitor: Monitor, now: float) -> dict[str, Any]:
@@ -108,6 +120,7 @@ def targets_view(monitor: Monitor, now: float) -> dict[str, Any]:
         by_target.setdefault(t.get("target"), []).append(t)
     return {
         "generated_at": now,
+        "exporter_problems": [f.as_dict() for f in FAULTS.open.values()],
         "targets": [
             target_view(rt, by_target.get(rt.name, [])[-20:]) for rt in monitor.targets.values()
         ],

@@ -204,6 +204,15 @@ def _summary(targets: list[View]) -> str:
     return "".join(parts)
 
 
+def own_problems_text(problems: list[Mapping[str, Any]]) -> str:
+    """The banner's words for the exporter's own problems (`static/status.js` says the same)."""
+    if not problems:
+        return ""
+    shown = "; ".join(str(p.get("detail") or p.get("kind")) for p in problems[:5])
+    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+    return f"The exporter's own problem, not a target's: {shown}{more}"
+
+
 def page_title(targets: list[View]) -> str:
     counts = Counter(t.get("state") for t in targets)
     bad = [f"{counts[s]} {s}" for s in STATES[:4] if counts.get(s)]
@@ -221,6 +230,7 @@ def render_page(
     now = view.get("generated_at", time.time()) if now is None else now
     targets = sorted(view.get("targets") or [], key=sort_key)
     rows = "".join(render_row(t, now) for t in targets)
+    own = own_problems_text(list(view.get("exporter_problems") or []))
     overall = list(view.get("transitions") or [])[-20:]
     trans = "".join(_transition(x, now, True) for x in reversed(overall))
     empty = "" if not targets else " hidden"
@@ -245,6 +255,7 @@ def render_page(
 <div class="top"><h1>llm-heartbeat</h1>
 <p class="updated muted">updated <time id="updated" class="ago" data-ts="{_e(view.get("generated_at", now))}">just now</time>{f" · every {refresh:g} s" if refresh else ""}</p></div>
 <p id="problem" class="banner" role="alert" hidden></p>
+<p id="ownfaults" class="banner own" role="status"{"" if own else " hidden"}>{_e(own)}</p>
 <nav id="summary" aria-label="Targets by state">{_summary(targets)}</nav>
 <input id="filter" type="search" value="{_e(query)}" placeholder="Filter by name, model or URL" aria-label="Filter targets" autocomplete="off">
 </header>

@@ -21,6 +21,7 @@
   var transEl = document.getElementById("transitions");
   var notransEl = document.getElementById("notrans");
   var problemEl = document.getElementById("problem");
+  var ownEl = document.getElementById("ownfaults");
   var updatedEl = document.getElementById("updated");
   var filterEl = document.getElementById("filter");
   var summaryEl = document.getElementById("summary");
@@ -392,12 +393,24 @@
       transKey = key;
     }
 
+    var own = ownProblemsText(data.exporter_problems || []);
+    if (ownEl && ownEl.textContent !== own) ownEl.textContent = own;
+    if (ownEl) ownEl.hidden = !own;
+
     updatedEl.setAttribute("data-ts", String(now));
     updatedEl.title = stamp(now);
     applyFilter();
     updateTimes(now);
     body.dataset.generatedAt = String(now);
     body.dataset.renders = String((parseInt(body.dataset.renders, 10) || 0) + 1);
+  }
+
+  // page.py's own_problems_text: the exporter's own problems, never a target's state
+  function ownProblemsText(problems) {
+    if (!problems.length) return "";
+    var shown = problems.slice(0, 5).map(function (p) { return String(p.detail || p.kind); });
+    var more = problems.length > 5 ? " (and " + (problems.length - 5) + " more)" : "";
+    return "The exporter's own problem, not a target's: " + shown.join("; ") + more;
   }
 
   function pageTitle(counts, total) {
