@@ -157,3 +157,25 @@ def test_environment_hint_only_when_a_variable_was_used(tmp_path: Path) -> None:
     assert "the environment" not in out and "LLM_HEARTBEAT_" not in out
     out = refused(check(tmp_path, "targts: []\n", LLM_HEARTBEAT_LOG_LEVEL="debug"))
     assert "LLM_HEARTBEAT_LOG_LEVEL" in out
+
+
+def test_misspelt_environment_variable_refused_with_did_you_mean(tmp_path: Path) -> None:
+    """LLM_HEARTBEAT_DEFAULT_INTERVALL=5 was silently ignored (issue 22): an LLM_HEARTBEAT_*
+    variable that names no setting is an error like an unknown key, with the nearest name,
+    for both commands; nested names (`__`) are checked level by level."""
+    cfg = "targets: [{name: a, url: 'http://127.0.0.1:9'}]\n"
+    out = refused(
+        check(tmp_path, cfg, LLM_HEARTBEAT_DEFAULT_INTERVALL="5"),
+        "LLM_HEARTBEAT_DEFAULT_INTERVALL",
+        "did you mean LLM_HEARTBEAT_DEFAULT_INTERVAL?",
+    )
+    assert "environment" in out
+    refused(run_exits(tmp_path, LLM_HEARTBEAT_DEFAULT_INTERVALL="5"), "did you mean")
+    refused(
+        check(tmp_path, cfg, LLM_HEARTBEAT_SHARDING__INDX="1"),
+        "did you mean LLM_HEARTBEAT_SHARDING__INDEX?",
+    )
+    refused(check(tmp_path, cfg, LLM_HEARTBEAT_NOTHING_LIKE_IT="1"), "unknown variable")
+    # the real names still work, nested ones included
+    ok = check(tmp_path, cfg, LLM_HEARTBEAT_DEFAULT_INTERVAL="5", LLM_HEARTBEAT_SHARDING__COUNT="2")
+    assert ok.returncode == 0, ok.stderr
