@@ -31,6 +31,7 @@ from exporter.recovery.api import build_routes
 from exporter.recovery.collector import RecoveryCollector
 from exporter.recovery.service import RecoveryService
 from exporter.server.app import create_app, reload_guard
+from exporter.server.maintenance_api import maintenance_routes
 from exporter.server.probe_endpoint import ProbeEndpoint
 from exporter.server.snapshot import ViewCache
 
@@ -101,6 +102,8 @@ class Exporter:
         self._reload_lock = asyncio.Lock()
         self._reload_tasks: set[asyncio.Task[tuple[bool, str]]] = set()
         self._extra_routes: list[BaseRoute] = [*self.probe_endpoint.routes()]
+        guard = reload_guard(secrets["reload"], settings.reload.allow_loopback)
+        self._extra_routes.extend(maintenance_routes(self.monitor, guard, self.scheduler.wake))
         self._build_recovery()
         self._build_status_page()
         self.app: Starlette = create_app(
@@ -108,7 +111,7 @@ class Exporter:
             self.registry,
             ready=lambda: self.scheduler.started,
             reload=self.reload,
-            reload_allowed=reload_guard(secrets["reload"], settings.reload.allow_loopback),
+            reload_allowed=guard,
             extra_routes=self._extra_routes,
             before_scrape=self.monitor_collector.refresh,
             views=self.views,

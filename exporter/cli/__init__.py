@@ -86,6 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--expect", help="text the answer must contain")
     probe.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    from exporter.cli.maintenance import add_parser as add_maintenance
+
+    add_maintenance(sub, _duration)
+
     sub.add_parser(
         "simulate", help="run a simulated vLLM server (see `simulate --help`)", add_help=False
     )
@@ -106,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         from exporter.cli.run import check_config
 
         return check_config(args.file, read_secrets=not args.skip_secrets)
+    if args.command == "maintenance":
+        from exporter.cli.maintenance import maintenance
+
+        return asyncio.run(maintenance(args))
     if args.command == "probe":
         from exporter.cli.probe import probe
 

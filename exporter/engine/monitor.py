@@ -20,6 +20,7 @@ from exporter.engine.histogram import (
     Histogram,
 )
 from exporter.engine.history import HistoryWriter, read_history
+from exporter.engine.maintenance import MaintenanceBook
 from exporter.engine.progress import EnginePolicy
 from exporter.engine.recent import Recent
 from exporter.engine.state import (
@@ -30,6 +31,7 @@ from exporter.engine.state import (
     begin_grace,
     end_grace,
     observe,
+    rejudge,
 )
 from exporter.probes.results import VERDICT_CHECKS, Check, ProbeResult
 from exporter.util.faults import FAULTS, FaultKind
@@ -110,6 +112,7 @@ class TargetRuntime:
     transitions_to: Counter[State] = field(default_factory=Counter)
     recent: Recent = field(default_factory=Recent)  # packed; read as dicts by the views
     full: bool = False  # `metrics.detail: full`: the fine bucket layouts
+    in_maintenance: bool = False  # seen in a maintenance window (engine/maintenance.py)
     # bumped on every change, so /metrics re-renders only the targets that changed
     version: int = 0
     safe_url: str = field(init=False)  # the URL without credentials, worked out once
@@ -155,6 +158,7 @@ class Monitor:
             read_history(settings.history_file, settings.history_keep), maxlen=settings.history_keep
         )
         self.targets: dict[str, TargetRuntime] = {}
+        self.maintenance = MaintenanceBook()
         self.sinks: list[TransitionSink] = (
             [self.history.append, log_transition] if sinks is None else list(sinks)
         )
@@ -163,6 +167,7 @@ class Monitor:
     def apply(self, settings: Settings) -> tuple[set[str], set[str]]:
         """Take a new config; unchanged targets keep their state. Returns (added, removed)."""
         self.settings = settings
+        self.maintenance.configure(settings.maintenance)
         wanted = {t.name: t for t in settings.targets}
         removed = {n for n, rt in self.targets.items() if wanted.get(n) != rt.config}
         for name in removed:
@@ -192,6 +197,8 @@ class Monitor:
         if FAULTS.open:
             FAULTS.cleared(f"probe:{name}/{result.check.value}")
         now = self.clock()
+        if rt.in_maintenance or not self.maintenance.empty:
+            self._watch_maintenance(rt, now)
         check = result.check
         rt.version += 1
         rt.last_phases[check] = result.phases
@@ -229,21 +236,31 @@ class Monitor:
         return transition
 
     def _own_fault(self, rt: TargetRuntime, result: ProbeResult) -> None:
-        """The exporter's own fault in a probe of `rt`: counted and shown as ours, never
-        folded into the target's state, counters or history (nothing reached the target)."""
+        """Our own fault in a probe: counted and shown as ours, never judged (nothing reached
+        the target). A secret file's is counted by its reader, under the file."""
         rt.version += 1
-        kind = FaultKind(result.fault or FaultKind.PROBE_BUG)
-        if kind is FaultKind.SECRET_FILE:
-            return  # counted and listed under the file by the secret reader itself
-        check = result.check.value
-        if FAULTS.raised(kind, f"probe:{rt.name}/{check}", result.detail, target=rt.name):
-            log.warning(
-                "target %s: %s probe not counted, the exporter's own fault (%s): %s",
-                rt.name,
-                check,
-                kind.value,
-                result.detail,
+        kind, what = FaultKind(result.fault or FaultKind.PROBE_BUG), result.detail
+        key = f"probe:{rt.name}/{result.check.value}"
+        if kind is not FaultKind.SECRET_FILE and FAULTS.raised(kind, key, what, target=rt.name):
+            log.warning("target %s: not judged, the exporter's own fault: %s", rt.name, what)
+
+    def _watch_maintenance(self, rt: TargetRuntime, now: float) -> None:
+        """Note a target entering maintenance; judge it afresh once its window is over."""
+        if self.maintenance.active(rt.name, now) is not None or not rt.in_maintenance:
+            rt.in_maintenance = self.maintenance.active(rt.name, now) is not None
+        else:
+            self.end_maintenance(rt.name, "the maintenance window is over")
+
+    def end_maintenance(self, name: str, detail: str) -> None:
+        """Maintenance is over: the target is `unknown` until fresh results judge it."""
+        rt = self.targets.get(name)
+        if rt is not None:
+            rt.in_maintenance, rt.version = False, rt.version + 1
+            rt.status, transition = rejudge(
+                rt.status, name, self.clock(), "maintenance_ended", detail
             )
+            if transition is not None:
+                self._transitioned(rt, transition)
 
     def begin_grace(self, name: str, seconds: float, reason: str) -> None:
         rt = self.targets.get(name)

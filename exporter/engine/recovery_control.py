@@ -53,7 +53,14 @@ class MonitorControl:
             overloaded=busy,
             engine_waiting=waiting,
             exporter_fault=ours or None,
+            maintenance=self._maintenance(name),
         )
+
+    def _maintenance(self, name: str) -> str | None:
+        window = self.monitor.maintenance.active(name, self.monitor.clock())
+        if window is None:
+            return None
+        return f"in maintenance until {window.end:.0f} ({window.source}): {window.reason}"
 
     def _engine(self, name: str) -> tuple[str | None, float | None]:
         """The live engine view: why it is busy (state overloaded, or saturated while making

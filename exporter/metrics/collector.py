@@ -211,6 +211,15 @@ class ExporterCollector(Collector):
             value=self.reload_success_time,
         )
         yield from _fault_families()
+        maintenance = GaugeMetricFamily(
+            "llm_target_maintenance",
+            "1 while the target is in an announced maintenance window (absent otherwise): its "
+            "probes run and its state is honest, but no shipped alert fires and recovery waits.",
+            labels=["target"],
+        )
+        for window in self.monitor.maintenance.all_active(time.time(), self.monitor.targets):
+            maintenance.add_metric([window.target], 1.0)
+        yield maintenance
         if self.pauses is not None:
             yield from _pause_families(self.pauses)
 

@@ -45,6 +45,7 @@ REQUIRED_ALERTS = {
     "LLMHeartbeatStale": "critical",
     "LLMHeartbeatOverloaded": "warning",
     "LLMRecoveryExhausted": "critical",
+    "LLMHeartbeatExporterErrors": "warning",
 }
 
 

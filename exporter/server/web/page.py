@@ -145,6 +145,13 @@ def render_row(t: View, now: float) -> str:
             f'data-ts="{_e(t["grace_until"])}" title="{_e(_stamp(t["grace_until"]))}">'
             f"{_e(fmt_span(t['grace_until'] - now))}</time> left</div>"
         )
+    m = t.get("maintenance")
+    if isinstance(m, dict) and (m.get("end") or 0) > now:  # status.js builds the same
+        why = f": {clip(str(m['reason']))}" if m.get("reason") else ""
+        grace = (
+            f'<div class="maint">in maintenance, <time class="left" data-ts="{_e(m["end"])}" '
+            f'title="{_e(_stamp(m["end"]))}">{_e(fmt_span(m["end"] - now))}</time> left{_e(why)}</div>'
+        ) + grace
     transitions = list(t.get("transitions") or [])
     history = ""
     if transitions:

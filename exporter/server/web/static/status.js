@@ -259,6 +259,13 @@
       rd.appendChild(el("div", "rdetail", clip([t.reason, t.detail].filter(Boolean).join(" · "))));
       target.appendChild(rd);
     }
+    var m = t.maintenance;
+    if (m && m.end > now) {
+      var maint = el("div", "maint", "in maintenance, ");
+      maint.appendChild(timeEl(m.end, "left", now));
+      maint.appendChild(document.createTextNode(" left" + (m.reason ? ": " + clip(m.reason) : "")));
+      target.appendChild(maint);
+    }
     if (t.grace_until && t.grace_until > now) {
       var grace = el("div", "grace muted", "recovery grace, ");
       grace.appendChild(timeEl(t.grace_until, "left", now));
@@ -321,7 +328,7 @@
 
   function rowKey(t) {
     var recent = t.recent || [], trans = t.transitions || [];
-    return JSON.stringify([t.state, t.since, t.model, t.url, t.reason, t.detail, t.grace_until,
+    return JSON.stringify([t.state, t.since, t.model, t.url, t.reason, t.detail, t.grace_until, t.maintenance,
       t.checks, t.consecutive_failures, recent.length, recent.length ? recent[recent.length - 1] : 0,
       trans.length, trans.length ? trans[trans.length - 1].time : 0]);
   }
