@@ -42,7 +42,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="[NAME=]URL",
         help="model server to probe, e.g. http://gpu-7:8000 (repeatable; replaces the config's)",
     )
-    run.add_argument("--model", help="model the --target servers must serve (default: any)")
+    run.add_argument(
+        "--model",
+        help="model the --target servers must list and be asked for (default: none required; "
+        "the chat probe asks for the first model /v1/models lists)",
+    )
     run.add_argument(
         "--simulate-if-missing",
         action="store_true",

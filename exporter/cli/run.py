@@ -136,7 +136,15 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     base = f"http://{_browsable(settings.listen_host)}:{settings.listen_port}"
 
     async def start() -> None:
-        log.info("status page %s/  (metrics: %s/metrics, Ctrl+C stops)", base, base)
+        history = settings.history_file
+        log.info(
+            "status page %s/  (metrics: %s/metrics, JSON: %s/api/v1/targets; Ctrl+C stops); "
+            "transition history: %s",
+            base,
+            base,
+            base,
+            history.resolve() if history is not None else "not kept (history_file empty)",
+        )
         await exporter.start()
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signal.SIGHUP, exporter.reload_in_background)
