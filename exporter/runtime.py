@@ -34,6 +34,7 @@ from exporter.server.app import create_app, reload_guard
 from exporter.server.maintenance_api import maintenance_routes
 from exporter.server.probe_endpoint import ProbeEndpoint
 from exporter.server.snapshot import ViewCache
+from exporter.util.faults import FAULTS
 
 __all__ = ["Exporter"]
 
@@ -155,6 +156,7 @@ class Exporter:
     def _discovered(self) -> None:
         """A discovery source changed: unchanged targets keep their state and counters."""
         added, removed = self.monitor.apply(self.effective(self.settings))
+        self._forget_gone_faults()
         if self.scheduler.started:
             self.scheduler.sync()
         if added or removed:
@@ -164,6 +166,12 @@ class Exporter:
                 len(added),
                 len(removed),
             )
+
+    def _forget_gone_faults(self) -> None:
+        """The exporter's own problems of targets and key files no longer configured end."""
+        targets = self.monitor.targets
+        files = {str(rt.config.api_key_file) for rt in targets.values() if rt.config.api_key_file}
+        FAULTS.retain(targets, files)
 
     async def start(self) -> None:
         if self.recovery is not None:
@@ -245,6 +253,7 @@ class Exporter:
             await self.discovery.update(new.discovery)
         added, removed = self.monitor.apply(self.effective(new))
         self.settings = new
+        self._forget_gone_faults()
         self.scheduler.sync()
         self.exporter_collector.reload_ok = True
         self.exporter_collector.reload_success_time = time.time()

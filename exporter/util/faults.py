@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Container
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -91,6 +92,15 @@ class FaultBook:
     def for_target(self, name: str, files: tuple[str, ...] = ()) -> list[Fault]:
         """The open problems that concern a target: its own, and its secret files'."""
         return [f for f in self.open.values() if f.target == name or (f.file in files)]
+
+    def retain(self, targets: Container[str], files: Container[str]) -> None:
+        """Forget the open problems of targets and files no longer configured (a reload or
+        discovery removed them): nothing will ever clear them otherwise."""
+        for key, f in list(self.open.items()):
+            if (f.target is not None and f.target not in targets) or (
+                f.target is None and f.file is not None and f.file not in files
+            ):
+                del self.open[key]
 
     def clear(self) -> None:
         """Forget everything (tests; a process has one book)."""

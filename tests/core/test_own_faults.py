@@ -183,3 +183,18 @@ async def test_a_bug_inside_a_probe_is_the_exporters_not_the_targets(
         assert "chat" not in t["checks"]
         assert [p["kind"] for p in t["exporter_problems"]] == ["probe_bug"]
         assert "AttributeError" in t["exporter_problems"][0]["detail"]
+
+
+def test_problems_of_targets_and_files_no_longer_configured_are_forgotten() -> None:
+    """A reload that removes a target (or its key file) ends its open problems: nothing would
+    clear them otherwise, and the page would show them for ever."""
+    from exporter.util.faults import FaultBook, FaultKind
+
+    book = FaultBook()
+    book.raised(FaultKind.SECRET_FILE, "secret:/a", "gone", file="/a")
+    book.raised(FaultKind.SECRET_FILE, "secret:/b", "gone", file="/b")
+    book.raised(FaultKind.PROBE_BUG, "probe:x/chat", "bug", target="x")
+    book.raised(FaultKind.PROBE_BUG, "probe:y/chat", "bug", target="y")
+    book.retain(targets={"x"}, files={"/a"})
+    assert sorted(book.open) == ["probe:x/chat", "secret:/a"]
+    assert book.counts[FaultKind.SECRET_FILE] == 2  # counted all the same
