@@ -237,8 +237,9 @@ class Monitor:
 
     def _own_fault(self, rt: TargetRuntime, result: ProbeResult) -> None:
         """Our own fault in a probe: counted and shown as ours, never judged (nothing reached
-        the target). A secret file's is counted by its reader, under the file."""
-        rt.version += 1
+        the target). A secret file's is counted by its reader, under the file. The check did
+        run (the loop is not stuck: LLMHeartbeatStale is not the alert for this)."""
+        rt.version, rt.last_run[result.check] = rt.version + 1, self.clock()
         kind, what = FaultKind(result.fault or FaultKind.PROBE_BUG), result.detail
         key = f"probe:{rt.name}/{result.check.value}"
         if kind is not FaultKind.SECRET_FILE and FAULTS.raised(kind, key, what, target=rt.name):

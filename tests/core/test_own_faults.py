@@ -88,6 +88,11 @@ async def test_missing_key_file_with_a_healthy_server_is_the_exporters_fault(
             text = await scrape(base)
             assert value(text, "llm_exporter_problems", kind="secret_file") == 1.0
             assert value(text, "llm_target_state", target="qwen", state="unknown") == 1.0
+            # the checks did run: the loop is not stuck (LLMHeartbeatStale stays silent)
+            last = value(
+                text, "llm_probe_last_run_timestamp_seconds", target="qwen", check="health"
+            )
+            assert last is not None and last > 0
             assert value(text, "llm_probe_failures_total", target="qwen", check="health",
                          reason="invalid_response") is None  # fmt: skip
             api = await _api(base)
