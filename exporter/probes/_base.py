@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from exporter.errors import ExporterFault, TransportError
+from exporter.errors import ExporterFault, InputError
 from exporter.probes._http import (
     ProbeContext,
     map_exception,
@@ -26,7 +26,7 @@ __all__ = ["Attempt", "get_body", "guarded", "http_failure", "reason_for_status"
 log = logging.getLogger(__name__)
 _told: set[tuple[Check, str]] = set()  # bugs whose traceback was logged once already
 # what the wire and the deadline raise: the target's doing (or its network's), not ours
-_FROM_THE_WIRE = (TransportError, TimeoutError, OSError, UnicodeDecodeError)
+_FROM_THE_WIRE = (InputError, TimeoutError, OSError, UnicodeDecodeError)
 
 
 class Attempt:
