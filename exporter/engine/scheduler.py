@@ -155,8 +155,7 @@ class Scheduler:
                 self.pauses.retries += 1
             return await self._run(name, check, again=True)
         if again and self._mostly_held(result):
-            # held again for most of its time: our own pause, twice; not judged on it (a
-            # shorter pause counts: on a busy machine a hung server must still go down)
+            # held again, in one piece, for half its time: our own pause twice; not judged
             result = replace(
                 result,
                 fault=FaultKind.LOOP_HELD,
@@ -170,10 +169,12 @@ class Scheduler:
         return result
 
     def _mostly_held(self, result: ProbeResult) -> bool:
-        """A timeout during which our own loop was held for half its time or more."""
+        """A timeout during which our own loop was held in one piece for half its time or
+        more (a stall: a full collection, swapping, a stopped process). Many short delays of
+        a busy machine do not count: a hung server must still go down there."""
         if result.reason is not Reason.TIMEOUT or self.pauses is None or result.fault:
             return False
-        held = self.pauses.paused_during(result.timestamp, result.timestamp + result.duration)
+        held = self.pauses.longest_during(result.timestamp, result.timestamp + result.duration)
         return held >= 0.5 * result.duration
 
     def _held(self, name: str, result: ProbeResult) -> bool:

@@ -124,11 +124,19 @@ async def test_timeout_held_twice_is_the_exporters_fault() -> None:
             now = time.time()
             watch.note(now, now + 5.0)  # held throughout both askings
             result = await scheduler.probe("held", Check.HEALTH)
+            listed = [f.target for f in FAULTS.open.values()]
+            # many short delays (a busy machine) are not one stall: that timeout counts
+            watch2 = PauseWatch()
+            for k in range(40):
+                t = time.time() + k * 0.05
+                watch2.note(t, t + 0.04)
+            busy = Scheduler(monitor, client, pauses=watch2)
+            counted = await busy.probe("held", Check.HEALTH)
         finally:
             await client.aclose()
     assert result is not None and result.fault == "loop_held"
+    assert counted is not None and counted.fault is None and counted.reason is not None
     rt = monitor.targets["held"]
-    assert rt.probes[Check.HEALTH] == 0 and rt.status.state.value == "unknown"
+    assert rt.probes[Check.HEALTH] == 1 and rt.status.state.value == "down"
     assert FAULTS.counts[FaultKind.LOOP_HELD] == before + 1
-    assert "held" in [f.target for f in FAULTS.open.values()]
-    FAULTS.cleared("probe:held/health")
+    assert "held" in listed  # shown as ours until a real result of that check came
