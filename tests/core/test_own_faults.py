@@ -203,3 +203,22 @@ def test_problems_of_targets_and_files_no_longer_configured_are_forgotten() -> N
     book.retain(targets={"x"}, files={"/a"})
     assert sorted(book.open) == ["probe:x/chat", "secret:/a"]
     assert book.counts[FaultKind.SECRET_FILE] == 2  # counted all the same
+
+
+async def test_a_reload_naming_an_unreadable_key_file_is_refused(tmp_path: Path) -> None:
+    """As at start: a reload whose config names a key file that cannot be read keeps the
+    running config, and says which field and file."""
+    from exporter.config import load_config
+    from exporter.runtime import Exporter
+
+    cfg = tmp_path / "c.yml"
+    cfg.write_text("history_file: ''\ntargets: [{name: a, url: 'http://127.0.0.1:9'}]\n")
+    exporter = Exporter(load_config(cfg), cfg)
+    missing = tmp_path / "gone"
+    cfg.write_text(
+        "history_file: ''\ntargets:\n  - {name: a, url: 'http://127.0.0.1:9'}\n"
+        f"  - {{name: b, url: 'http://127.0.0.1:9', api_key_file: '{missing}'}}\n"
+    )
+    ok, message = await exporter.reload()
+    assert not ok and "targets[1].api_key_file" in message and str(missing) in message
+    assert list(exporter.monitor.targets) == ["a"]
