@@ -6,6 +6,10 @@
     │   │                           the running config
     │   └── RecoveryConfigError     a recovery setting that cannot work (no bearer token,
     │                               an unreadable secret file)
+    ├── ExporterFault               the exporter's own fault before a request reached the
+    │   │                           target (util/faults.py): never a target's state;
+    │   │                           `kind` is the llm_exporter_errors_total label
+    │   └── SecretUnavailable       a key/token file never read (missing, unreadable, empty)
     └── InputError                  something from outside that is refused; the message is
         │                           safe to send back or log (it never echoes a secret)
         ├── SDFormatError           a service-discovery document that is not target groups
@@ -37,12 +41,14 @@ __all__ = [
     "ConfigError",
     "ConnectFailed",
     "ConnectTimeout",
+    "ExporterFault",
     "HeartbeatError",
     "InputError",
     "ProbeRefused",
     "ReadTimeout",
     "RecoveryConfigError",
     "SDFormatError",
+    "SecretUnavailable",
     "ServerDisconnected",
     "TransportError",
     "field_path",
@@ -60,6 +66,18 @@ class ConfigError(HeartbeatError):
 
 class RecoveryConfigError(ConfigError):
     """A recovery setting that cannot work; the CLI prints it and exits."""
+
+
+class ExporterFault(HeartbeatError):
+    """Our own side failed before a request reached the target; `kind` names how."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class SecretUnavailable(ExporterFault):
+    """A secret file the probes need could not be read and no earlier value is kept."""
 
 
 class InputError(HeartbeatError):

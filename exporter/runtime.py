@@ -25,14 +25,16 @@ from exporter.engine.recovery_control import MonitorControl
 from exporter.engine.scheduler import Scheduler
 from exporter.errors import ConfigError
 from exporter.metrics.collector import ExporterCollector, MonitorCollector
-from exporter.preflight import startup_secrets
+from exporter.preflight import startup_secrets, unreadable_secret_files
 from exporter.probes import make_client
 from exporter.recovery.api import build_routes
 from exporter.recovery.collector import RecoveryCollector
 from exporter.recovery.service import RecoveryService
 from exporter.server.app import create_app, reload_guard
+from exporter.server.maintenance_api import maintenance_routes
 from exporter.server.probe_endpoint import ProbeEndpoint
 from exporter.server.snapshot import ViewCache
+from exporter.util.faults import FAULTS
 
 __all__ = ["Exporter"]
 
@@ -101,6 +103,8 @@ class Exporter:
         self._reload_lock = asyncio.Lock()
         self._reload_tasks: set[asyncio.Task[tuple[bool, str]]] = set()
         self._extra_routes: list[BaseRoute] = [*self.probe_endpoint.routes()]
+        guard = reload_guard(secrets["reload"], settings.reload.allow_loopback)
+        self._extra_routes.extend(maintenance_routes(self.monitor, guard, self.scheduler.wake))
         self._build_recovery()
         self._build_status_page()
         self.app: Starlette = create_app(
@@ -108,7 +112,7 @@ class Exporter:
             self.registry,
             ready=lambda: self.scheduler.started,
             reload=self.reload,
-            reload_allowed=reload_guard(secrets["reload"], settings.reload.allow_loopback),
+            reload_allowed=guard,
             extra_routes=self._extra_routes,
             before_scrape=self.monitor_collector.refresh,
             views=self.views,
@@ -152,6 +156,7 @@ class Exporter:
     def _discovered(self) -> None:
         """A discovery source changed: unchanged targets keep their state and counters."""
         added, removed = self.monitor.apply(self.effective(self.settings))
+        self._forget_gone_faults()
         if self.scheduler.started:
             self.scheduler.sync()
         if added or removed:
@@ -161,6 +166,12 @@ class Exporter:
                 len(added),
                 len(removed),
             )
+
+    def _forget_gone_faults(self) -> None:
+        """The exporter's own problems of targets and key files no longer configured end."""
+        targets = self.monitor.targets
+        files = {str(rt.config.api_key_file) for rt in targets.values() if rt.config.api_key_file}
+        FAULTS.retain(targets, files)
 
     async def start(self) -> None:
         if self.recovery is not None:
@@ -227,6 +238,12 @@ class Exporter:
 
     async def _reload(self) -> tuple[bool, str]:
         new = load_config(self.config_path).with_default_target()
+        problems = unreadable_secret_files(new)
+        if problems:  # as at start: a key file that cannot be read is refused, not probed
+            where = f"invalid configuration in {self.config_path}"
+            raise ConfigError(
+                "\n  ".join([f"{where}: secret files the exporter needs:", *problems])
+            )
         fixed = {k: getattr(self.settings, k) for k in _RESTART_ONLY}
         for key, value in fixed.items():
             if getattr(new, key) != value:
@@ -236,6 +253,7 @@ class Exporter:
             await self.discovery.update(new.discovery)
         added, removed = self.monitor.apply(self.effective(new))
         self.settings = new
+        self._forget_gone_faults()
         self.scheduler.sync()
         self.exporter_collector.reload_ok = True
         self.exporter_collector.reload_success_time = time.time()

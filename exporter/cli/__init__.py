@@ -50,7 +50,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="[NAME=]URL",
         help="model server to probe, e.g. http://gpu-7:8000 (repeatable; replaces the config's)",
     )
-    run.add_argument("--model", help="model the --target servers must serve (default: any)")
+    run.add_argument(
+        "--model",
+        help="model the --target servers must list and be asked for (default: none required; "
+        "the chat probe asks for the first model /v1/models lists)",
+    )
     run.add_argument(
         "--simulate-if-missing",
         action="store_true",
@@ -101,6 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--expect", help="text the answer must contain")
     probe.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    from exporter.cli.maintenance import add_parser as add_maintenance
+
+    add_maintenance(sub, _duration)
+
     sub.add_parser(
         "simulate", help="run a simulated vLLM server (see `simulate --help`)", add_help=False
     )
@@ -121,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         from exporter.cli.run import check_config
 
         return check_config(args.file, read_secrets=not args.skip_secrets)
+    if args.command == "maintenance":
+        from exporter.cli.maintenance import maintenance
+
+        return asyncio.run(maintenance(args))
     if args.command == "probe":
         from exporter.cli.probe import probe
 

@@ -26,8 +26,9 @@ __all__ = ["probe"]
 async def probe(args: argparse.Namespace) -> int:
     from exporter.engine.rounds import Verdict, direct_runner, run_round
     from exporter.probes import make_client
-    from exporter.probes.results import VERDICT_CHECKS, Check
+    from exporter.probes.results import VERDICT_CHECKS, Check, Reason
     from exporter.server.views import result_view
+    from exporter.server.words import check_summary
 
     url = args.url.rstrip("/")
     if urlsplit(url).path.endswith("/v1"):
@@ -84,7 +85,11 @@ async def probe(args: argparse.Namespace) -> int:
             word = "ok" if r.success else _WORDS.get(r.reason or "", "FAIL")
             detail = r.detail if not r.success else (f"answer={r.content!r}" if r.content else "")
             if not r.success and r.reason:
-                detail = f"{r.reason.value}: {detail}"
+                # the words the exporter's page and API use ("connection refused"), then the
+                # raw detail where it says more (a server's own error message)
+                said = check_summary(r.reason.value, r.detail, r.status_code)
+                raw = "" if r.reason is Reason.CONNECT_ERROR or not detail else f" ({detail})"
+                detail = f"{r.reason.value}: {said}{raw}"
             print(
                 f"{r.check.value:<8} {word:<7} {r.status_code or '-':>4} "
                 f"{r.duration * 1000:>6.0f}ms {ttft:>8}  {detail}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import sys
@@ -33,7 +34,7 @@ def check_config(path: Path, *, read_secrets: bool = True) -> int:
         else:
             with files_unchecked():  # TLS files mounted at deploy time, like the secrets
                 settings = load_config(path)
-        preflight(settings, read_secrets=read_secrets)
+        preflight(settings, read_secrets=read_secrets, source=str(path))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         settings = settings.model_copy(update={"sharding": sharding})
     try:
-        preflight(settings)
+        preflight(settings, source=_source(args.config))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
@@ -93,6 +94,12 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_OK
+
+
+def _source(config: Path | None) -> str:
+    """Where the settings came from, for an error message."""
+    named = config or os.environ.get("LLM_HEARTBEAT_CONFIG")
+    return str(named) if named else "the environment and flags"
 
 
 def _listening(url: str, timeout: float = 1.0) -> bool:
@@ -134,7 +141,15 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     base = f"http://{_browsable(settings.listen_host)}:{settings.listen_port}"
 
     async def start() -> None:
-        log.info("status page %s/  (metrics: %s/metrics, Ctrl+C stops)", base, base)
+        history = settings.history_file
+        log.info(
+            "status page %s/  (metrics: %s/metrics, JSON: %s/api/v1/targets; Ctrl+C stops); "
+            "transition history: %s",
+            base,
+            base,
+            base,
+            history.resolve() if history is not None else "not kept (history_file empty)",
+        )
         await exporter.start()
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signal.SIGHUP, exporter.reload_in_background)

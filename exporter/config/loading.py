@@ -75,6 +75,32 @@ def _env_used() -> list[str]:
     )
 
 
+def _unknown_env(names: list[str]) -> list[str]:
+    """One line per LLM_HEARTBEAT_* variable that names no setting (pydantic-settings would
+    ignore it silently: a misspelt LLM_HEARTBEAT_DEFAULT_INTERVALL=5 changed nothing), with
+    the nearest real name; `__` separates nested keys (LLM_HEARTBEAT_SHARDING__INDEX)."""
+    lines = []
+    for name in names:
+        parts = name[len(_ENV_PREFIX) :].lower().split("__")
+        model: Any = Settings
+        for depth, part in enumerate(parts):
+            if not _is_model(model):
+                break  # inside a list or a mapping: its items are validated as values
+            field = model.model_fields.get(part)
+            if field is None:
+                known = list(model.model_fields)
+                close = difflib.get_close_matches(part, known, n=1, cutoff=0.6)
+                head = "__".join(parts[:depth]).upper()
+                hint = ""
+                if close:
+                    spelt = f"{head}__{close[0].upper()}" if head else close[0].upper()
+                    hint = f"; did you mean {_ENV_PREFIX}{spelt}?"
+                lines.append(f"  {name}: unknown variable (not a setting){hint}")
+                break
+            model = _inner_model(field.annotation) or field.annotation
+    return lines
+
+
 def _non_string_key(data: Any, where: str = "") -> str | None:
     """The path to the first mapping key that is not a string (YAML allows `1: x`)."""
     if isinstance(data, dict):
@@ -138,6 +164,9 @@ def load_config(path: Path | str | None = None) -> Settings:
         # the hint names the variables only when some were set
         sources.append(f"the environment ({', '.join(env)})" if env else "the environment")
     source = " and ".join(sources)
+    unknown = _unknown_env(env)
+    if unknown:
+        raise ConfigError("\n".join(["invalid configuration in the environment:", *unknown]))
     try:
         return Settings(**data)
     except ValidationError as exc:

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from exporter.config.base import DEFAULT_MODEL_URL, Strict
 from exporter.config.discovery import DiscoveryConfig
 from exporter.config.durations import Duration
+from exporter.config.maintenance import MaintenanceWindow
 from exporter.config.metrics import MetricsConfig
 from exporter.config.probe import ProbeEndpointConfig, ShardingConfig
 from exporter.config.recovery import RecoveryConfig
@@ -64,6 +65,7 @@ class Settings(BaseSettings):
     sharding: ShardingConfig = Field(default_factory=ShardingConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     reload: ReloadConfig = Field(default_factory=ReloadConfig)
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

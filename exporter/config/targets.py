@@ -189,11 +189,12 @@ class TargetConfig(TargetTemplate):
 
     def resolve_api_key(self) -> str | None:
         """The API key, from the config or its file (read again every few seconds, so
-        rotation works without a file read per probe)."""
+        rotation works without a file read per probe). A file gone or empty keeps the last
+        key read; one never read raises SecretUnavailable: the exporter's fault, no probe."""
         if self.api_key is not None:
             return self.api_key.get_secret_value()
         if self.api_key_file is not None:
-            return read_rotating(self.api_key_file)
+            return read_rotating(self.api_key_file, f"target {self.name}: api_key_file")
         return None
 
 

@@ -20,8 +20,10 @@ from exporter.engine.histogram import (
     Histogram,
 )
 from exporter.engine.history import HistoryWriter, read_history
+from exporter.engine.journal import log_engine_change, log_transition
+from exporter.engine.maintenance import MaintenanceBook
 from exporter.engine.offers import learned_server, log_offered
-from exporter.engine.progress import EnginePolicy
+from exporter.engine.policy import policy_for
 from exporter.engine.recent import Recent
 from exporter.engine.state import (
     Policy,
@@ -32,62 +34,18 @@ from exporter.engine.state import (
     end_grace,
     observe,
     offered_policy,
+    rejudge,
 )
 from exporter.probes.results import VERDICT_CHECKS, Check, ProbeResult
+from exporter.util.faults import FAULTS, FaultKind
 
-__all__ = ["Monitor", "TargetRuntime", "TransitionSink", "log_transition", "policy_for"]
+__all__ = ["Monitor", "TargetRuntime", "TransitionSink"]
 
 log = logging.getLogger("exporter.engine.state")
 
 # where transitions go besides the monitor's own list: the history file, the log, the
 # recovery hooks, a /probe round's log
 TransitionSink = Callable[[Transition], None]
-
-
-def log_transition(t: Transition) -> None:
-    """The log line of a transition: a warning when the target gets worse."""
-    worse = (State.DOWN, State.DEGRADED, State.OVERLOADED)
-    level = logging.WARNING if t.to_state in worse else logging.INFO
-    record = t.as_dict()
-    log.log(
-        level,
-        "target %s: %s -> %s (%s) %s",
-        t.target,
-        t.from_state.value,
-        t.to_state.value,
-        t.reason,
-        t.detail,
-        extra={"event": "transition", **{f"t_{k}": v for k, v in record.items()}},
-    )
-
-
-def policy_for(target: TargetConfig, default_interval: float = 15.0) -> Policy:
-    checks = tuple(c for c in Check if getattr(target.checks, c.value).enabled)
-    interval = target.checks.engine.interval or target.interval or default_interval
-    t = target.thresholds
-    return Policy(
-        checks=checks,
-        failures_to_down=t.failures_to_down,
-        successes_to_up=t.successes_to_up,
-        retry_interval=t.retry_interval,
-        startup_grace=t.startup_grace,
-        engine=engine_policy(target, interval),
-    )
-
-
-def engine_policy(target: TargetConfig, interval: float) -> EnginePolicy | None:
-    """The engine check's thresholds; a view older than three samples plus a timeout (or
-    the stall window, if longer) is stale and concludes nothing."""
-    spec = target.checks.engine
-    if not spec.enabled:
-        return None
-    return EnginePolicy(
-        stall_after=spec.stall_after,
-        queue_saturated=spec.queue_saturated,
-        kv_saturated=spec.kv_saturated,
-        slow_chat=spec.slow_chat or target.checks.chat.timeout / 2,
-        fresh_for=max(3 * interval + spec.timeout, spec.stall_after),
-    )
 
 
 @dataclass(slots=True)
@@ -113,6 +71,7 @@ class TargetRuntime:
     transitions_to: Counter[State] = field(default_factory=Counter)
     recent: Recent = field(default_factory=Recent)  # packed; read as dicts by the views
     full: bool = False  # `metrics.detail: full`: the fine bucket layouts
+    in_maintenance: bool = False  # seen in a maintenance window (engine/maintenance.py)
     # bumped on every change, so /metrics re-renders only the targets that changed
     version: int = 0
     safe_url: str = field(init=False)  # the URL without credentials, worked out once
@@ -163,6 +122,7 @@ class Monitor:
             read_history(settings.history_file, settings.history_keep), maxlen=settings.history_keep
         )
         self.targets: dict[str, TargetRuntime] = {}
+        self.maintenance = MaintenanceBook()
         self.sinks: list[TransitionSink] = (
             [self.history.append, log_transition] if sinks is None else list(sinks)
         )
@@ -171,6 +131,7 @@ class Monitor:
     def apply(self, settings: Settings) -> tuple[set[str], set[str]]:
         """Take a new config; unchanged targets keep their state. Returns (added, removed)."""
         self.settings = settings
+        self.maintenance.configure(settings.maintenance)
         wanted = {t.name: t for t in settings.targets}
         removed = {n for n, rt in self.targets.items() if wanted.get(n) != rt.config}
         for name in removed:
@@ -194,7 +155,14 @@ class Monitor:
         rt = self.targets.get(name)
         if rt is None:  # removed by a reload while its probe ran
             return None
+        if result.fault is not None:
+            self._own_fault(rt, result)
+            return None
+        if FAULTS.open:
+            FAULTS.cleared(f"probe:{name}/{result.check.value}")
         now = self.clock()
+        if rt.in_maintenance or not self.maintenance.empty:
+            self._watch_maintenance(rt, now)
         check = result.check
         rt.version += 1
         rt.last_phases[check] = result.phases
@@ -223,7 +191,7 @@ class Monitor:
                 rt.tokens["completion"] += result.completion_tokens
         rt.recent.append(now, check, result.success, result.duration, result.ttft)
         if check is Check.ENGINE:
-            _log_engine_change(name, rt.status.latest.get(check), result)
+            log_engine_change(name, rt.status.latest.get(check), result)
         resets = rt.status.engine.resets if rt.status.engine is not None else 0
         rt.status, transition = observe(rt.status, name, result, now, rt.policy)
         policy = offered_policy(rt.policy, rt.status.latest)
@@ -236,6 +204,34 @@ class Monitor:
         if transition is not None:
             self._transitioned(rt, transition)
         return transition
+
+    def _own_fault(self, rt: TargetRuntime, result: ProbeResult) -> None:
+        """Our own fault in a probe: counted and shown as ours, never judged (nothing reached
+        the target). A secret file's is counted by its reader, under the file. The check did
+        run (the loop is not stuck: LLMHeartbeatStale is not the alert for this)."""
+        rt.version, rt.last_run[result.check] = rt.version + 1, self.clock()
+        kind, what = FaultKind(result.fault or FaultKind.PROBE_BUG), result.detail
+        key = f"probe:{rt.name}/{result.check.value}"
+        if kind is not FaultKind.SECRET_FILE and FAULTS.raised(kind, key, what, target=rt.name):
+            log.warning("target %s: not judged, the exporter's own fault: %s", rt.name, what)
+
+    def _watch_maintenance(self, rt: TargetRuntime, now: float) -> None:
+        """Note a target entering maintenance; judge it afresh once its window is over."""
+        if self.maintenance.active(rt.name, now) is not None or not rt.in_maintenance:
+            rt.in_maintenance = self.maintenance.active(rt.name, now) is not None
+        else:
+            self.end_maintenance(rt.name, "the maintenance window is over")
+
+    def end_maintenance(self, name: str, detail: str) -> None:
+        """Maintenance is over: the target is `unknown` until fresh results judge it."""
+        rt = self.targets.get(name)
+        if rt is not None:
+            rt.in_maintenance, rt.version = False, rt.version + 1
+            rt.status, transition = rejudge(
+                rt.status, name, self.clock(), "maintenance_ended", detail
+            )
+            if transition is not None:
+                self._transitioned(rt, transition)
 
     def begin_grace(self, name: str, seconds: float, reason: str) -> None:
         rt = self.targets.get(name)
@@ -258,15 +254,3 @@ class Monitor:
         self.transitions.append(t.as_dict())
         for sink in self.sinks:
             sink(t)
-
-
-def _log_engine_change(name: str, before: ProbeResult | None, after: ProbeResult) -> None:
-    """Say once when the engine view appears, goes away or changes its reason (not every 5 s)."""
-    key = (after.success, after.reason, after.status_code)
-    if before is not None and (before.success, before.reason, before.status_code) == key:
-        return
-    if after.success and after.engine is not None:
-        log.info("target %s: engine view from %s metrics", name, after.engine.flavour)
-    else:
-        reason = after.reason.value if after.reason else "failed"
-        log.warning("target %s: no engine view (%s): %s", name, reason, after.detail)

@@ -64,6 +64,17 @@ class PauseWatch:
             total += max(0.0, min(e, end) - max(s, start))
         return total
 
+    def longest_during(self, start: float, end: float) -> float:
+        """The longest single pause overlapping the window [start, end] (its part inside)."""
+        longest = 0.0
+        i = bisect.bisect_left(self._ends, start)
+        for j in range(i, len(self._starts)):
+            s, e = self._starts[j], self._ends[j]
+            if s >= end:
+                break
+            longest = max(longest, min(e, end) - max(s, start))
+        return longest
+
     def excuses(self, timestamp: float, duration: float) -> float:
         """The pause within a probe's window if it is long enough to have caused a timeout
         (a tenth of the window or more), else 0: that probe is asked again, not counted."""

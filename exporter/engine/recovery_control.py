@@ -40,12 +40,13 @@ class MonitorControl:
         failing = [
             f"{r.check.value}: {r.reason.value if r.reason else ''} {r.detail}".strip()
             for r in results
-            if not r.success and r.offered  # an endpoint the server lacks is no failure
+            if not r.success and r.offered and r.fault is None  # not offered / ours: no failure
         ]
         busy, waiting = self._engine(name)
         limited = next((r for r in results if r.reason is Reason.RATE_LIMITED), None)
         if busy is None and limited is not None:  # a 429: throttled, never restarted
             busy = f"rate limited ({limited.check.value}: {limited.detail})"
+        ours = "; ".join(r.detail for r in results if r.fault is not None)[:500]
         return TargetCheck(
             healthy=bool(results) and all(r.success or not r.offered for r in results),
             answering=any(r.answered for r in results),
@@ -54,7 +55,15 @@ class MonitorControl:
             detail="; ".join(failing)[:500],
             overloaded=busy,
             engine_waiting=waiting,
+            exporter_fault=ours or None,
+            maintenance=self._maintenance(name),
         )
+
+    def _maintenance(self, name: str) -> str | None:
+        window = self.monitor.maintenance.active(name, self.monitor.clock())
+        if window is None:
+            return None
+        return f"in maintenance until {window.end:.0f} ({window.source}): {window.reason}"
 
     def _engine(self, name: str) -> tuple[str | None, float | None]:
         """The live engine view: why it is busy (state overloaded, or saturated while making

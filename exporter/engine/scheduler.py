@@ -12,6 +12,7 @@ import logging
 import random
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 
 from exporter.config import TargetConfig
 from exporter.engine.cadence import confirmations, next_delay
@@ -24,6 +25,7 @@ from exporter.probes import PROBES, ProbeContext
 from exporter.probes.results import Check, ProbeResult, Reason
 from exporter.probes.servers import health_floor
 from exporter.probes.transport import Transport
+from exporter.util.faults import FaultKind
 
 __all__ = ["Scheduler"]
 
@@ -150,20 +152,40 @@ class Scheduler:
                 if not inflight:
                     self._inflight.pop(key, None)
         if not again and self._held(name, result):
+            if self.pauses is not None:
+                self.pauses.retries += 1
             return await self._run(name, check, again=True)
+        if again and self._mostly_held(result):
+            # held again, in one piece, for half its time: our own pause twice; not judged
+            result = replace(
+                result,
+                fault=FaultKind.LOOP_HELD,
+                reason=None,
+                detail=f"timed out twice while the exporter's own event loop was held: "
+                f"{result.detail}",
+            )
         self.monitor.record(name, result)
-        self._react(name, check, result)
+        if result.fault is None:  # our own fault says nothing the other checks must confirm
+            self._react(name, check, result)
         return result
+
+    def _mostly_held(self, result: ProbeResult) -> bool:
+        """A timeout during which our own loop was held in one piece for half its time or
+        more (a stall: a full collection, swapping, a stopped process). Many short delays of
+        a busy machine do not count: a hung server must still go down there."""
+        if result.reason is not Reason.TIMEOUT or self.pauses is None or result.fault:
+            return False
+        held = self.pauses.longest_during(result.timestamp, result.timestamp + result.duration)
+        return held >= 0.5 * result.duration
 
     def _held(self, name: str, result: ProbeResult) -> bool:
         """A timeout while the exporter's own loop was held (pauses.py): the deadline may have
         fired on an answer the loop could not read. Not counted; asked again at once, once."""
-        if result.reason is not Reason.TIMEOUT or self.pauses is None:
+        if result.reason is not Reason.TIMEOUT or self.pauses is None or result.fault:
             return False
         paused = self.pauses.excuses(result.timestamp, result.duration)
         if not paused:
             return False
-        self.pauses.retries += 1
         log.debug(
             "probe %s/%s timed out while the exporter itself was held for %.2fs of its %.2fs: "
             "not counted, asking again",

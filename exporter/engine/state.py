@@ -52,6 +52,7 @@ __all__ = [
     "is_stale",
     "observe",
     "offered_policy",
+    "rejudge",
 ]
 
 
@@ -209,3 +210,22 @@ def _move(
         return s, None
     transition = Transition(now, target, s.state, to, reason, detail)
     return replace(s, state=to, since=now, reason=reason, detail=detail), transition
+
+
+def rejudge(
+    status: TargetStatus, target: str, now: float, reason: str, detail: str
+) -> tuple[TargetStatus, Transition | None]:
+    """Judge the target afresh from now (a maintenance ended): what the checks saw before is
+    not evidence (streaks, the recovery in progress), and the state is `unknown` until fresh
+    results decide it. The latest results stay visible (stale)."""
+    new = replace(
+        status,
+        ok_streak=0,
+        failures={},
+        failing_since={},
+        grace_until=None,
+        loading_since=None,
+        recovered_at=now,
+        fresh=frozenset(),
+    )
+    return _move(new, target, now, State.UNKNOWN, reason, detail)

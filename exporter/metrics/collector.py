@@ -9,6 +9,7 @@ with time alone, whether the engine view is still fresh, is part of what a block
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,7 @@ from exporter.metrics.rows import (
     target_values,
 )
 from exporter.metrics.slices import give_way
+from exporter.util.faults import FAULTS, FaultKind
 
 __all__ = ["ExporterCollector", "MonitorCollector"]
 
@@ -208,8 +210,41 @@ class ExporterCollector(Collector):
             "When the config was last loaded successfully.",
             value=self.reload_success_time,
         )
+        yield from _fault_families()
+        maintenance = GaugeMetricFamily(
+            "llm_target_maintenance",
+            "1 while the target is in an announced maintenance window (absent otherwise): its "
+            "probes run and its state is honest, but no shipped alert fires and recovery waits.",
+            labels=["target"],
+        )
+        for window in self.monitor.maintenance.all_active(time.time(), self.monitor.targets):
+            maintenance.add_metric([window.target], 1.0)
+        yield maintenance
         if self.pauses is not None:
             yield from _pause_families(self.pauses)
+
+
+def _fault_families() -> Iterator[Metric]:
+    """The exporter's own faults (util/faults.py): every kind, 0 included, so a rule over
+    `increase()` sees the first one."""
+    errors = CounterMetricFamily(
+        "llm_exporter_errors",
+        "The exporter's own faults before a request reached a target (an unreadable secret "
+        "file, a bug in a probe, a deadline missed while its own loop was held): never a "
+        "target's state.",
+        labels=["kind"],
+    )
+    problems = GaugeMetricFamily(
+        "llm_exporter_problems",
+        "The exporter's own problems still open, by kind (the status page names each).",
+        labels=["kind"],
+    )
+    open_by_kind = Counter(f.kind for f in FAULTS.open.values())
+    for kind in FaultKind:
+        errors.add_metric([kind.value], FAULTS.counts[kind])
+        problems.add_metric([kind.value], open_by_kind[kind])
+    yield errors
+    yield problems
 
 
 def _pause_families(pauses: PauseWatch) -> Iterator[Metric]:

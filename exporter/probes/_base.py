@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from exporter.errors import ExporterFault, InputError
 from exporter.probes._http import (
     ProbeContext,
     map_exception,
@@ -20,6 +22,7 @@ from exporter.probes.redact import redact, secrets_of
 from exporter.probes.results import Check, ProbeResult, Reason
 from exporter.probes.route import route_for
 from exporter.probes.transport import ProbeResponse
+from exporter.util.faults import FaultKind
 from exporter.util.net import redact_url
 from exporter.util.text import clean_text
 
@@ -38,6 +41,11 @@ __all__ = [
 _SERVER_BUSY = "server busy"
 # a Retry-After beyond a day is nonsense (or hostile): read as a day, never as forever
 _RETRY_AFTER_MAX = 86400.0
+
+log = logging.getLogger(__name__)
+_told: set[tuple[Check, str]] = set()  # bugs whose traceback was logged once already
+# what the wire and the deadline raise: the target's doing (or its network's), not ours
+_FROM_THE_WIRE = (InputError, TimeoutError, OSError, UnicodeDecodeError)
 
 
 class Attempt:
@@ -69,6 +77,10 @@ class Attempt:
 
     def fail(self, reason: Reason, detail: str, **extra: Any) -> ProbeResult:
         return self._result(False, reason, detail, extra)
+
+    def own_fault(self, kind: str, detail: str) -> ProbeResult:
+        """Our side failed before the target answered: a result that judges nothing."""
+        return self._result(False, None, detail, {"fault": kind})
 
     def _result(
         self, success: bool, reason: Reason | None, detail: str, extra: dict[str, Any]
@@ -107,13 +119,26 @@ async def guarded(
     *,
     streaming: bool = False,
 ) -> ProbeResult:
-    """Run `body` under the probe's total deadline; any exception becomes a failed result."""
+    """Run `body` under the probe's total deadline; any exception becomes a failed result,
+    the target's when it comes from the wire or the deadline, ours (`fault`, judging
+    nothing) when it is our own fault or a bug before the target answered."""
     target = ctx.target
     attempt = Attempt(check, lambda: secrets_of(target))
     try:
         async with asyncio.timeout(ctx.timeout):
             return await body(attempt)
+    except ExporterFault as exc:  # e.g. an API key file never read: nothing was sent
+        return attempt.own_fault(exc.kind, str(exc))
     except Exception as exc:
+        if attempt.status_code is None and not isinstance(exc, _FROM_THE_WIRE):
+            if (check, type(exc).__name__) not in _told:
+                _told.add((check, type(exc).__name__))
+                log.error("the %s probe raised (the exporter's bug)", check.value, exc_info=exc)
+            return attempt.own_fault(
+                FaultKind.PROBE_BUG,
+                f"{type(exc).__name__} in the exporter's {check.value} probe before the target "
+                "answered: our bug, not the target's",
+            )
         reason, detail = map_exception(exc, streaming=streaming and attempt.status_code == 200)
         if reason is Reason.TIMEOUT:
             detail = f"no complete answer within {ctx.timeout:g}s"

@@ -13,6 +13,7 @@ import re
 from urllib.parse import quote, unquote, urlsplit
 
 from exporter.config import TargetConfig
+from exporter.errors import SecretUnavailable
 from exporter.util.identity import ByIdentity
 
 __all__ = ["MARKER", "known_secrets", "redact", "secrets_of"]
@@ -81,7 +82,7 @@ def secrets_of(target: TargetConfig) -> tuple[str, ...]:
     worked out once per target and key, not per probe."""
     try:
         key = target.resolve_api_key()
-    except OSError:  # a key file never read: nothing was sent, nothing to hide
+    except (OSError, SecretUnavailable):  # a key file never read: nothing sent, nothing to hide
         key = None
     kept = _KEPT.get(target)
     if kept is not None and kept[0] == key:

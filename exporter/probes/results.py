@@ -85,6 +85,9 @@ class ProbeResult:
     retry_after: float | None = None
     # what the probe learned the server is (probes/servers.py), if anything
     server: str | None = None
+    # the exporter's own fault (util/faults.py FaultKind): nothing reached the target, so the
+    # result says nothing about it; the monitor counts it as ours and never judges on it
+    fault: str | None = None
 
     @property
     def answered(self) -> bool:

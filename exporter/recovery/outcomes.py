@@ -21,6 +21,8 @@ class AttemptResult(StrEnum):
     SKIPPED_EXHAUSTED = "skipped_exhausted"
     SKIPPED_IN_PROGRESS = "skipped_in_progress"
     SKIPPED_STARTING = "skipped_starting"
+    SKIPPED_EXPORTER_FAULT = "skipped_exporter_fault"  # our own fault: the round said nothing
+    SKIPPED_MAINTENANCE = "skipped_maintenance"  # announced maintenance: people are at work
     DRY_RUN = "dry_run"
 
 

@@ -120,7 +120,12 @@ class Pipeline:
         """Re-probe: a healthy, starting or merely busy server is not restarted."""
         check = await self.check(target)
         verdict: tuple[AttemptResult, str] | None = None
-        if check.healthy:
+        if check.maintenance:
+            verdict = AttemptResult.SKIPPED_MAINTENANCE, f"not acting: {check.maintenance}"
+        elif check.exporter_fault:
+            detail = f"the exporter's own fault, not the target's: {check.exporter_fault}"
+            verdict = AttemptResult.SKIPPED_EXPORTER_FAULT, detail
+        elif check.healthy:
             detail = f"target answers again ({check.detail or check.state})"
             verdict = AttemptResult.SKIPPED_HEALTHY, detail
         elif check.state == "starting":

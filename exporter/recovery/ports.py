@@ -29,6 +29,11 @@ class TargetCheck:
     """Why the live engine view says busy, not broken (None: not busy, or no engine view)."""
     engine_waiting: float | None = None
     """Requests waiting in the engine, from the live engine view (None: no view)."""
+    maintenance: str | None = None
+    """The target is in an announced maintenance window: never acted on."""
+    exporter_fault: str | None = None
+    """The exporter's own fault kept a probe of the round from reaching the target (an
+    unreadable key file...): the round says nothing, and nothing is restarted on it."""
 
 
 @runtime_checkable

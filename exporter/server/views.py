@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from exporter.engine.maintenance import Window
 from exporter.engine.monitor import Monitor, TargetRuntime
 from exporter.probes.results import ProbeResult
 from exporter.server.words import check_summary, state_summary
+from exporter.util.faults import FAULTS
 
 __all__ = ["result_view", "target_view", "targets_view"]
 
@@ -78,7 +80,9 @@ def _checks_view(rt: TargetRuntime) -> dict[str, Any]:
     return out
 
 
-def target_view(rt: TargetRuntime, transitions: list[dict[str, Any]]) -> dict[str, Any]:
+def target_view(
+    rt: TargetRuntime, transitions: list[dict[str, Any]], maintenance: Window | None = None
+) -> dict[str, Any]:
     st = rt.status
     mine = [t for t in transitions if t.get("target") == rt.name][-20:]
     return {
@@ -99,7 +103,20 @@ def target_view(rt: TargetRuntime, transitions: list[dict[str, Any]]) -> dict[st
         "consecutive_failures": {c.value: st.consecutive_failures(c) for c in rt.policy.checks},
         "recent": list(rt.recent),
         "transitions": [transition_view(t) for t in mine],
+        # the exporter's own problems with this target (a key file it cannot read...): ours,
+        # not the target's, and never in its state
+        "exporter_problems": _problems(rt),
+        # an announced maintenance (engine/maintenance.py): the state above stays honest
+        "maintenance": maintenance.as_dict() if maintenance is not None else None,
     }
+
+
+def _problems(rt: TargetRuntime) -> list[dict[str, object]]:
+    if not FAULTS.open:
+        return []
+    key_file = rt.config.api_key_file
+    files = (str(key_file),) if key_file is not None else ()
+    return [f.as_dict() for f in FAULTS.for_target(rt.name, files)]
 
 
 def targets_view(monitor: Monitor, now: float) -> dict[str, Any]:
@@ -110,14 +127,18 @@ def targets_view(monitor: Monitor, now: float) -> dict[str, Any]:
         for t in monitor.transitions
         if isinstance(t.get("target"), str) and t["target"] in configured
     ]
+    book = monitor.maintenance
     # grouped in one pass: filtering the whole history per target is O(targets x history)
     by_target: dict[Any, list[dict[str, Any]]] = {}
     for t in transitions:
         by_target.setdefault(t.get("target"), []).append(t)
     return {
         "generated_at": now,
+        "exporter_problems": [f.as_dict() for f in FAULTS.open.values()],
+        "maintenance": [w.as_dict() for w in book.all_active(now, configured)],
         "targets": [
-            target_view(rt, by_target.get(rt.name, [])[-20:]) for rt in monitor.targets.values()
+            target_view(rt, by_target.get(rt.name, [])[-20:], book.active(rt.name, now))
+            for rt in monitor.targets.values()
         ],
         "transitions": [transition_view(t) for t in transitions[-50:]],
     }

@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from exporter.errors import ConfigError
+from exporter.errors import ConfigError, SecretUnavailable
+from exporter.util.faults import FAULTS, FaultKind
 
 __all__ = ["SecretReader", "bearer_ok", "header_values", "read_rotating", "read_secret"]
 
@@ -42,21 +43,38 @@ def read_secret(
     return None
 
 
-def read_rotating(path: Path, max_age: float = REREAD_AFTER) -> str:
+def read_rotating(path: Path, what: str = "secret file", max_age: float | None = None) -> str:
     """A secret file's content (stripped) for the probes: read again once `max_age` passed,
     so a rotated key is used within seconds without a file read per probe (thousands a
-    second at scale, on the event loop). A file that cannot be read keeps its last value
-    (a rotation half done); one never read raises OSError."""
+    second at scale, on the event loop). A file that cannot be read, or reads empty (a
+    rotation half done), keeps its last value and is the exporter's fault, not the target's:
+    counted and listed in `FAULTS` under the file and `what` (the field) until it reads again.
+    One never read raises SecretUnavailable (the probe then sends nothing)."""
     now = time.monotonic()
     kept = _rotating.get(path)
-    if kept is not None and now - kept[1] < max_age:
+    if kept is not None and now - kept[1] < (REREAD_AFTER if max_age is None else max_age):
         return kept[0]
     try:
         value = path.read_text(encoding="utf-8").strip()
-    except OSError:
+        problem = "" if value else "is empty"
+    except (OSError, UnicodeDecodeError) as exc:
+        value = ""
+        problem = f"cannot be read: {getattr(exc, 'strerror', None) or type(exc).__name__}"
+    key = f"secret:{path}"
+    if problem:
+        keeps = "; the value read before is still used" if kept is not None else ""
+        FAULTS.raised(
+            FaultKind.SECRET_FILE,
+            key,
+            f"{what} {path} {problem}{keeps}",
+            file=str(path),
+            field=what,
+        )
         if kept is None:
-            raise
+            raise SecretUnavailable(f"{what} {path} {problem}", FaultKind.SECRET_FILE)
         value = kept[0]
+    else:
+        FAULTS.cleared(key)
     _rotating[path] = (value, now)
     return value
 

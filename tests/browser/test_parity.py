@@ -13,6 +13,7 @@ from playwright.async_api import Page
 
 from exporter.config import TargetConfig
 from exporter.probes.results import Check, Reason
+from exporter.util.faults import FAULTS, FaultKind
 
 from .helpers import chromium, failed, idle_exporter, ok, open_page, serve, wait_js
 
@@ -33,6 +34,7 @@ SNAPSHOT = """() => ({
         tips: [...tr.querySelectorAll('[title]:not(time)')].map(e => e.title),
     })),
     transitions: [...document.querySelectorAll('#transitions li')].map(li => li.textContent.replace(/\\s+/g, ' ').trim()),
+    own: [document.getElementById('ownfaults').hidden, document.getElementById('ownfaults').textContent],
 })"""
 
 
@@ -71,6 +73,10 @@ async def test_server_and_script_render_the_same_page(tmp_path: Path) -> None:
                 monitor.record("paused", ok(check, then - 60, d, ttft))
         for _ in range(3):  # down now; its chat and models results are older than that
             monitor.record("paused", failed(Check.HEALTH, then, "[Connect call failed]"))
+        # worked on (issue 22): a maintenance beside its honest state, and an exporter problem
+        monitor.maintenance.announce("dead", then, 6 * 3600 + 1800, "driver upgrade")
+        FAULTS.raised(FaultKind.SECRET_FILE, "secret:/k", "target steady: api_key_file /k is empty",
+                      file="/k", field="target steady: api_key_file")  # fmt: skip
         async with chromium() as browser:
             server = await open_page(browser, base + "/", js=False)
             scripted = await open_page(browser, base + "/?refresh=0.5")
@@ -84,3 +90,8 @@ async def test_server_and_script_render_the_same_page(tmp_path: Path) -> None:
             assert any(r["fails"] and r["lines"] for r in first["rows"])  # flaky: both kinds
             assert first == second
             assert server.errors == [] and scripted.errors == []
+            dead = next(r for r in first["rows"] if r["name"] == "dead")
+            assert "in maintenance" in " ".join(dead["cells"]) and "driver upgrade" in str(dead)
+            assert first["own"] == [False, "The exporter's own problem, not a target's: "
+                                    "target steady: api_key_file /k is empty"]  # fmt: skip
+        FAULTS.cleared("secret:/k")

@@ -54,6 +54,8 @@ def test_probe_unreachable_exits_1_and_usage_error_exits_2() -> None:
         [*EXE, "probe", url, "--timeout", "2"], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 1 and "connect_error" in proc.stdout and "UNHEALTHY" in proc.stdout
+    # the exporter's words (its page and API say "connection refused"), not the OS's
+    assert "connection refused" in proc.stdout and "Connect call failed" not in proc.stdout
     proc = subprocess.run([*EXE, "probe", "ftp://x"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "url" in proc.stderr
     proc = subprocess.run([*EXE, "probe"], capture_output=True, text=True, timeout=60)
@@ -105,6 +107,15 @@ def test_run_without_config_reports_down_and_says_why(tmp_path: Path) -> None:
         proc.wait(10)
     text = log.read_text()
     assert "nothing listens on" in text and f"127.0.0.1:{target}" in text
+    # the start line names the JSON API (as the README says) and where the history goes
+    assert f"JSON: http://127.0.0.1:{port}/api/v1/targets" in text
+    assert f"transition history: {tmp_path / 'h.jsonl'}" in text
+
+
+def test_run_help_says_what_model_defaults_to() -> None:
+    out = subprocess.run([*EXE, "run", "--help"], capture_output=True, text=True, timeout=60)
+    assert "first model /v1/models lists" in " ".join(out.stdout.split())
+    assert "(default: any)" not in out.stdout
 
 
 @pytest.mark.parametrize("admin_taken", [False, True])

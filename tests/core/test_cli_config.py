@@ -81,12 +81,39 @@ def test_recovery_rules_without_a_token_refused_by_both(tmp_path: Path) -> None:
 
 def test_unreadable_token_refused_unless_secrets_are_skipped(tmp_path: Path) -> None:
     cfg = RULES + f"  auth: {{token_file: {tmp_path / 'missing'}}}\n"
-    refused(check(tmp_path, cfg), "recovery.auth: cannot read")
-    refused(run_exits(tmp_path), "recovery.auth: cannot read")
+    refused(check(tmp_path, cfg), "c.yml", "recovery.auth.token_file: cannot read")
+    refused(run_exits(tmp_path), "c.yml", "recovery.auth.token_file: cannot read")
     proc = cli("check-config", "--skip-secrets", str(tmp_path / "c.yml"))
     assert proc.returncode == 0, proc.stderr
     # a probe token named by an unset variable: run refuses it, so check-config does
     refused(check(tmp_path, "probe: {token_env: NO_SUCH_VAR_XYZ}\n"), "NO_SUCH_VAR_XYZ")
+
+
+def test_unreadable_or_empty_api_key_file_refused_by_both_naming_file_and_field(
+    tmp_path: Path,
+) -> None:
+    """A missing key file once passed check-config and then called a healthy server down
+    (issue 22): now both refuse it at load, naming the config file, the field and the file."""
+    missing = tmp_path / "no-such-key"
+    cfg = f"targets:\n  - {{name: a, url: 'http://127.0.0.1:9'}}\n  - name: b\n    url: http://127.0.0.1:9\n    api_key_file: {missing}\n"
+    out = refused(check(tmp_path, cfg), "c.yml", "targets[1].api_key_file", str(missing))
+    assert "No such file" in out
+    refused(run_exits(tmp_path), "c.yml", "targets[1].api_key_file", str(missing))
+    assert cli("check-config", "--skip-secrets", str(tmp_path / "c.yml")).returncode == 0
+    empty = tmp_path / "empty-key"
+    empty.write_text("\n")
+    refused(
+        check(tmp_path, cfg.replace(str(missing), str(empty))),
+        "targets[1].api_key_file",
+        "is empty",
+    )
+    # discovery templates and /probe modules are walked too
+    cfg = f"probe:\n  modules:\n    m: {{api_key_file: {missing}}}\n"
+    refused(check(tmp_path, cfg), "probe.modules.m.api_key_file")
+    key = tmp_path / "key"
+    key.write_text("sk-the-key\n")
+    ok = check(tmp_path, cfg.replace(str(missing), str(key)))
+    assert ok.returncode == 0 and "sk-the-key" not in ok.stdout + ok.stderr
 
 
 def test_top_level_integer_key_and_invalid_utf8(tmp_path: Path) -> None:
@@ -130,3 +157,25 @@ def test_environment_hint_only_when_a_variable_was_used(tmp_path: Path) -> None:
     assert "the environment" not in out and "LLM_HEARTBEAT_" not in out
     out = refused(check(tmp_path, "targts: []\n", LLM_HEARTBEAT_LOG_LEVEL="debug"))
     assert "LLM_HEARTBEAT_LOG_LEVEL" in out
+
+
+def test_misspelt_environment_variable_refused_with_did_you_mean(tmp_path: Path) -> None:
+    """LLM_HEARTBEAT_DEFAULT_INTERVALL=5 was silently ignored (issue 22): an LLM_HEARTBEAT_*
+    variable that names no setting is an error like an unknown key, with the nearest name,
+    for both commands; nested names (`__`) are checked level by level."""
+    cfg = "targets: [{name: a, url: 'http://127.0.0.1:9'}]\n"
+    out = refused(
+        check(tmp_path, cfg, LLM_HEARTBEAT_DEFAULT_INTERVALL="5"),
+        "LLM_HEARTBEAT_DEFAULT_INTERVALL",
+        "did you mean LLM_HEARTBEAT_DEFAULT_INTERVAL?",
+    )
+    assert "environment" in out
+    refused(run_exits(tmp_path, LLM_HEARTBEAT_DEFAULT_INTERVALL="5"), "did you mean")
+    refused(
+        check(tmp_path, cfg, LLM_HEARTBEAT_SHARDING__INDX="1"),
+        "did you mean LLM_HEARTBEAT_SHARDING__INDEX?",
+    )
+    refused(check(tmp_path, cfg, LLM_HEARTBEAT_NOTHING_LIKE_IT="1"), "unknown variable")
+    # the real names still work, nested ones included
+    ok = check(tmp_path, cfg, LLM_HEARTBEAT_DEFAULT_INTERVAL="5", LLM_HEARTBEAT_SHARDING__COUNT="2")
+    assert ok.returncode == 0, ok.stderr

@@ -82,7 +82,7 @@ async def test_timeout_during_own_pause_is_asked_again() -> None:
         scheduler = Scheduler(monitor, client, pauses=watch)
         try:
             now = time.time()
-            watch.note(now, now + 0.5)  # the exporter held for most of the next probe
+            watch.note(now - 0.05, now + 0.15)  # held for most of the next probe, not after
             result = await scheduler.probe("t", Check.HEALTH)
         finally:
             await client.aclose()
@@ -91,3 +91,52 @@ async def test_timeout_during_own_pause_is_asked_again() -> None:
     assert watch.retries == 1
     assert answered == 2  # asked again
     assert monitor.targets["t"].probes[Check.HEALTH] == 1  # only the second one counted
+
+
+async def test_timeout_held_twice_is_the_exporters_fault() -> None:
+    """Both the probe and its second asking fall in the exporter's own pause: neither is the
+    server's. Nothing is counted against the target (its state stays unknown); the exporter
+    counts it as its own (`llm_exporter_errors_total{kind="loop_held"}`) and lists it."""
+    from aiohttp import web
+
+    from exporter.util.faults import FAULTS, FaultKind
+
+    async def health(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.3)
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/health", health)
+    before = FAULTS.counts[FaultKind.LOOP_HELD]
+    async with serve_aiohttp(app) as url:
+        target = TargetConfig(
+            name="held",
+            url=url,
+            checks={"health": {"timeout": 0.2}, "models": {"enabled": False},
+                    "chat": {"enabled": False}, "engine": {"enabled": False}},
+            thresholds={"failures_to_down": 1},
+        )  # fmt: skip
+        monitor = Monitor(Settings(targets=[target], history_file=None))
+        watch = PauseWatch()
+        client = make_client()
+        scheduler = Scheduler(monitor, client, pauses=watch)
+        try:
+            now = time.time()
+            watch.note(now, now + 5.0)  # held throughout both askings
+            result = await scheduler.probe("held", Check.HEALTH)
+            listed = [f.target for f in FAULTS.open.values()]
+            # many short delays (a busy machine) are not one stall: that timeout counts
+            watch2 = PauseWatch()
+            for k in range(40):
+                t = time.time() + k * 0.05
+                watch2.note(t, t + 0.04)
+            busy = Scheduler(monitor, client, pauses=watch2)
+            counted = await busy.probe("held", Check.HEALTH)
+        finally:
+            await client.aclose()
+    assert result is not None and result.fault == "loop_held"
+    assert counted is not None and counted.fault is None and counted.reason is not None
+    rt = monitor.targets["held"]
+    assert rt.probes[Check.HEALTH] == 1 and rt.status.state.value == "down"
+    assert FAULTS.counts[FaultKind.LOOP_HELD] == before + 1
+    assert "held" in listed  # shown as ours until a real result of that check came

@@ -94,6 +94,7 @@ def test_validation_messages_drop_the_input_and_prefixes() -> None:
 def test_rotating_secret_is_kept_then_read_again(tmp_path: Path) -> None:
     """A probe's key file is not read on every probe, a rotation is seen once the value is
     older than max_age, and a file missing mid-rotation keeps the last key."""
+    from exporter.errors import SecretUnavailable
     from exporter.util.secrets import read_rotating
 
     key = tmp_path / "key"
@@ -104,5 +105,7 @@ def test_rotating_secret_is_kept_then_read_again(tmp_path: Path) -> None:
     assert read_rotating(key, max_age=0) == "sk-two"  # read again
     key.unlink()
     assert read_rotating(key, max_age=0) == "sk-two"  # unreadable: the last one
-    with pytest.raises(OSError):
+    key.write_text("\n")
+    assert read_rotating(key, max_age=0) == "sk-two"  # truncated mid-rotation: the last one
+    with pytest.raises(SecretUnavailable, match="never"):
         read_rotating(tmp_path / "never", max_age=0)

@@ -114,3 +114,35 @@ def test_the_recovery_route_never_matches_overloaded() -> None:
     assert first["receiver"] == "recovery-webhook"
     regex = next(m for m in first["matchers"] if m.startswith("alertname"))
     assert "LLMTargetOverloaded" not in regex and "LLMTargetRateLimited" not in regex
+
+
+HOST = ALERTMANAGER_DIR / "alertmanager-host.yml"
+
+
+def test_host_variant_checks_and_differs_only_in_addresses_and_secret_files() -> None:
+    """The shipped config works only inside compose (llm-heartbeat:8001, mailpit:1025,
+    /etc/alertmanager/secrets); the host variant (issue 22) has the same routes, timings and
+    inhibitions, and addresses and files a host install has."""
+    amtool = require_tool("amtool")
+    result = run([amtool, "check-config", str(HOST)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    host, compose = yaml.safe_load(HOST.read_text(encoding="utf-8")), _config()
+    assert host["route"] == compose["route"] and host["inhibit_rules"] == compose["inhibit_rules"]
+    text = HOST.read_text(encoding="utf-8")
+    body = text[text.index("global:") :]
+    for compose_only in ("mailpit", "llm-heartbeat:8001", "/etc/alertmanager/secrets"):
+        assert compose_only not in body
+    hook = {r["name"]: r for r in host["receivers"]}["recovery-webhook"]["webhook_configs"][0]
+    assert hook["url"] == "http://127.0.0.1:8001/hooks/alertmanager"
+    assert hook["http_config"]["authorization"]["credentials_file"].startswith("/etc/prometheus/")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_host_variant_routes_like_the_compose_config(case: dict[str, Any]) -> None:
+    amtool = require_tool("amtool")
+    labels = [f"{k}={v}" for k, v in case["labels"].items()]
+    expected = ",".join(case["receivers"])
+    cmd = [amtool, "config", "routes", "test", f"--config.file={HOST}",
+           f"--verify.receivers={expected}", *labels]  # fmt: skip
+    result = run(cmd)
+    assert result.returncode == 0, result.stdout + result.stderr

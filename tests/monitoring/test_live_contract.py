@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -60,6 +61,8 @@ async def live(tmp_path: Path) -> AsyncIterator[tuple[str, Simulator]]:
         ],
         default_interval=1.0,
         history_file=tmp_path / "h.jsonl",
+        # a target in maintenance, so its series exists as it would in production
+        maintenance=[{"targets": ["gone"], "start": datetime.now(UTC), "duration": "1d"}],
         recovery={  # a dry-run rule, so the recovery series exist as they would in production
             "enabled": True,
             "dry_run": True,

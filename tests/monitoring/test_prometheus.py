@@ -46,6 +46,7 @@ REQUIRED_ALERTS = {
     "LLMHeartbeatStale": "critical",
     "LLMHeartbeatOverloaded": "warning",
     "LLMRecoveryExhausted": "critical",
+    "LLMHeartbeatExporterErrors": "warning",
 }
 
 

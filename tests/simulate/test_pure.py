@@ -147,3 +147,16 @@ def test_config_validation() -> None:
 def test_vllm_buckets() -> None:
     assert build_1_2_5_buckets(100) == [1, 2, 5, 10, 20, 50, 100]
     assert build_1_2_5_buckets(262144)[-1] == 200000
+
+
+def test_the_readme_lists_every_fault_kind_once() -> None:
+    """exporter/simulate/README.md's fault table lacked `overload` and `server_error`, which
+    the README's drill uses (issue 22): every kind is a row, and no row names a kind that
+    does not exist."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "exporter/simulate/README.md").read_text()
+    table = readme[readme.index("## Faults") : readme.index("## Admin API")]
+    rows = [line.split("|")[1].strip().strip("`") for line in table.splitlines()
+            if line.startswith("| `")]  # fmt: skip
+    assert sorted(rows) == sorted(FAULT_KINDS), sorted(set(rows) ^ set(FAULT_KINDS))

@@ -10,66 +10,29 @@ import math
 import time
 from collections import Counter
 from collections.abc import Mapping
-from html import escape
 from typing import Any
 
 from exporter.server.web.format import (
     CHECK_ORDER,
-    SPARK_HEIGHT,
-    SPARK_WIDTH,
     STATE_NOTES,
     STATES,
     clip,
-    fmt_ago,
     fmt_seconds,
     fmt_span,
     last_latency,
     last_ttft,
     latency_series,
     sort_key,
-    sparkline,
     ttft_series,
 )
+from exporter.server.web.markup import ago as _ago
+from exporter.server.web.markup import esc as _e
+from exporter.server.web.markup import spark as _spark
+from exporter.server.web.markup import stamp as _stamp
 
 __all__ = ["render_page"]
 
 View = Mapping[str, Any]
-
-
-def _e(value: object) -> str:
-    return escape("" if value is None else str(value), quote=True)
-
-
-def _stamp(ts: float | None) -> str:
-    if not ts:
-        return ""
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
-
-
-def _ago(ts: float | None, now: float, cls: str = "ago") -> str:
-    return (
-        f'<time class="{cls}" data-ts="{_e(ts or "")}" title="{_e(_stamp(ts))}">'
-        f"{_e(fmt_ago(ts, now))}</time>"
-    )
-
-
-def _spark(series: list[float | None], label: str) -> str:
-    sp = sparkline(series)
-    values = [v for v in series if v is not None]
-    if values:
-        label = f"{label}, last {len(series)} probes: {fmt_seconds(min(values))} to {fmt_seconds(max(values))}"
-    parts = [
-        f'<svg class="spark" viewBox="0 0 {SPARK_WIDTH} {SPARK_HEIGHT}" width="{SPARK_WIDTH}" '
-        f'height="{SPARK_HEIGHT}" role="img" aria-label="{_e(label)}"><title>{_e(label)}</title>'
-    ]
-    for x in sp.fails:
-        parts.append(f'<line class="fail" x1="{x:g}" y1="2" x2="{x:g}" y2="{SPARK_HEIGHT - 2}"/>')
-    if sp.line:
-        parts.append(f'<polyline class="line" points="{sp.points}"/>')
-        x, y = sp.line[-1]
-        parts.append(f'<circle class="dot" cx="{x:g}" cy="{y:g}" r="2"/>')
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def _check(name: str, result: Mapping[str, Any] | None, now: float, state: str) -> str:
@@ -162,6 +125,13 @@ def render_row(t: View, now: float) -> str:
             f'data-ts="{_e(t["grace_until"])}" title="{_e(_stamp(t["grace_until"]))}">'
             f"{_e(fmt_span(t['grace_until'] - now))}</time> left</div>"
         )
+    m = t.get("maintenance")
+    if isinstance(m, dict) and (m.get("end") or 0) > now:  # status.js builds the same
+        why = f": {clip(str(m['reason']))}" if m.get("reason") else ""
+        grace = (
+            f'<div class="maint">in maintenance, <time class="left" data-ts="{_e(m["end"])}" '
+            f'title="{_e(_stamp(m["end"]))}">{_e(fmt_span(m["end"] - now))}</time> left{_e(why)}</div>'
+        ) + grace
     transitions = list(t.get("transitions") or [])
     history = ""
     if transitions:
@@ -230,6 +200,15 @@ def _summary(targets: list[View]) -> str:
     return "".join(parts)
 
 
+def own_problems_text(problems: list[Mapping[str, Any]]) -> str:
+    """The banner's words for the exporter's own problems (`static/status.js` says the same)."""
+    if not problems:
+        return ""
+    shown = "; ".join(str(p.get("detail") or p.get("kind")) for p in problems[:5])
+    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+    return f"The exporter's own problem, not a target's: {shown}{more}"
+
+
 def page_title(targets: list[View]) -> str:
     counts = Counter(t.get("state") for t in targets)
     bad = [f"{counts[s]} {s}" for s in STATES[:4] if counts.get(s)]
@@ -247,6 +226,7 @@ def render_page(
     now = view.get("generated_at", time.time()) if now is None else now
     targets = sorted(view.get("targets") or [], key=sort_key)
     rows = "".join(render_row(t, now) for t in targets)
+    own = own_problems_text(list(view.get("exporter_problems") or []))
     overall = list(view.get("transitions") or [])[-20:]
     trans = "".join(_transition(x, now, True) for x in reversed(overall))
     empty = "" if not targets else " hidden"
@@ -271,6 +251,7 @@ def render_page(
 <div class="top"><h1>llm-heartbeat</h1>
 <p class="updated muted">updated <time id="updated" class="ago" data-ts="{_e(view.get("generated_at", now))}">just now</time>{f" · every {refresh:g} s" if refresh else ""}</p></div>
 <p id="problem" class="banner" role="alert" hidden></p>
+<p id="ownfaults" class="banner own" role="status"{"" if own else " hidden"}>{_e(own)}</p>
 <nav id="summary" aria-label="Targets by state">{_summary(targets)}</nav>
 <input id="filter" type="search" value="{_e(query)}" placeholder="Filter by name, model or URL" aria-label="Filter targets" autocomplete="off">
 </header>

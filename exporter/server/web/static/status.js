@@ -21,6 +21,7 @@
   var transEl = document.getElementById("transitions");
   var notransEl = document.getElementById("notrans");
   var problemEl = document.getElementById("problem");
+  var ownEl = document.getElementById("ownfaults");
   var updatedEl = document.getElementById("updated");
   var filterEl = document.getElementById("filter");
   var summaryEl = document.getElementById("summary");
@@ -265,6 +266,13 @@
       rd.appendChild(el("div", "rdetail", clip([t.reason, t.detail].filter(Boolean).join(" · "))));
       target.appendChild(rd);
     }
+    var m = t.maintenance;
+    if (m && m.end > now) {
+      var maint = el("div", "maint", "in maintenance, ");
+      maint.appendChild(timeEl(m.end, "left", now));
+      maint.appendChild(document.createTextNode(" left" + (m.reason ? ": " + clip(m.reason) : "")));
+      target.appendChild(maint);
+    }
     if (t.grace_until && t.grace_until > now) {
       var grace = el("div", "grace muted", "recovery grace, ");
       grace.appendChild(timeEl(t.grace_until, "left", now));
@@ -327,7 +335,7 @@
 
   function rowKey(t) {
     var recent = t.recent || [], trans = t.transitions || [];
-    return JSON.stringify([t.state, t.since, t.model, t.url, t.tls_warning, t.reason, t.detail, t.grace_until,
+    return JSON.stringify([t.state, t.since, t.model, t.url, t.tls_warning, t.reason, t.detail, t.grace_until, t.maintenance,
       t.checks, t.consecutive_failures, recent.length, recent.length ? recent[recent.length - 1] : 0,
       trans.length, trans.length ? trans[trans.length - 1].time : 0]);
   }
@@ -399,12 +407,24 @@
       transKey = key;
     }
 
+    var own = ownProblemsText(data.exporter_problems || []);
+    if (ownEl && ownEl.textContent !== own) ownEl.textContent = own;
+    if (ownEl) ownEl.hidden = !own;
+
     updatedEl.setAttribute("data-ts", String(now));
     updatedEl.title = stamp(now);
     applyFilter();
     updateTimes(now);
     body.dataset.generatedAt = String(now);
     body.dataset.renders = String((parseInt(body.dataset.renders, 10) || 0) + 1);
+  }
+
+  // page.py's own_problems_text: the exporter's own problems, never a target's state
+  function ownProblemsText(problems) {
+    if (!problems.length) return "";
+    var shown = problems.slice(0, 5).map(function (p) { return String(p.detail || p.kind); });
+    var more = problems.length > 5 ? " (and " + (problems.length - 5) + " more)" : "";
+    return "The exporter's own problem, not a target's: " + shown.join("; ") + more;
   }
 
   function pageTitle(counts, total) {
