@@ -135,10 +135,11 @@ def read_sample(engine: Engine, found: Found) -> tuple[EngineSample, int]:
         q: _per_unit(engine, q, found) for q in QUANTITIES
     }
     score = sum(v is not None for v in values.values())
-    if engine.absent_is_idle and score:
+    if engine.absent_is_idle and (score or any(base_name(n) in found for n in engine.names.extra)):
         for q in COUNTS:  # a gauge not created yet: nothing has run
             if values[q] is None:
                 values[q] = {"": 0.0}
+        score = max(score, 1)
     totals: dict[str, float | None] = {}
     for q, per in values.items():
         if per is None:
