@@ -172,6 +172,9 @@ def fold_sample(view: EngineView | None, sample: EngineSample, t: float) -> Engi
     if view is None or t <= view.time:
         return EngineView(sample=sample, time=t, units=_units(None, sample, t))
     prev = view.sample
+    if sample.progress_name != prev.progress_name:  # another counter (SGLang's decode
+        # counter appears with the first decode): a new baseline, not a restart
+        return EngineView(sample=sample, time=t, units=_units(None, sample, t), resets=view.resets)
     before = {u.name: u.progress for u in prev.units()}
     reset = any(
         u.progress is not None

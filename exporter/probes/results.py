@@ -67,6 +67,8 @@ class EngineSample:
     # a counter of generated tokens, for tokens/s (may be the same as `progress`)
     generated: float | None = None
     engines: tuple[EngineUnit, ...] = ()
+    progress_name: str = ""
+    """The server's name `progress` was read from (another name: another baseline)."""
     source: str = ""
     """Where the figures came from when not the metrics page (SGLang's /v1/loads)."""
 

@@ -102,3 +102,44 @@ def test_a_chat_timeout_on_a_frozen_engine_is_the_engines_stall(with_engine: boo
         assert "no progress for" in status.detail
     else:
         assert status.reason == "chat_timeout"
+
+
+async def test_a_sleeping_engine_is_never_restarted() -> None:
+    """The recovery receiver's pre-check hears "asleep on purpose": overload_reason refuses."""
+    from exporter.config import Settings, TargetConfig
+    from exporter.config.recovery import OverloadConfig
+    from exporter.engine.monitor import Monitor
+    from exporter.engine.progress import fold_sample
+    from exporter.engine.recovery_control import MonitorControl
+    from exporter.recovery.overload import overload_reason
+
+    class NoProbes:
+        async def probe_now(self, name: str) -> list[ProbeResult]:
+            return [ProbeResult(C, False, 30.0, 90.0, 200, Reason.TIMEOUT)]
+
+    settings = Settings(targets=[TargetConfig(name="t", url="http://x:1")], history_file=None)
+    monitor = Monitor(settings, clock=lambda: 100.0)
+    control = MonitorControl(monitor, NoProbes())  # type: ignore[arg-type]
+    rt = monitor.targets["t"]
+    asleep = EngineSample("vllm", 0, 2, 0.0, 500, 500, engines=(EngineUnit("0", 0, 2, 500, True),))
+    rt.status = replace(rt.status, engine=fold_sample(None, asleep, 95.0))
+    check = await control.check_now("t")
+    assert check.overloaded is not None and "asleep on purpose" in check.overloaded
+    assert overload_reason(check, OverloadConfig()) is not None
+    awake = replace(asleep, engines=(EngineUnit("0", 0, 2, 500, False),))
+    rt.status = replace(rt.status, engine=fold_sample(None, awake, 95.0))
+    assert (await control.check_now("t")).overloaded is None
+
+
+def test_sglangs_decode_counter_appearing_is_a_new_baseline_not_a_restart() -> None:
+    """A fresh SGLang has only generation_tokens_total; realtime_tokens_total{mode="decode"}
+    appears with its first decode, lower: not a counter going backwards."""
+    from exporter.engine.progress import fold_sample
+
+    old = EngineSample(
+        "sglang", 1, 0, 0.1, 5000, 5000, progress_name="sglang:generation_tokens_total"
+    )
+    new = replace(old, progress=40, generated=40, progress_name="sglang:realtime_tokens_total")
+    view = fold_sample(fold_sample(None, old, 1.0), new, 2.0)
+    assert view.resets == 0 and view.note == ""
+    assert fold_sample(view, replace(new, progress=10, generated=10), 3.0).resets == 1

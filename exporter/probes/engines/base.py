@@ -111,8 +111,8 @@ def _checked(quantity: str, name: str, labels: Labels, value: float) -> float:
     return value
 
 
-def _per_unit(engine: Engine, quantity: str, found: Found) -> dict[str, float] | None:
-    """{engine unit: value} from the first of the quantity's names the page has."""
+def _per_unit(engine: Engine, quantity: str, found: Found) -> tuple[str, dict[str, float]] | None:
+    """The first of the quantity's names the page has, and its {engine unit: value}."""
     for name in getattr(engine.names, quantity):
         series = [(lb, v) for lb, v in found.get(base_name(name), ()) if engine.keep(lb)]
         if not series:
@@ -125,15 +125,15 @@ def _per_unit(engine: Engine, quantity: str, found: Found) -> dict[str, float] |
                 out[unit] = max(out.get(unit, 0.0), value)
             else:  # distinct series of one engine (e.g. TGI's per-method counter)
                 out[unit] = out.get(unit, 0.0) + value
-        return out
+        return name, out
     return None
 
 
 def read_sample(engine: Engine, found: Found) -> tuple[EngineSample, int]:
     """The sample this engine's names give, and how many quantities it explains."""
-    values: dict[str, dict[str, float] | None] = {
-        q: _per_unit(engine, q, found) for q in QUANTITIES
-    }
+    read = {q: _per_unit(engine, q, found) for q in QUANTITIES}
+    values = {q: (r[1] if r is not None else None) for q, r in read.items()}
+    progress = read["progress"]
     score = sum(v is not None for v in values.values())
     if engine.absent_is_idle and (score or any(base_name(n) in found for n in engine.names.extra)):
         for q in COUNTS:  # a gauge not created yet: nothing has run
@@ -176,5 +176,6 @@ def read_sample(engine: Engine, found: Found) -> tuple[EngineSample, int]:
         totals["progress"],
         totals["generated"],
         engines=units,
+        progress_name=progress[0] if progress is not None else "",
     )
     return sample, score
