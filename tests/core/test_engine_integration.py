@@ -41,7 +41,8 @@ async def test_stalled_engine_is_degraded_before_the_chat_deadline(
         url=sim.url,
         thresholds=FAST,
         checks={
-            "chat": {"timeout": 60},  # the chat probe cannot decide within this test
+            # the chat probe cannot decide within this test
+            "chat": {"timeout": 60, "ttft_timeout": 60, "chunk_timeout": 60},
             "engine": {"interval": 0.3, "stall_after": 2},
         },
     )
