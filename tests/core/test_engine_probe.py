@@ -43,8 +43,10 @@ def fixture(name: str) -> bytes:
         ("vllm_v1_dp2.txt", "vllm", (5, 7, 0.61, 12345 + 6789, 12345 + 6789)),
         ("vllm_v0.txt", "vllm", (4, 1, 0.35, 5000, 5000)),  # gpu_cache_usage_perc accepted
         ("sglang.txt", "sglang", (28, 12, 0.28, 7.557572e6, 7.557572e6)),
-        # progress is llama_decode() calls (tokens_predicted moves only when a request ends)
-        ("llamacpp.txt", "llamacpp", (1, 3, 0.5, 3577, 3469)),
+        # progress is llama_decode() calls (tokens_predicted moves only when a request ends);
+        # current builds have no KV gauge, older ones had kv_cache_usage_ratio
+        ("llamacpp_0336.txt", "llamacpp", (1, 2, None, 301, 256)),
+        ("llamacpp_old_build.txt", "llamacpp", (1, 3, 0.5, 3577, 3469)),
         # forward passes of both methods; tokens from the generated-tokens histogram's sum
         ("tgi.txt", "tgi", (8, 4, None, 5520, 20480)),
     ],
