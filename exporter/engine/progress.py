@@ -157,7 +157,7 @@ def _units(
     out = []
     for u in sample.units():
         prev, was = before.get(u.name), progress.get(u.name)
-        pending = (u.running or 0.0) + (u.waiting or 0.0) + pad
+        pending = (u.running or 0.0) + max(0.0, (u.waiting or 0.0) - u.deferred) + pad
         moved = u.progress is None or was is None or u.progress > was
         if prev is None or moved or pending <= 0 or u.asleep:
             out.append(UnitView(u.name, t, 0, pending, u.asleep))

@@ -50,6 +50,9 @@ class EngineUnit:
     progress: float | None = None
     asleep: bool = False
     """The server says this engine sleeps on purpose (vLLM's engine_sleep_state)."""
+    deferred: float = 0.0
+    """Of `waiting`, requests held back on purpose (vLLM: KV transfer, LoRA budget): work
+    the engine cannot do yet, so no sign of a stall."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,3 +143,19 @@ def test_sglangs_decode_counter_appearing_is_a_new_baseline_not_a_restart() -> N
     view = fold_sample(fold_sample(None, old, 1.0), new, 2.0)
     assert view.resets == 0 and view.note == ""
     assert fold_sample(view, replace(new, progress=10, generated=10), 3.0).resets == 1
+
+
+def test_requests_deferred_on_purpose_are_no_stall() -> None:
+    """vLLM's waiting includes requests deferred for a KV transfer or a LoRA budget
+    (num_requests_waiting_by_reason{reason="deferred"}): frozen with only those is no stall."""
+
+    def deferred(t: float, held: float) -> Step:
+        unit = EngineUnit("0", 0, 4, 400, deferred=held)
+        sample = EngineSample("vllm", 0, 4, 0.1, 400, 400, engines=(unit,))
+        return Step(t, ProbeResult(E, True, 0.01, t, 200, engine=sample))
+
+    base = [*healthy_start(), *(health(t + 0.5) for t in every(5, 60, 5))]
+    states, status = run([*base, *(deferred(t, 4) for t in every(5, 60, 5))])
+    assert State.DEGRADED not in states and status.state is State.UP
+    _, status = run([*base, *(deferred(t, 1) for t in every(5, 60, 5))])  # three really wait
+    assert status.state is State.DEGRADED and status.reason == "engine_stalled"

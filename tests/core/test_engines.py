@@ -219,3 +219,16 @@ def test_the_work_per_page_does_not_grow_with_lines_that_are_not_ours(padding: b
     assert len(chunks) > 60 and len(expected) == 11  # the loop ran
     assert kept == expected  # the page's own lines, nothing of the padding
     assert calls[0] < 60 * len(chunks), calls[0]
+
+
+async def test_vllm_deferred_requests_are_read_per_engine(server: LocalServer) -> None:
+    by_reason = (
+        "# TYPE vllm:num_requests_waiting_by_reason gauge\n"
+        'vllm:num_requests_waiting_by_reason{engine="0",model_name="m",reason="capacity"} 3.0\n'
+        'vllm:num_requests_waiting_by_reason{engine="0",model_name="m",reason="deferred"} 4.0\n'
+        'vllm:num_requests_waiting_by_reason{engine="1",model_name="m",reason="deferred"} 0.0\n'
+    )
+    serve(server, fixture("vllm_v1_dp2.txt") + by_reason.encode())
+    r = await probe_engine(server.context(checks={"engine": {"flavour": "vllm"}}))
+    assert r.engine is not None and r.engine.waiting == 7  # the server's figure, unchanged
+    assert [(u.name, u.deferred) for u in r.engine.engines] == [("0", 4.0), ("1", 0.0)]

@@ -88,6 +88,10 @@ class Engine:
         """Whether the server says engine `unit` sleeps on purpose."""
         return False
 
+    def deferred(self, found: Found, unit: str) -> float:
+        """Requests of engine `unit`'s `waiting` it holds back on purpose (not a stall)."""
+        return 0.0
+
     def fallback(self) -> Engine | None:
         """How to read `fallback_path`, if the server has one."""
         return None
@@ -163,11 +167,21 @@ def read_sample(engine: Engine, found: Found) -> tuple[EngineSample, int]:
                 get("waiting", u),
                 get("progress", u),
                 engine.asleep(found, u),
+                engine.deferred(found, u),
             )
             for u in names
         )
-    elif engine.asleep(found, ""):
-        units = (EngineUnit("", totals["running"], totals["waiting"], totals["progress"], True),)
+    elif engine.asleep(found, "") or engine.deferred(found, ""):
+        units = (
+            EngineUnit(
+                "",
+                totals["running"],
+                totals["waiting"],
+                totals["progress"],
+                engine.asleep(found, ""),
+                engine.deferred(found, ""),
+            ),
+        )
     sample = EngineSample(
         engine.names.flavour,
         totals["running"],
