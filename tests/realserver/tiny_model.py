@@ -36,6 +36,7 @@ def _vocab() -> tuple[list[str], list[float], list[int]]:
     pieces = [c for c in "abcdefghijklmnopqrstuvwxyz.,!?"]
     pieces += ["\u2581" + c for c in "abcdefghijklmnopqrstuvwxyz"]
     pieces += ["\u2581" + w for w in WORDS] + ["\u2581"]
+    pieces = list(dict.fromkeys(pieces))  # each piece once (llama.cpp asserts it)
     tokens += pieces
     types += [gguf.TokenType.NORMAL] * len(pieces)
     scores = [0.0] * (3 + 128) + [-float(i) for i in range(len(pieces))]
