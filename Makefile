@@ -4,14 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
-DEB_TEST_PKGS := prometheus prometheus-alertmanager chromium chromium-driver nginx-light prometheus-blackbox-exporter systemd openssl
+DEB_TEST_PKGS := prometheus prometheus-alertmanager chromium chromium-driver nginx-light prometheus-blackbox-exporter systemd openssl cmake g++ make
 DEB_BENCH_PKGS := prometheus-blackbox-exporter nginx-light
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS ?=
 # setuptools prints a 10-line "Editable installation" notice on every editable install.
 QUIET_EDITABLE := PYTHONWARNINGS="ignore:Editable installation"
 
-.PHONY: run test lint bench deb-test deb-bench install install-test clean dashboards
+.PHONY: run test lint bench deb-test deb-bench install install-test clean dashboards llama-server
 
 $(STAMP): pyproject.toml
 	@echo "first run: installing llm-heartbeat into $(VENV) (a minute; only once)"
@@ -47,7 +47,12 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff format --check exporter tests bench grafana
 	$(BIN)/mypy
 
-test: deb-test $(TEST_STAMP)
+# llama.cpp's llama-server for tests/realserver, built once from llama-cpp-python's sdist into
+# $${LLM_HEARTBEAT_CACHE:-~/.cache/llm-heartbeat} (several minutes on 2 cores; then instant)
+llama-server: deb-test $(TEST_STAMP)
+	@$(BIN)/python -m tests.realserver.build_llama_server
+
+test: deb-test $(TEST_STAMP) llama-server
 	$(BIN)/ruff check exporter tests bench grafana
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(ARGS)

@@ -14,6 +14,8 @@
         │                           safe to send back or log (it never echoes a secret)
         ├── SDFormatError           a service-discovery document that is not target groups
         ├── ProbeRefused            a /probe request that will not run
+        ├── EngineParseError        a server's metrics page that cannot be read as that
+        │                           server's (probes/engines/); the engine check's detail
         ├── BodyTooLarge            a body past its cap (a target's answer, an HTTP-SD
         │                           document, a webhook); `limit` says the cap
         └── TransportError          what the probes' HTTP client met on the wire (probes/h1.py);
@@ -41,6 +43,7 @@ __all__ = [
     "ConfigError",
     "ConnectFailed",
     "ConnectTimeout",
+    "EngineParseError",
     "ExporterFault",
     "HeartbeatError",
     "InputError",
@@ -90,6 +93,10 @@ class SDFormatError(InputError):
 
 class ProbeRefused(InputError):
     """A request /probe will not run."""
+
+
+class EngineParseError(InputError):
+    """A target's metrics page that is not its server's metrics; the message says why."""
 
 
 class BodyTooLarge(InputError):

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
 from exporter.config.base import (
     DEFAULT_EXPECT,
@@ -51,12 +51,22 @@ class HealthCheck(Strict):
 
 
 class ModelsCheck(Strict):
-    """GET /v1/models: the expected model must be listed."""
+    """GET /v1/models: the expected model must be listed, and every name in `require` too
+    (LoRA adapters: vLLM lists each loaded adapter in /v1/models beside its base model)."""
 
     enabled: bool = True
     path: str = "/v1/models"
     interval: Duration | None = None
     timeout: Duration = Field(default=10.0, gt=0)
+    require: tuple[str, ...] = Field(default=(), max_length=100)
+
+    @field_validator("require")
+    @classmethod
+    def _names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not name.strip() or len(name) > 500:
+                raise ValueError(f"checks.models.require: {name[:40]!r} is not a model name")
+        return value
 
 
 class ChatCheck(Strict):

@@ -10,8 +10,9 @@ from exporter.probes.servers import NOT_OFFERED_RECHECK
 __all__ = ["NO_METRICS_RECHECK", "confirmations", "next_delay"]
 
 NO_METRICS_RECHECK = 60.0
-"""A server whose metrics page answers 404 (Ollama, llama-server without --metrics) is asked
-again once a minute, not every engine interval: it may be restarted with metrics on."""
+"""A server that offers no engine view (a 404, llama-server's 501 without --metrics, vLLM's
+--disable-log-stats) is asked again once a minute, not every engine interval: it may be
+restarted with metrics on."""
 
 
 def next_delay(status: TargetStatus, check: Check, interval: float, policy: Policy) -> float:
@@ -28,7 +29,7 @@ def next_delay(status: TargetStatus, check: Check, interval: float, policy: Poli
         return min(interval, max(wait, policy.retry_interval))
     if check not in policy.judged:  # the engine view: its own cadence, no confirmation
         latest = status.latest.get(check)
-        if latest is not None and latest.status_code == 404:
+        if latest is not None and latest.success and latest.engine is None:
             return max(interval, NO_METRICS_RECHECK)
         return interval
     if check in status.awaiting(policy):

@@ -37,6 +37,8 @@ def log_engine_change(name: str, before: ProbeResult | None, after: ProbeResult)
         return
     if after.success and after.engine is not None:
         log.info("target %s: engine view from %s metrics", name, after.engine.flavour)
+    elif after.success:
+        log.info("target %s: %s", name, after.detail)
     else:
         reason = after.reason.value if after.reason else "failed"
         log.warning("target %s: no engine view (%s): %s", name, reason, after.detail)

@@ -76,6 +76,8 @@ class MonitorControl:
         view, ep = rt.status.engine, rt.policy.engine
         if view is None or ep is None or not view.fresh(self.monitor.clock(), ep):
             return None, None
+        if view.asleep():  # vLLM's /sleep: asleep on purpose, a restart would wake nothing
+            return f"engine asleep on purpose ({view.describe()})", view.sample.waiting
         if rt.status.state is State.OVERLOADED:
             return rt.status.detail or "state overloaded", view.sample.waiting
         busy = view.busy(self.monitor.clock(), ep)

@@ -66,6 +66,9 @@ def _engine_stalled(f: Facts) -> Verdict | None:
     engine = f.engine
     if engine is None or not engine[0].stalled(f.now, engine[1]):
         return None
+    primary = f.s.latest.get(f.policy.primary)
+    if engine[0].blocked and (primary is None or not primary.success):
+        return None  # unanswered reads while the primary fails too: for the primary to say
     detail = f"engine: {engine[0].describe()}"
     if f.grace:
         return State.STARTING, "recovery_grace", detail
@@ -150,7 +153,22 @@ def _secondary_failing(f: Facts) -> Verdict | None:
         return State.STARTING, "recovery_grace", _describe(failing)
     if f.busy and busy_failure(failing):
         return _overloaded(f, _describe(failing))
+    cause = _frozen_engine(f, failing)
+    if cause is not None:
+        return State.DEGRADED, "engine_stalled", cause
     return State.DEGRADED, _reason(failing), _describe(failing)
+
+
+def _frozen_engine(f: Facts, failing: ProbeResult) -> str | None:
+    """The specific cause wins: a chat that timed out while an engine with work pending made
+    no progress from the chat's start on is the engine's stall (the detail keeps both)."""
+    engine = f.engine
+    if failing.check is not Check.CHAT or failing.reason is not Reason.TIMEOUT or engine is None:
+        return None
+    unit = engine[0].frozen_since(failing.timestamp)
+    if unit is None:
+        return None
+    return f"{_describe(failing)}; engine: {engine[0].describe()}"
 
 
 def _overloaded(f: Facts, what: str) -> Verdict:

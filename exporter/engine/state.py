@@ -38,9 +38,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from exporter.engine.progress import EnginePolicy, EngineView, fold_sample
+from exporter.engine.progress import EnginePolicy, EngineView, fold_blocked, fold_sample
 from exporter.engine.rules import Facts, busy_failure, decide
 from exporter.engine.status import Policy, State, TargetStatus, Transition, awaiting
+from exporter.probes.engines import ENGINES
 from exporter.probes.results import VERDICT_CHECKS, Check, ProbeResult, Reason
 
 __all__ = [
@@ -134,6 +135,8 @@ def observe(
         engine = fold_sample(engine, result.engine, result.timestamp)
         if _saturation_ended(status.engine, engine, policy.engine):
             _forget_busy_failures(latest, failures, failing_since, result.timestamp)
+    elif _loop_blocked(result, engine, latest.get(policy.primary)):
+        engine = fold_blocked(engine, result.timestamp)
     all_ok = not awaiting(recovered_at, fresh, policy) and all(
         c in latest and latest[c].success for c in policy.judged
     )
@@ -176,6 +179,20 @@ def _recovers(
     ):
         return False
     return result.check is policy.primary or status.state is not State.UP
+
+
+def _loop_blocked(
+    result: ProbeResult, view: EngineView | None, primary: ProbeResult | None
+) -> bool:
+    """A metrics read that timed out on a server whose metrics page waits on its inference
+    loop (llama-server), while the primary check answers: the loop is stuck, not the server
+    gone (that is the primary check's to say)."""
+    if result.check is not Check.ENGINE or result.reason is not Reason.TIMEOUT or view is None:
+        return False
+    engine = ENGINES.get(view.sample.flavour)
+    return (
+        engine is not None and engine.read_waits_on_loop and primary is not None and primary.success
+    )
 
 
 def _saturation_ended(

@@ -46,6 +46,14 @@ async def probe_models(ctx: ProbeContext) -> ProbeResult:
             return attempt.fail(
                 Reason.MODEL_MISSING, f"{ctx.model!r} not served (serving: {shown})", models=ids
             )
+        missing = [name for name in spec.require if name not in ids]
+        if missing:
+            shown = ", ".join(ids[:5]) or "none"
+            return attempt.fail(
+                Reason.MODEL_MISSING,
+                f"{', '.join(repr(m) for m in missing[:5])} not served (serving: {shown})",
+                models=ids,
+            )
         if not ids:
             return attempt.fail(Reason.MODEL_MISSING, "the server lists no model", models=ids)
         return attempt.ok(models=ids, server=from_owned_by(owners))

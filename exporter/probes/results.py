@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-__all__ = ["VERDICT_CHECKS", "Check", "EngineSample", "ProbeResult", "Reason"]
+__all__ = ["VERDICT_CHECKS", "Check", "EngineSample", "EngineUnit", "ProbeResult", "Reason"]
 
 
 class Check(StrEnum):
@@ -44,8 +44,26 @@ class Reason(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class EngineUnit:
+    """One engine of a server that runs several (vLLM's data-parallel `engine`, SGLang's
+    `dp_rank`): each makes progress on its own, so each is judged on its own."""
+
+    name: str
+    running: float | None = None
+    waiting: float | None = None
+    progress: float | None = None
+    asleep: bool = False
+    """The server says this engine sleeps on purpose (vLLM's engine_sleep_state)."""
+    deferred: float = 0.0
+    """Of `waiting`, requests held back on purpose (vLLM: KV transfer, LoRA budget): work
+    the engine cannot do yet, so no sign of a stall."""
+
+
+@dataclass(frozen=True, slots=True)
 class EngineSample:
-    """One read of a server's own /metrics, in server-neutral terms (None: not exported)."""
+    """One read of a server's own /metrics, in server-neutral terms (None: not exported).
+    The figures are the server's totals; `engines` holds each engine's own when it has
+    several (empty: one engine, the totals are its figures)."""
 
     flavour: str
     running: float | None = None
@@ -55,6 +73,17 @@ class EngineSample:
     progress: float | None = None
     # a counter of generated tokens, for tokens/s (may be the same as `progress`)
     generated: float | None = None
+    engines: tuple[EngineUnit, ...] = ()
+    progress_name: str = ""
+    """The server's name `progress` was read from (another name: another baseline)."""
+    source: str = ""
+    """Where the figures came from when not the metrics page (SGLang's /v1/loads)."""
+
+    def units(self) -> tuple[EngineUnit, ...]:
+        """Each engine's figures (the totals as one engine when the server runs one)."""
+        if self.engines:
+            return self.engines
+        return (EngineUnit("", self.running, self.waiting, self.progress),)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 Real requests take a slot out of `max_num_seqs`; the rest wait. The `overloaded`/`overload`
 faults add phantom load on top so `vllm:num_requests_waiting` rises even when only a probe is
-talking; `stall` leaves phantom requests stuck in the running batch.
+talking; `stall` leaves phantom requests stuck in the running batch and freezes the gauges
+as they stood when the engine core hung.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class Scheduler:
         self.waiting = 0
         self.kv_tokens = 0
         self.phantom_waiting = 0
+        self.frozen: EngineGauges | None = None
+        """The gauges as they stood when the engine core hung (`stall`)."""
         self._background_at: float | None = None
         self._prefixes: OrderedDict[int, None] = OrderedDict()
 
@@ -90,5 +93,11 @@ def engine_gauges(
         metrics.background_tokens(model, tokens)
     if over is not None:
         scheduler.phantom_waiting = over.waiting
-    stuck = stall.running if stall is not None else 0
-    return scheduler.gauges(over is not None, stuck)
+    if stall is None:
+        scheduler.frozen = None
+        return scheduler.gauges(over is not None)
+    # vLLM v1 sets its gauges from the engine core's stats only (v1/metrics/loggers.py
+    # record()): a hung core sends none, so they stay as they were when it hung
+    if scheduler.frozen is None:
+        scheduler.frozen = scheduler.gauges(over is not None, stall.running)
+    return scheduler.frozen

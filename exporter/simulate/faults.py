@@ -23,8 +23,9 @@ FAULT_KINDS: dict[str, str] = {
     "garbage": "200 with a body that is neither JSON nor SSE",
     "wrong_answer": "answer `answer` (default 'London') instead of the right one",
     "stall": (
-        "the engine stops: streams stop after `after_tokens` deltas and never continue, "
-        "`running` requests stay stuck in the batch, token counters freeze; /health stays 200"
+        "the engine core hangs (as a hung vLLM engine): streams under way stop after "
+        "`after_tokens` deltas, new ones get their headers and nothing more, `running` requests "
+        "stay stuck in the batch, token counters freeze; /health stays 200"
     ),
     "drip": "every response trickles out `chunk_bytes` bytes per `seconds`",
     "reset": "connection closed after `after_tokens` deltas, no [DONE]",

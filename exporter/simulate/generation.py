@@ -181,6 +181,12 @@ class Generation:
         finish = "abort"
         try:
             await asyncio.sleep(ttft)
+            if self._fault("stall"):
+                # vLLM v1 (entrypoints/openai/serving_chat.py) sends the role chunk with the
+                # engine core's first output: a hung engine core sends none, after the headers
+                # nothing comes
+                await self._never_finish()
+                return
             last = self._token(True, 0.0)
             await w.write_chunk(wire.sse(wire.chunk_role(rid, created, model)))
             pieces = self.plan.pieces

@@ -43,8 +43,10 @@ def fixture(name: str) -> bytes:
         ("vllm_v1_dp2.txt", "vllm", (5, 7, 0.61, 12345 + 6789, 12345 + 6789)),
         ("vllm_v0.txt", "vllm", (4, 1, 0.35, 5000, 5000)),  # gpu_cache_usage_perc accepted
         ("sglang.txt", "sglang", (28, 12, 0.28, 7.557572e6, 7.557572e6)),
-        # progress is llama_decode() calls (tokens_predicted moves only when a request ends)
-        ("llamacpp.txt", "llamacpp", (1, 3, 0.5, 3577, 3469)),
+        # progress is llama_decode() calls (tokens_predicted moves only when a request ends);
+        # current builds have no KV gauge, older ones had kv_cache_usage_ratio
+        ("llamacpp_0336.txt", "llamacpp", (1, 2, None, 301, 256)),
+        ("llamacpp_old_build.txt", "llamacpp", (1, 3, 0.5, 3577, 3469)),
         # forward passes of both methods; tokens from the generated-tokens histogram's sum
         ("tgi.txt", "tgi", (8, 4, None, 5520, 20480)),
     ],
@@ -62,8 +64,18 @@ async def test_each_server_is_read_by_its_own_names(
     assert (s.running, s.waiting, s.kv_usage, s.progress, s.generated) == pytest.approx(expected)
 
 
-async def test_another_servers_names_under_a_fixed_flavour_say_so(server: LocalServer) -> None:
+async def test_a_metrics_page_without_the_servers_series_is_no_engine_view(
+    server: LocalServer,
+) -> None:
+    """vLLM with --disable-log-stats still serves /metrics, without any vllm:* series."""
     serve(server, fixture("sglang.txt"))
+    r = await probe_engine(server.context(checks={"engine": {"flavour": "vllm"}}))
+    assert r.success and r.engine is None and r.reason is None
+    assert "no engine view" in r.detail and "--disable-log-stats" in r.detail
+
+
+async def test_a_page_that_is_not_prometheus_text_is_invalid(server: LocalServer) -> None:
+    serve(server, "vllm_num_requests is 3, trust me\n")
     r = await probe_engine(server.context(checks={"engine": {"flavour": "vllm"}}))
     assert not r.success and r.reason is Reason.INVALID_RESPONSE
     assert "no engine metrics of vllm" in r.detail and "vllm:num_requests_running" in r.detail
@@ -89,7 +101,7 @@ async def test_names_for_a_server_no_flavour_knows(server: LocalServer) -> None:
 async def test_404_is_no_engine_view_not_a_fault(server: LocalServer) -> None:
     serve(server, '{"detail":"Not Found"}', status=404)
     r = await probe_engine(server.context())
-    assert not r.success and r.reason is Reason.HTTP_STATUS and r.engine is None
+    assert r.success and r.reason is None and r.engine is None
     assert "no engine view" in r.detail and "not a fault" in r.detail
 
 
@@ -151,7 +163,7 @@ async def test_a_100_mb_page_is_refused_after_the_cap_not_read_whole(
         nonlocal sent
         resp = web.StreamResponse()
         await resp.prepare(request)
-        line = b'vllm:num_requests_running{engine="0"} 1\n' * 1600  # ~64 KiB
+        line = b'vllm:num_requests_running_x{engine="0"} 1\n' * 1600  # ~64 KiB, not ours
         try:
             while sent < 100 << 20:
                 await resp.write(line)

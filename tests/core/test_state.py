@@ -6,7 +6,7 @@ import pytest
 
 from exporter.engine.cadence import NO_METRICS_RECHECK, next_delay
 from exporter.engine.state import Policy, State, TargetStatus, begin_grace, observe
-from exporter.probes.results import Check, ProbeResult, Reason
+from exporter.probes.results import Check, EngineSample, ProbeResult, Reason
 
 H, M, C = Check.HEALTH, Check.MODELS, Check.CHAT
 POLICY = Policy(checks=(H, M, C), failures_to_down=3, successes_to_up=1, startup_grace=600)
@@ -166,12 +166,22 @@ def test_chat_refused_while_health_keeps_passing_is_degraded() -> None:
 
 
 def test_a_server_without_a_metrics_page_is_asked_once_a_minute() -> None:
-    """A 404 on /metrics is no fault and no engine view: the engine check backs off to once a
-    minute (it may be restarted with metrics on), while an answered page keeps its cadence."""
+    """No engine view (a 404, llama-server's 501 without --metrics, a page without the
+    server's series: a passing result without a sample) is no fault: the engine check backs
+    off to once a minute (it may be restarted with metrics on), while a page with a sample,
+    or a failed read, keeps its cadence."""
     policy = Policy(checks=(H, M, C, Check.ENGINE))
     _, status = run(ALL_OK, policy)
-    for code, success, want in ((404, False, NO_METRICS_RECHECK), (200, True, 5.0)):
-        result = ProbeResult(Check.ENGINE, success, 0.01, 2000.0, code)
+    sample = EngineSample("llamacpp", 0, 0, None, 10, 10)
+    rows = (
+        (404, True, None, NO_METRICS_RECHECK),
+        (501, True, None, NO_METRICS_RECHECK),
+        (200, True, None, NO_METRICS_RECHECK),
+        (200, True, sample, 5.0),
+        (200, False, None, 5.0),
+    )
+    for code, success, engine, want in rows:
+        result = ProbeResult(Check.ENGINE, success, 0.01, 2000.0, code, engine=engine)
         status, _ = observe(status, "t", result, 2000.0, policy)
         assert status.state is State.UP  # the engine check alone never fails a target
-        assert next_delay(status, Check.ENGINE, 5.0, policy) == want
+        assert next_delay(status, Check.ENGINE, 5.0, policy) == want, (code, success, engine)

@@ -74,6 +74,13 @@ FAULTS = {
         State.STARTING,
         {H: Reason.LOADING, M: Reason.HTTP_STATUS, C: Reason.HTTP_STATUS},
     ),
+    # llama.cpp/SGLang while loading: /health 503 "Loading", /v1/models already 200, chat
+    # 503 or even 200 (the simulator's loading fault; issue 23)
+    "starting: loading, models answer": (
+        State.STARTING,
+        {H: Reason.LOADING, C: Reason.HTTP_STATUS},
+    ),
+    "starting: loading, models and chat answer": (State.STARTING, {H: Reason.LOADING}),
     "degraded: chat hung": (State.DEGRADED, {C: Reason.TIMEOUT}),
     "degraded: garbage": (State.DEGRADED, {C: Reason.INVALID_RESPONSE}),
     "degraded: wrong model": (State.DEGRADED, {M: Reason.MODEL_MISSING, C: Reason.HTTP_STATUS}),
