@@ -64,3 +64,14 @@ async def sim() -> AsyncIterator[Simulator]:
         yield server
     finally:
         await server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_exporter_problems_from_other_tests() -> Iterable[None]:
+    """The book of the exporter's own faults is one per process (util/faults.py): a problem a
+    test leaves open must not show on the next test's page or API."""
+    from exporter.util.faults import FAULTS
+
+    FAULTS.clear()
+    yield
+    FAULTS.clear()
