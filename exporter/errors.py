@@ -4,8 +4,9 @@
     ├── ConfigError                 a configuration that cannot be used (file, environment,
     │   │                           flags); the CLI prints it and exits 2, a reload keeps
     │   │                           the running config
-    │   └── RecoveryConfigError     a recovery setting that cannot work (no bearer token,
-    │                               an unreadable secret file)
+    │   ├── RecoveryConfigError     a recovery setting that cannot work (no bearer token,
+    │   │                           an unreadable secret file)
+    │   └── HistoryInUse            a history file another exporter already writes (its lock)
     └── InputError                  something from outside that is refused; the message is
         │                           safe to send back or log (it never echoes a secret)
         ├── SDFormatError           a service-discovery document that is not target groups
@@ -38,6 +39,7 @@ __all__ = [
     "ConnectFailed",
     "ConnectTimeout",
     "HeartbeatError",
+    "HistoryInUse",
     "InputError",
     "ProbeRefused",
     "ReadTimeout",
@@ -60,6 +62,10 @@ class ConfigError(HeartbeatError):
 
 class RecoveryConfigError(ConfigError):
     """A recovery setting that cannot work; the CLI prints it and exits."""
+
+
+class HistoryInUse(ConfigError):
+    """A history file whose lock another writer holds: two writers would lose records."""
 
 
 class InputError(HeartbeatError):

@@ -25,6 +25,7 @@ from exporter.engine.recovery_control import MonitorControl
 from exporter.engine.scheduler import Scheduler
 from exporter.errors import ConfigError
 from exporter.metrics.collector import ExporterCollector, MonitorCollector
+from exporter.metrics.stores import StoreCollector, store_problems
 from exporter.preflight import startup_secrets
 from exporter.probes import make_client
 from exporter.recovery.api import build_routes
@@ -103,10 +104,21 @@ class Exporter:
         self._extra_routes: list[BaseRoute] = [*self.probe_endpoint.routes()]
         self._build_recovery()
         self._build_status_page()
+        # one writer per history file: a second exporter on the same file is refused here,
+        # at start, with HistoryInUse (a ConfigError: the CLI prints it and exits 2)
+        assert self.recovery is not None
+        self.stores = [
+            ("transitions", self.monitor.history.file),
+            ("recovery", self.recovery.history.file),
+        ]
+        for _name, store in self.stores:
+            store.claim()
+        self.registry.register(StoreCollector(self.stores))
         self.app: Starlette = create_app(
             self.monitor,
             self.registry,
             ready=lambda: self.scheduler.started,
+            troubles=lambda: store_problems(self.stores),
             reload=self.reload,
             reload_allowed=reload_guard(secrets["reload"], settings.reload.allow_loopback),
             extra_routes=self._extra_routes,

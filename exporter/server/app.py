@@ -60,6 +60,7 @@ def create_app(
     registry: CollectorRegistry,
     *,
     ready: Callable[[], bool] = lambda: True,
+    troubles: Callable[[], list[str]] = list,
     reload: ReloadFn | None = None,
     reload_allowed: Callable[[Request], bool] = is_loopback,
     extra_routes: Sequence[BaseRoute] = (),
@@ -84,9 +85,15 @@ def create_app(
         return PlainTextResponse("llm-heartbeat is healthy.\n")
 
     async def is_ready(request: Request) -> Response:
-        if ready():
-            return PlainTextResponse("llm-heartbeat is ready.\n")
-        return PlainTextResponse("llm-heartbeat is not ready.\n", status_code=503)
+        if not ready():
+            return PlainTextResponse("llm-heartbeat is not ready.\n", status_code=503)
+        # a history that cannot be written: probes and /metrics go on, but records wait in
+        # memory and would be lost with the process; say so where an orchestrator looks
+        problems = troubles()
+        if problems:
+            text = "llm-heartbeat is not ready: " + "; ".join(problems) + "\n"
+            return PlainTextResponse(text, status_code=503)
+        return PlainTextResponse("llm-heartbeat is ready.\n")
 
     async def targets(request: Request) -> Response:
         body = await views.body("api", safe_json)
