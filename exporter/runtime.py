@@ -34,6 +34,7 @@ from exporter.recovery.service import RecoveryService
 from exporter.server.app import create_app, reload_guard
 from exporter.server.probe_endpoint import ProbeEndpoint
 from exporter.server.snapshot import ViewCache
+from exporter.util import memory
 
 __all__ = ["Exporter"]
 
@@ -200,6 +201,8 @@ class Exporter:
         # Not frozen again later (a reload, a round): what is frozen is never collected, and
         # a live object frozen now may be part of a reference cycle when it dies.
         gc.set_threshold(YOUNG_GC_THRESHOLD, 10, 10)
+        # large view and scrape buffers go back to the OS when freed (util/memory.py)
+        memory.tune_allocator()
 
     async def stop(self) -> None:
         await self.discovery.stop()

@@ -138,3 +138,19 @@ async def test_metrics_are_streamed_gzipped_or_plain(tmp_path: Path) -> None:
     assert zipped.headers["content-encoding"] == "gzip"
     assert "content-encoding" not in plain.headers
     assert targets_in(zipped.text) == targets_in(plain.text) == {f"t-{i}" for i in range(600)}
+
+
+async def test_a_snapshot_that_expires_while_it_renders_is_not_kept(tmp_path: Path) -> None:
+    """A render slower than `max_age` (10,000 targets on a busy machine): the snapshot's timer
+    fires first; the body must not then be cached, or the whole snapshot stays alive until the
+    next request (issue 26: ~300 MB at 10,000 targets, with no client)."""
+    cache = ViewCache(Monitor(_settings(tmp_path, 3)), max_age=0.01)
+
+    def slow(view: dict[str, object]) -> bytes:
+        time.sleep(0.2)  # in the worker thread, while the loop runs the expiry timer
+        return b"x"
+
+    body = await cache.body("k", slow)
+    assert body.plain == b"x"
+    await asyncio.sleep(0.1)
+    assert cache._view is None and not cache._bodies
