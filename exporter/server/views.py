@@ -89,7 +89,7 @@ def target_view(rt: TargetRuntime, transitions: list[dict[str, Any]]) -> dict[st
         "grace_until": st.grace_until,
         "checks": _checks_view(rt),
         "consecutive_failures": {c.value: st.consecutive_failures(c) for c in rt.policy.checks},
-        "recent": list(rt.recent),
+        "recent": rt.recent.snapshot(),  # packed; safe_json reads it as a list
         "transitions": [transition_view(t) for t in mine],
     }
 
