@@ -62,6 +62,7 @@ class Plan:
     metrics: str = "app"  # "client": /metrics through prometheus_client's encoder (the old way)
     shards: int = 1  # our side: this many bench.us processes, replica i of K each
     profile: str = "default"  # "fast": examples/fast-detection.yml's cadence, 1 s scrapes
+    poll_views: bool = False  # with each scrape also GET /api/v1/targets (peak RSS with views)
 
     @property
     def targets(self) -> list[tuple[str, str, bool]]:

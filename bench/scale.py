@@ -4,6 +4,7 @@ one run, on N nginx targets (plus a set with a known injected delay) probed at t
     python -m bench.scale            # N = 100, 1,000, 5,000; 60 s windows (make bench)
     python -m bench.scale --quick    # N = 50, 200, 1,000; 20 s windows at a 5 s interval
     python -m bench.scale --sizes 10000 --shards 2   # ours as 2 replicas (sharding index 0, 1)
+    python -m bench.scale --poll-views   # /api/v1/targets fetched with every scrape: RSS with views
     python -m bench.scale --profile fast  # N = 100 at examples/fast-detection.yml's cadence,
                                           # scraped every 1 s; ours only (loop lag, timing)
 
@@ -73,6 +74,13 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         help="fast: every target at examples/fast-detection.yml's cadence (health 1 s, chat 3 s,\n"
         "models 5 s), /metrics scraped every 1 s as prometheus-fast.yml does; ours only",
     )
+    p.add_argument(
+        "--poll-views",
+        action="store_true",
+        help="with each /metrics scrape also GET /api/v1/targets (gzip), as a dashboard\n"
+        "polling the status API does: the peak RSS column then includes the views (issue 26;\n"
+        "bench/viewpoll.py follows RSS over time and with no client afterwards)",
+    )
     p.add_argument("--no-blackbox", action="store_true", help="measure us only")
     p.add_argument("--no-transport", action="store_true", help="skip the transport benchmark")
     p.add_argument("--out", type=Path, default=RESULTS, help="results directory")
@@ -102,6 +110,7 @@ def _plan_values(a: argparse.Namespace) -> dict[str, Any]:
         "metrics": a.metrics,
         "shards": a.shards,
         "profile": a.profile,
+        "poll_views": a.poll_views,
     }
 
 
@@ -146,6 +155,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
                 metrics=plan["metrics"],
                 shards=plan["shards"],
                 profile=plan["profile"],
+                poll_views=plan["poll_views"],
             )
             how = f" ({p.shards} shards)" if p.shards > 1 else ""
             print(f"N={n}: llm-heartbeat{how} ...", flush=True)

@@ -89,8 +89,11 @@ def _scrape(shard: Shard) -> None:
     shard.scrapes.append(((time.perf_counter() - t) * 1000, len(body)))
 
 
-def _window(shards: list[Shard], start: float, window: float, every: float) -> None:
-    """Scrape every process `every` seconds (the first at half of it) until the end."""
+def _window(
+    shards: list[Shard], start: float, window: float, every: float, views: bool = False
+) -> None:
+    """Scrape every process `every` seconds (the first at half of it) until the end; with
+    `views`, also read /api/v1/targets each time (a dashboard polling the status API)."""
     end = start + window
     next_scrape = start + every / 2
     while True:
@@ -98,6 +101,8 @@ def _window(shards: list[Shard], start: float, window: float, every: float) -> N
         if next_scrape < end and now >= next_scrape:
             for shard in shards:
                 _scrape(shard)
+                if views:
+                    http_request(shard.port, "GET", "/api/v1/targets", SCRAPE_HEADERS)
             next_scrape += every
             continue
         if now >= end:
@@ -117,7 +122,13 @@ def run_us(plan: Plan, nginx_pids: list[int]) -> dict[str, Any]:
         for shard in shards:
             shard.m0 = _mark(shard)
         cpu0 = [cpu_seconds(s.proc.pid) for s in shards]
-        _window(shards, min(s.m0["time"] for s in shards), plan.window, plan.scrape_interval)
+        _window(
+            shards,
+            min(s.m0["time"] for s in shards),
+            plan.window,
+            plan.scrape_interval,
+            plan.poll_views,
+        )
         cpu1 = [cpu_seconds(s.proc.pid) for s in shards]
         for shard in shards:
             shard.m1 = _mark(shard)

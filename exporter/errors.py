@@ -4,8 +4,9 @@
     ├── ConfigError                 a configuration that cannot be used (file, environment,
     │   │                           flags); the CLI prints it and exits 2, a reload keeps
     │   │                           the running config
-    │   └── RecoveryConfigError     a recovery setting that cannot work (no bearer token,
-    │                               an unreadable secret file)
+    │   ├── RecoveryConfigError     a recovery setting that cannot work (no bearer token,
+    │   │                           an unreadable secret file)
+    │   └── HistoryInUse            a history file another exporter already writes (its lock)
     ├── ExporterFault               the exporter's own fault before a request reached the
     │   │                           target (util/faults.py): never a target's state;
     │   │                           `kind` is the llm_exporter_errors_total label
@@ -46,6 +47,7 @@ __all__ = [
     "EngineParseError",
     "ExporterFault",
     "HeartbeatError",
+    "HistoryInUse",
     "InputError",
     "ProbeRefused",
     "ReadTimeout",
@@ -81,6 +83,10 @@ class ExporterFault(HeartbeatError):
 
 class SecretUnavailable(ExporterFault):
     """A secret file the probes need could not be read and no earlier value is kept."""
+
+
+class HistoryInUse(ConfigError):
+    """A history file whose lock another writer holds: two writers would lose records."""
 
 
 class InputError(HeartbeatError):

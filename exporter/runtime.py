@@ -7,12 +7,9 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
@@ -25,6 +22,8 @@ from exporter.engine.recovery_control import MonitorControl
 from exporter.engine.scheduler import Scheduler
 from exporter.errors import ConfigError
 from exporter.metrics.collector import ExporterCollector, MonitorCollector
+from exporter.metrics.shards import ShardCollector
+from exporter.metrics.stores import StoreCollector, store_problems
 from exporter.preflight import startup_secrets, unreadable_secret_files
 from exporter.probes import make_client
 from exporter.recovery.api import build_routes
@@ -34,6 +33,7 @@ from exporter.server.app import create_app, reload_guard
 from exporter.server.maintenance_api import maintenance_routes
 from exporter.server.probe_endpoint import ProbeEndpoint
 from exporter.server.snapshot import ViewCache
+from exporter.util import memory
 from exporter.util.faults import FAULTS
 
 __all__ = ["Exporter"]
@@ -86,7 +86,9 @@ class Exporter:
         self.exporter_collector.reload_success_time = time.time()
         self.registry.register(self.exporter_collector)
         self.registry.register(DiscoveryCollector(self.discovery_stats))
-        self.registry.register(_ShardCollector(self))
+        self.registry.register(
+            ShardCollector(lambda: self.settings.sharding, lambda: self.known_targets)
+        )
         # /probe gets its own pool and budget: it cannot starve the scheduled probes (its
         # pool size, budget and token are read at start; modules and allow-list reload)
         probe_cfg = settings.probe
@@ -107,10 +109,21 @@ class Exporter:
         self._extra_routes.extend(maintenance_routes(self.monitor, guard, self.scheduler.wake))
         self._build_recovery()
         self._build_status_page()
+        # one writer per history file: a second exporter on the same file is refused here,
+        # at start, with HistoryInUse (a ConfigError: the CLI prints it and exits 2)
+        assert self.recovery is not None
+        self.stores = [
+            ("transitions", self.monitor.history.file),
+            ("recovery", self.recovery.history.file),
+        ]
+        for _name, store in self.stores:
+            store.claim()
+        self.registry.register(StoreCollector(self.stores))
         self.app: Starlette = create_app(
             self.monitor,
             self.registry,
             ready=lambda: self.scheduler.started,
+            troubles=lambda: store_problems(self.stores),
             reload=self.reload,
             reload_allowed=guard,
             extra_routes=self._extra_routes,
@@ -199,6 +212,8 @@ class Exporter:
         # Not frozen again later (a reload, a round): what is frozen is never collected, and
         # a live object frozen now may be part of a reference cycle when it dies.
         gc.set_threshold(YOUNG_GC_THRESHOLD, 10, 10)
+        # large view and scrape buffers go back to the OS when freed (util/memory.py)
+        memory.tune_allocator()
 
     async def stop(self) -> None:
         await self.discovery.stop()
@@ -263,25 +278,3 @@ class Exporter:
         )
         log.info(msg)
         return True, msg
-
-
-class _ShardCollector(Collector):
-    """Which shard this replica is, and how many targets all shards share (no shard label on
-    the per-target metrics: rules and dashboards stay the same with one replica or many)."""
-
-    def __init__(self, exporter: Exporter) -> None:
-        self.exporter = exporter
-
-    def collect(self) -> Iterator[Metric]:
-        shard = self.exporter.settings.sharding
-        yield GaugeMetricFamily(
-            "llm_exporter_shards", "Replicas the targets are split across.", value=shard.count
-        )
-        yield GaugeMetricFamily(
-            "llm_exporter_shard_index", "This replica's shard (0-based).", value=shard.index
-        )
-        yield GaugeMetricFamily(
-            "llm_exporter_known_targets",
-            "Targets known (static and discovered) before the shard split.",
-            value=self.exporter.known_targets,
-        )

@@ -26,6 +26,7 @@ __all__ = ["check_config", "run"]
 def check_config(path: Path, *, read_secrets: bool = True) -> int:
     """Rejects everything `run` rejects, each as a message naming the file and the field."""
     from exporter.config.tls import files_unchecked
+    from exporter.discovery.check import check_file_sd
     from exporter.preflight import preflight
 
     try:
@@ -37,6 +38,12 @@ def check_config(path: Path, *, read_secrets: bool = True) -> int:
         preflight(settings, read_secrets=read_secrets, source=str(path))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    errors, warnings = check_file_sd(settings.discovery, path.parent)
+    for message in warnings:
+        print(f"warning: {message}", file=sys.stderr)
+    if errors:
+        print("\n".join(errors), file=sys.stderr)
         return EXIT_USAGE
     print(f"{path}: OK ({len(settings.targets)} target(s))")
     return EXIT_OK

@@ -172,6 +172,9 @@ class RecoveryConfig(Strict):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     target_label: str = "target"
     max_body_bytes: int = Field(default=1024 * 1024, gt=0, le=64 * 1024 * 1024)
+    body_timeout: Duration = Field(default=10.0, gt=0, le=300)
+    """The whole webhook body must arrive within this (a body trickled byte by byte gets
+    408 and the connection is closed)."""
     dedup_size: int = Field(default=10000, ge=1)
     history_file: Path | None = None
     rules: list[RuleConfig] = Field(default_factory=list)

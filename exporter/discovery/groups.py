@@ -33,6 +33,7 @@ __all__ = [
     "targets_from_groups",
 ]
 
+TOO_DEEP = "the document is nested too deep to be target groups"
 _INVALID_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.:-]")
 _ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:[0-9]{1,5})?$")
 
@@ -132,14 +133,19 @@ def merge_targets(
 
 
 def decode_document(text: str, suffix: str) -> Any:
-    """JSON for .json files, YAML otherwise (JSON is valid YAML too)."""
+    """JSON for .json files, YAML otherwise (JSON is valid YAML too). A document nested
+    deeper than the parser's recursion limit is refused like any other bad document."""
     if suffix == ".json":
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise SDFormatError(f"not valid JSON at line {exc.lineno}: {exc.msg}") from None
+        except RecursionError:
+            raise SDFormatError(TOO_DEEP) from None
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise SDFormatError(TOO_DEEP) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from exporter.config import FileSDConfig, HTTPSDConfig, TargetConfig
 from exporter.discovery.groups import Group, decode_document, parse_groups, targets_from_groups
 from exporter.discovery.stats import DiscoveryStats
-from exporter.errors import BodyTooLarge, SDFormatError
-from exporter.util.http import read_capped
+from exporter.errors import InputError, SDFormatError
+from exporter.util.http import read_decoded
 from exporter.util.net import redact_url
 
 if TYPE_CHECKING:  # httpx is imported where a client is made: not at start (~3 MiB)
     import httpx
 
-__all__ = ["FileSDSource", "HTTPSDSource", "Source"]
+__all__ = ["FileSDSource", "HTTPSDSource", "Source", "read_error", "read_file_sd"]
 
 log = logging.getLogger("exporter.discovery")
 
@@ -37,6 +37,21 @@ _SETTLE_MAX = 1.0
 """Seconds a changed file-SD file must stay unchanged before it is read (at most)."""
 _SETTLE_ROUNDS = 10
 """A file that keeps changing is read after this many settle delays anyway."""
+
+
+def read_file_sd(path: Path) -> list[Group]:
+    """One file-SD file's groups; raises whatever reading or parsing it raises."""
+    return parse_groups(decode_document(path.read_text(encoding="utf-8"), path.suffix.lower()))
+
+
+def read_error(exc: Exception) -> str:
+    """What a failed read says: our own errors' words, the OS's words, else the type's name
+    (a foreign exception's text may echo the document)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    if isinstance(exc, InputError):  # SDFormatError, BodyTooLarge: safe to show by contract
+        return str(exc)
+    return type(exc).__name__
 
 
 class Source(Generic[C]):
@@ -105,11 +120,9 @@ class FileSDSource(Source[FileSDConfig]):
         failed = []
         for path in self.paths():
             try:
-                text = path.read_text(encoding="utf-8")
-                files[path] = parse_groups(decode_document(text, path.suffix.lower()))
-            except (OSError, UnicodeDecodeError, SDFormatError) as exc:
-                detail = exc.strerror if isinstance(exc, OSError) else str(exc)
-                failed.append(f"{path}: {detail}")
+                files[path] = read_file_sd(path)
+            except Exception as exc:  # any failure is a failed read, never fatal (issue 26)
+                failed.append(f"{path}: {read_error(exc)}")
                 if path in self._files:
                     files[path] = self._files[path]
         self._files = files
@@ -167,6 +180,7 @@ class HTTPSDSource(Source[HTTPSDConfig]):
     def _headers(self) -> dict[str, str]:
         headers = {
             "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",  # what read_decoded can cap as it decodes
             "X-Prometheus-Refresh-Interval-Seconds": f"{self.config.refresh_interval:g}",
             **self.config.headers,
         }
@@ -183,8 +197,7 @@ class HTTPSDSource(Source[HTTPSDConfig]):
             try:
                 if response.status_code != 200:
                     raise SDFormatError(f"HTTP status {response.status_code}, expected 200")
-                declared = response.headers.get("content-length")
-                return await read_capped(response.aiter_bytes(), limit, declared)
+                return await read_decoded(response, limit)
             finally:
                 await response.aclose()
 
@@ -198,12 +211,11 @@ class HTTPSDSource(Source[HTTPSDConfig]):
         except TimeoutError:
             self._failed(f"{where}: no answer within {self.config.timeout:g}s")
             return False
-        except (OSError, UnicodeDecodeError, SDFormatError, BodyTooLarge) as exc:
-            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self._failed(f"{where}: {detail}")
-            return False
         except httpx.HTTPError as exc:
             self._failed(f"{where}: {type(exc).__name__}")
+            return False
+        except Exception as exc:  # any failure is a failed read, never fatal (issue 26)
+            self._failed(f"{where}: {read_error(exc)}")
             return False
         targets, problems = targets_from_groups(groups, self.config.template)
         return self._publish(targets, problems)

@@ -6,6 +6,7 @@ receiver is not started yet). The body is read with a size cap while it streams.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -15,6 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from exporter.errors import BodyTooLarge, validation_messages
+from exporter.recovery.intake import anomalies
 from exporter.recovery.outcomes import WebhookOutcome
 from exporter.recovery.payload import WebhookMessage
 from exporter.recovery.service import RecoveryService
@@ -66,8 +68,19 @@ def build_routes(svc: RecoveryService) -> list[Route]:
         if not svc.started:
             return _error(503, "recovery receiver is starting; retry")
         try:
-            body = await read_capped(
-                request.stream(), svc.config.max_body_bytes, request.headers.get("content-length")
+            async with asyncio.timeout(svc.config.body_timeout):  # a trickled body is cut off
+                body = await read_capped(
+                    request.stream(),
+                    svc.config.max_body_bytes,
+                    request.headers.get("content-length"),
+                )
+        except TimeoutError:
+            stats.count_webhook(WebhookOutcome.INVALID)
+            log.warning("webhook body not complete within %gs; closed", svc.config.body_timeout)
+            return _error(
+                408,
+                f"body not complete within {svc.config.body_timeout:g}s",
+                Connection="close",
             )
         except BodyTooLarge:
             stats.count_webhook(WebhookOutcome.TOO_LARGE)
@@ -83,20 +96,31 @@ def build_routes(svc: RecoveryService) -> list[Route]:
         except (ValueError, RecursionError):
             stats.count_webhook(WebhookOutcome.INVALID)
             return _error(400, "invalid Alertmanager webhook payload")
-        summary = svc.accept(message)
+        intake = svc.accept(message)
+        summary = intake.summary
         only_repeats = summary["duplicate"] and not summary["accepted"]
         outcome = WebhookOutcome.DUPLICATE if only_repeats else WebhookOutcome.ACCEPTED
         stats.count_webhook(outcome)
-        log.info(
-            "webhook %s: %d alert(s): %d accepted, %d duplicate, %d resolved, %d unmatched",
+        caveats = anomalies(message)
+        for kind, _ in caveats:
+            stats.count_anomaly(kind)
+        # one line per delivery, whatever the number of alerts (each job logs its own steps)
+        log.log(
+            logging.WARNING if caveats else logging.INFO,
+            "webhook %s: %d alert(s): %d accepted, %d duplicate, %d resolved, %d unmatched%s%s",
             outcome,
             len(message.alerts),
             summary["accepted"],
             summary["duplicate"],
             summary["resolved"],
             summary["unmatched"],
+            intake.describe(),
+            "".join(f"; {text}" for _, text in caveats),
         )
-        return _JSON({"status": "ok", **summary})
+        answer: dict[str, Any] = {"status": "ok", **summary}
+        if caveats:
+            answer["warnings"] = [text for _, text in caveats]
+        return _JSON(answer)
 
     async def reset(request: Request) -> _JSON:
         if not authorized(request):

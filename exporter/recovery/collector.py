@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from exporter.recovery.outcomes import NotificationResult, WebhookOutcome
+from exporter.recovery.outcomes import NotificationResult, WebhookAnomaly, WebhookOutcome
 from exporter.recovery.service import RecoveryService
 
 __all__ = ["RecoveryCollector"]
@@ -65,6 +65,16 @@ class RecoveryCollector(Collector):
         for outcome in WebhookOutcome:
             hooks.add_metric([str(outcome)], stats.webhooks.get(str(outcome), 0))
         yield hooks
+
+        odd = CounterMetricFamily(
+            "llm_alertmanager_webhook_anomalies",
+            "Webhooks accepted with a caveat: version (not 4, read as 4), truncated "
+            "(Alertmanager left alerts out).",
+            labels=["kind"],
+        )
+        for kind in WebhookAnomaly:
+            odd.add_metric([str(kind)], stats.anomalies.get(str(kind), 0))
+        yield odd
 
         notes = CounterMetricFamily(
             "llm_notifications",

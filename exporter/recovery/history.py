@@ -1,8 +1,11 @@
 """Attempt history as JSON Lines, so restarting the exporter does not reset the rails.
 
-Each event is one line, fsynced by the shared JSON Lines writer (exporter.util.jsonl). On load, lines are replayed into per-target
-records; a corrupt line is skipped with a warning. The file is then compacted (rewritten with
-only what the rails still need), so it stays small.
+Each event is one line, fsynced by the shared JSON Lines writer (exporter.util.jsonl_file),
+which retries after a full disk until the line is written: an attempt made while the disk was
+full is still on it after space comes back, so a restart keeps its window and cooldown. On
+load, the newest `max_bytes` of the file are replayed into per-target records (a file of
+gigabytes costs no more); lines that cannot be replayed are skipped with one summarising
+warning. The file is then compacted (rewritten with only what the rails still need).
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from exporter.recovery.rails import Attempt, TargetRecord
-from exporter.util.jsonl import JsonlFile, read_numbered
+from exporter.util.jsonl import TailReader
+from exporter.util.jsonl_file import JsonlFile
 
 __all__ = ["HistoryFile", "apply_event", "compact_events", "record_events"]
 
 log = logging.getLogger(__name__)
 _VERSION = 1
+READ_FACTOR = 4
+"""A load reads at most this many times `max_bytes` of the file's end."""
 
 
 def apply_event(records: dict[str, TargetRecord], event: dict[str, Any]) -> None:
@@ -98,6 +104,7 @@ class HistoryFile:
 
     def __init__(self, path: Path | None, max_bytes: int = 8 << 20) -> None:
         self.path = path
+        self.max_bytes = max_bytes
         self.file = JsonlFile(path, max_bytes=max_bytes, compact=compact_events)
 
     def load(self) -> dict[str, TargetRecord]:
@@ -106,14 +113,23 @@ class HistoryFile:
         if self.path is None or not self.path.exists():
             return records
 
-        def skipped(lineno: int, why: str = "not a JSON object") -> None:
-            log.warning("recovery history %s line %d skipped: %s", self.path, lineno, why)
-
-        for lineno, event in read_numbered(self.path, skipped):
+        # the writer lets a compacted file grow to twice its size before compacting again
+        reader = TailReader(self.path, READ_FACTOR * self.max_bytes)
+        unusable: dict[str, int] = {}
+        for event in reader.records():
             try:
                 apply_event(records, event)
             except (ValueError, KeyError, TypeError, RecursionError) as exc:
-                skipped(lineno, type(exc).__name__)
+                why = type(exc).__name__
+                unusable[why] = unusable.get(why, 0) + 1
+        reader.report("recovery history")
+        if unusable:
+            log.warning(
+                "recovery history %s: %d event(s) skipped (%s)",
+                self.path,
+                sum(unusable.values()),
+                ", ".join(f"{n} {why}" for why, n in sorted(unusable.items())),
+            )
         return records
 
     def append(self, event: dict[str, Any]) -> None:

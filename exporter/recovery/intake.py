@@ -5,7 +5,6 @@ own status, drops repeats of an episode already handled, and matches the rest to
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Hashable
 from dataclasses import dataclass
 
@@ -13,15 +12,14 @@ from exporter.config.recovery import RecoveryConfig, RuleConfig
 from exporter.errors import ConfigError, RecoveryConfigError
 from exporter.recovery.dedup import Dedup
 from exporter.recovery.matching import match_rule
+from exporter.recovery.outcomes import WebhookAnomaly
 from exporter.recovery.payload import Alert, WebhookMessage
 from exporter.recovery.ports import TargetControl
 from exporter.recovery.records import one_line
 from exporter.util.net import is_loopback
 from exporter.util.secrets import SecretReader, read_secret
 
-__all__ = ["Job", "receiver_token", "sort_alerts"]
-
-log = logging.getLogger("exporter.recovery")
+__all__ = ["Intake", "Job", "anomalies", "receiver_token", "sort_alerts"]
 
 
 @dataclass(frozen=True)
@@ -62,12 +60,37 @@ def receiver_token(
     return None
 
 
+@dataclass
+class Intake:
+    """What a webhook's alerts came to: the counts, the jobs, and a few unmatched alerts by
+    name (for the one log line of the delivery)."""
+
+    summary: dict[str, int]
+    jobs: list[Job]
+    unmatched: list[str]
+
+    def describe(self, limit: int = 3) -> str:
+        """The jobs and a few unmatched alerts, for the delivery's log line (bounded)."""
+        parts = [
+            f"{one_line(j.alert.alertname, 100)} -> {j.target} by rule {j.rule.name}"
+            for j in self.jobs[:limit]
+        ]
+        if len(self.jobs) > limit:
+            parts.append(f"+{len(self.jobs) - limit} more accepted")
+        if self.unmatched:
+            parts.append("unmatched e.g. " + ", ".join(self.unmatched))
+        return "".join(f"; {p}" for p in parts)
+
+
 def sort_alerts(
     message: WebhookMessage, config: RecoveryConfig, targets: TargetControl, dedup: Dedup
-) -> tuple[dict[str, int], list[Job]]:
-    """A summary (accepted, duplicate, resolved, unmatched) and the jobs to start."""
+) -> Intake:
+    """A summary (accepted, duplicate, resolved, unmatched) and the jobs to start. Nothing
+    is logged per alert: a webhook of 7,800 alerts is one line (api.py), and each job logs
+    its own steps."""
     summary = {"accepted": 0, "duplicate": 0, "resolved": 0, "unmatched": 0}
     jobs: list[Job] = []
+    unmatched: list[str] = []
     label = config.target_label
     for alert in message.alerts:
         if alert.status != "firing":
@@ -79,24 +102,42 @@ def sort_alerts(
             continue
         target = alert.labels.get(label, "")
         if not target or not targets.has_target(target):
-            log.info(
-                "alert %s ignored: label %r names no configured target",
-                one_line(alert.alertname, 100),
-                one_line(label, 100),
-            )
             summary["unmatched"] += 1
+            if len(unmatched) < 3:
+                unmatched.append(
+                    f"{one_line(alert.alertname, 100)} ({label}={one_line(target, 100)!r}: "
+                    "no such target)"
+                )
             continue
         rule = match_rule(config.rules, alert.labels, target, label)
         if rule is None:
             summary["unmatched"] += 1
+            if len(unmatched) < 3:
+                unmatched.append(f"{one_line(alert.alertname, 100)} (no rule for {target})")
             continue
         dedup.add(key)
         summary["accepted"] += 1
-        log.info(
-            "alert %s for target %s accepted by rule %s",
-            one_line(alert.alertname, 100),
-            target,
-            rule.name,
-        )
         jobs.append(Job(alert, rule, target, key))
-    return summary, jobs
+    return Intake(summary, jobs, unmatched)
+
+
+def anomalies(message: WebhookMessage) -> list[tuple[WebhookAnomaly, str]]:
+    """What the receiver did with what it does not expect: another payload version (read as
+    version 4: the fields it acts on are validated), alerts Alertmanager left out."""
+    out: list[tuple[WebhookAnomaly, str]] = []
+    if message.version != "4":
+        out.append(
+            (
+                WebhookAnomaly.VERSION,
+                f"payload version {one_line(message.version, 20)!r} is not 4: read as version 4",
+            )
+        )
+    if message.truncated_alerts:
+        out.append(
+            (
+                WebhookAnomaly.TRUNCATED,
+                f"Alertmanager truncated {message.truncated_alerts} alert(s) (its max_alerts): "
+                "those were not seen; the ones received were handled",
+            )
+        )
+    return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["AttemptResult", "EventKind", "NotificationResult", "WebhookOutcome"]
+__all__ = ["AttemptResult", "EventKind", "NotificationResult", "WebhookAnomaly", "WebhookOutcome"]
 
 
 class AttemptResult(StrEnum):
@@ -35,6 +35,13 @@ class WebhookOutcome(StrEnum):
     INVALID = "invalid"
     TOO_LARGE = "too_large"
     DISABLED = "disabled"
+
+
+class WebhookAnomaly(StrEnum):
+    """`kind` of llm_alertmanager_webhook_anomalies_total: a payload accepted with a caveat."""
+
+    VERSION = "version"  # not version "4": read as version 4 (the fields we use are checked)
+    TRUNCATED = "truncated"  # Alertmanager left alerts out (truncatedAlerts > 0)
 
 
 class NotificationResult(StrEnum):

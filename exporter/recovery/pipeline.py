@@ -3,7 +3,10 @@ verification -> humans. Each step logs one INFO line; an outcome is noted once (
 
 When the exporter stops mid-action the command's process group gets SIGTERM, a grace, then
 SIGKILL (actions/process.py); the attempt is recorded, logged and notified as `interrupted`,
-not as a failed restart.
+not as a failed restart. A target a reload removes while its recovery runs ends the same way:
+before the action, nothing runs (`interrupted`, no attempt in the rails); after it, the attempt
+ends `interrupted` (the restart did run, so it counts in the window, but it never exhausts the
+target: only `failed` does). Every attempt that starts gets a result.
 """
 
 from __future__ import annotations
@@ -22,13 +25,16 @@ from exporter.recovery.notify import Notifier, RecoveryEvent
 from exporter.recovery.outcomes import AttemptResult, EventKind
 from exporter.recovery.overload import overload_reason
 from exporter.recovery.ports import TargetCheck, TargetControl
-from exporter.recovery.rails import decide, should_exhaust
+from exporter.recovery.rails import Attempt, decide, should_exhaust
 from exporter.recovery.records import Records, one_line
 from exporter.util.net import redact_url
 
 __all__ = ["Pipeline", "describe_action"]
 
 log = logging.getLogger("exporter.recovery")
+
+REMOVED = "the target was removed by a reload before the action ran; nothing was done"
+REMOVED_DURING = "the target was removed by a reload while its recovery ran"
 
 
 def describe_action(rule: RuleConfig) -> str:
@@ -146,13 +152,21 @@ class Pipeline:
     async def act(self, job: Job) -> None:
         rails = self.config.rails
         record = self.records.record(job.target)
+        try:
+            url = self.targets.target_url(job.target)
+        except KeyError:
+            url = None
+        if url is None or not self.targets.has_target(job.target):
+            self.dedup.discard(job.key)
+            self.records.note(job.target, job.rule, job.alert, AttemptResult.INTERRUPTED, REMOVED)
+            return
         attempt = self.records.begin(job.target, job.rule)
         n = len(record.in_window(attempt.started_at, rails))
         what = describe_action(job.rule)
         self._event(EventKind.STARTED, job, f"attempt {n} of {rails.max_attempts}: {what}")
         ctx = ActionContext(
             target=job.target,
-            target_url=redact_url(self.targets.target_url(job.target)),
+            target_url=redact_url(url),
             rule=job.rule.name,
             alertname=job.alert.alertname,
             fingerprint=job.alert.fingerprint,
@@ -178,11 +192,15 @@ class Pipeline:
                 finally:
                     self.targets.end_grace(job.target)
         except asyncio.CancelledError:
-            detail = "the exporter stopped while the action or its verification ran"
-            self.records.finish(job.target, attempt, AttemptResult.INTERRUPTED)
-            self.records.note(job.target, job.rule, job.alert, AttemptResult.INTERRUPTED, detail)
-            self._event(EventKind.INTERRUPTED, job, detail)
+            self.interrupted(job, attempt, "the exporter stopped while the action or its check ran")
             raise
+        except Exception as exc:  # a bug must not leave an attempt without a result
+            log.exception("recovery of %s failed", job.target)
+            self.interrupted(job, attempt, f"recovery stopped by an error ({type(exc).__name__})")
+            return
+        if not self.targets.has_target(job.target):
+            self.interrupted(job, attempt, REMOVED_DURING)
+            return
         outcome = AttemptResult.SUCCESS if ok else AttemptResult.FAILED
         self.records.finish(job.target, attempt, outcome)
         self.records.note(job.target, job.rule, job.alert, outcome, detail)
@@ -191,6 +209,12 @@ class Pipeline:
             self.dedup.discard(job.key)
             if should_exhaust(record, self.clock(), rails):
                 self.exhaust(job, f"{rails.max_attempts} attempts within {rails.window:g}s failed")
+
+    def interrupted(self, job: Job, attempt: Attempt, detail: str) -> None:
+        self.dedup.discard(job.key)
+        self.records.finish(job.target, attempt, AttemptResult.INTERRUPTED)
+        self.records.note(job.target, job.rule, job.alert, AttemptResult.INTERRUPTED, detail)
+        self._event(EventKind.INTERRUPTED, job, detail)
 
     async def verify(self, target: str) -> tuple[bool, str]:
         """Probe until the target is up or the deadline passes (weights may take minutes)."""
@@ -201,6 +225,8 @@ class Pipeline:
         ok, detail = False, ""
         while loop.time() < deadline:
             await asyncio.sleep(min(rails.verify_interval, max(0.0, deadline - loop.time())))
+            if not self.targets.has_target(target):
+                return False, REMOVED_DURING  # a reload removed it: nothing left to verify
             check = await self.check(target)
             last = check.detail or check.state
             if check.healthy:

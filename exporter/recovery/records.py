@@ -14,7 +14,12 @@ from typing import Any
 from exporter.config.recovery import RecoveryConfig, RuleConfig
 from exporter.recovery.history import HistoryFile, record_events
 from exporter.recovery.matching import actions_for_target
-from exporter.recovery.outcomes import AttemptResult, NotificationResult, WebhookOutcome
+from exporter.recovery.outcomes import (
+    AttemptResult,
+    NotificationResult,
+    WebhookAnomaly,
+    WebhookOutcome,
+)
 from exporter.recovery.payload import Alert
 from exporter.recovery.ports import TargetControl
 from exporter.recovery.rails import Attempt, TargetRecord, earliest_next
@@ -38,6 +43,7 @@ class Stats:
 
     attempts: dict[tuple[str, str, str], int] = field(default_factory=dict)
     webhooks: dict[str, int] = field(default_factory=dict)
+    anomalies: dict[str, int] = field(default_factory=dict)
     notifications: dict[tuple[str, str], int] = field(default_factory=dict)
     last_attempt: dict[str, float] = field(default_factory=dict)
 
@@ -47,6 +53,9 @@ class Stats:
 
     def count_webhook(self, outcome: WebhookOutcome) -> None:
         self.webhooks[str(outcome)] = self.webhooks.get(str(outcome), 0) + 1
+
+    def count_anomaly(self, kind: WebhookAnomaly) -> None:
+        self.anomalies[str(kind)] = self.anomalies.get(str(kind), 0) + 1
 
     def count_notification(self, channel: str, result: str) -> None:
         key = (channel, str(NotificationResult(result)))

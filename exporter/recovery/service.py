@@ -22,7 +22,7 @@ from typing import Any
 from exporter.config.recovery import RecoveryConfig
 from exporter.recovery.dedup import Dedup
 from exporter.recovery.history import HistoryFile
-from exporter.recovery.intake import receiver_token, sort_alerts
+from exporter.recovery.intake import Intake, receiver_token, sort_alerts
 from exporter.recovery.notify import Notifier
 from exporter.recovery.payload import WebhookMessage
 from exporter.recovery.pipeline import Pipeline
@@ -141,12 +141,12 @@ class RecoveryService:
                 await asyncio.sleep(0.01)
 
     # ---- intake --------------------------------------------------------------------------
-    def accept(self, message: WebhookMessage) -> dict[str, int]:
+    def accept(self, message: WebhookMessage) -> Intake:
         """Sort a webhook's alerts by their own status; start handling new firing ones."""
-        summary, jobs = sort_alerts(message, self.config, self.targets, self.dedup)
-        for job in jobs:
+        intake = sort_alerts(message, self.config, self.targets, self.dedup)
+        for job in intake.jobs:
             self._spawn(self.pipeline.handle(job), _JOB)
-        return summary
+        return intake
 
     # ---- views and operator actions --------------------------------------------------------
     def record(self, target: str) -> TargetRecord:

@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from exporter.engine.monitor import Monitor
 from exporter.metrics.slices import render_stream
+from exporter.server.guards import NoStore, cross_origin
 from exporter.server.snapshot import ViewCache, encoded_response
 from exporter.util import net
 from exporter.util.secrets import bearer_ok
@@ -60,6 +61,7 @@ def create_app(
     registry: CollectorRegistry,
     *,
     ready: Callable[[], bool] = lambda: True,
+    troubles: Callable[[], list[str]] = list,
     reload: ReloadFn | None = None,
     reload_allowed: Callable[[Request], bool] = is_loopback,
     extra_routes: Sequence[BaseRoute] = (),
@@ -84,9 +86,15 @@ def create_app(
         return PlainTextResponse("llm-heartbeat is healthy.\n")
 
     async def is_ready(request: Request) -> Response:
-        if ready():
-            return PlainTextResponse("llm-heartbeat is ready.\n")
-        return PlainTextResponse("llm-heartbeat is not ready.\n", status_code=503)
+        if not ready():
+            return PlainTextResponse("llm-heartbeat is not ready.\n", status_code=503)
+        # a history that cannot be written: probes and /metrics go on, but records wait in
+        # memory and would be lost with the process; say so where an orchestrator looks
+        problems = troubles()
+        if problems:
+            text = "llm-heartbeat is not ready: " + "; ".join(problems) + "\n"
+            return PlainTextResponse(text, status_code=503)
+        return PlainTextResponse("llm-heartbeat is ready.\n")
 
     async def targets(request: Request) -> Response:
         body = await views.body("api", safe_json)
@@ -101,6 +109,12 @@ def create_app(
     async def do_reload(request: Request) -> Response:
         if reload is None:
             return SafeJSONResponse({"error": "reload is not available"}, status_code=404)
+        why = cross_origin(request)
+        if why is not None:  # a page elsewhere must not reload through a loopback browser
+            return SafeJSONResponse(
+                {"error": f"reload refused: a cross-origin browser request ({why})"},
+                status_code=403,
+            )
         if not reload_allowed(request):
             return SafeJSONResponse(
                 {"error": "reload needs the reload token or a loopback peer"}, status_code=403
@@ -123,5 +137,9 @@ def create_app(
     # compresses bodies over 128 KiB, /metrics among them, in a worker thread, and zlib
     # releases the GIL while it works: off the event loop)
     return Starlette(
-        routes=routes, middleware=[Middleware(GZipMiddleware, minimum_size=4096, compresslevel=1)]
+        routes=routes,
+        middleware=[
+            Middleware(NoStore),
+            Middleware(GZipMiddleware, minimum_size=4096, compresslevel=1),
+        ],
     )

@@ -101,7 +101,7 @@ def target_view(
         "grace_until": st.grace_until,
         "checks": _checks_view(rt),
         "consecutive_failures": {c.value: st.consecutive_failures(c) for c in rt.policy.checks},
-        "recent": list(rt.recent),
+        "recent": rt.recent.snapshot(),  # packed; safe_json reads it as a list
         "transitions": [transition_view(t) for t in mine],
         # the exporter's own problems with this target (a key file it cannot read...): ours,
         # not the target's, and never in its state

@@ -13,17 +13,18 @@ Policy, the same for all of them:
 from __future__ import annotations
 
 import ssl
+import zlib
 from collections.abc import AsyncIterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from exporter import __version__
-from exporter.errors import BodyTooLarge
+from exporter.errors import BodyTooLarge, InputError
 
 if TYPE_CHECKING:  # httpx is imported where a client is made: not at start (~3 MiB)
     import httpx
 
-__all__ = ["USER_AGENT", "http_client", "read_capped"]
+__all__ = ["USER_AGENT", "http_client", "read_capped", "read_decoded"]
 
 USER_AGENT = f"llm-heartbeat/{__version__}"
 
@@ -67,4 +68,40 @@ async def read_capped(
         body += chunk
         if len(body) > limit:
             raise BodyTooLarge(f"body exceeds the {limit}-byte limit", limit)
+    return bytes(body)
+
+
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+async def read_decoded(response: httpx.Response, limit: int) -> bytes:
+    """A streamed response's body, decoded (gzip, deflate) by us with the cap applied as it
+    decodes: `limit` bounds what is received and what is decoded, so a gzip bomb (64 MiB in
+    64 KiB) costs `limit` bytes, not 64 MiB (httpx decodes each received chunk whole)."""
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    declared = response.headers.get("content-length")
+    if encoding in ("", "identity"):
+        return await read_capped(response.aiter_raw(), limit, declared)
+    if encoding not in _WBITS:
+        raise InputError(f"Content-Encoding {encoding[:40]!r} is not supported")
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"Content-Length {declared.strip()} exceeds the {limit}-byte limit")
+    inflate = zlib.decompressobj(_WBITS[encoding])
+    body = bytearray()
+    received = 0
+    try:
+        async for chunk in response.aiter_raw():
+            received += len(chunk)
+            if received > limit:
+                raise BodyTooLarge(f"body exceeds the {limit}-byte limit", limit)
+            while chunk:
+                body += inflate.decompress(chunk, limit + 1 - len(body))
+                if len(body) > limit:
+                    raise BodyTooLarge(f"decoded body exceeds the {limit}-byte limit", limit)
+                chunk = inflate.unconsumed_tail
+        body += inflate.flush(limit + 1 - len(body))
+    except zlib.error:
+        raise InputError(f"the body is not valid {encoding}") from None
+    if len(body) > limit:
+        raise BodyTooLarge(f"decoded body exceeds the {limit}-byte limit", limit)
     return bytes(body)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = ["clean_text", "clean_tree", "safe_json"]
@@ -39,16 +40,26 @@ def clean_tree(obj: Any, limit: int = 300) -> Any:
         return None
     if isinstance(obj, dict):
         return {clean_text(str(k), limit): clean_tree(v, limit) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
+    if isinstance(obj, Sequence) and not isinstance(obj, str | bytes):
         return [clean_tree(v, limit) for v in obj]
     return obj
+
+
+def _listed(obj: Any) -> list[Any]:
+    """A sequence that is not a list (a packed one, read lazily) is encoded as the list it
+    reads as; anything else is refused as json would."""
+    if isinstance(obj, Sequence) and not isinstance(obj, str | bytes):
+        return list(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
 def safe_json(obj: Any) -> bytes:
     """JSON that encodes whatever the data holds: ASCII escapes (a lone surrogate cannot break
     the encoder), and non-finite floats as null (JSON has no NaN)."""
     try:
-        return json.dumps(obj, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
+        return json.dumps(
+            obj, ensure_ascii=True, allow_nan=False, separators=(",", ":"), default=_listed
+        ).encode()
     except ValueError:
         return json.dumps(
             clean_tree(obj, limit=1 << 20), ensure_ascii=True, separators=(",", ":")

@@ -78,8 +78,8 @@ async def test_each_step_logs_one_line_and_labels_cannot_forge_lines(
     assert all("\n" not in m for m in messages), messages
     assert any("forged line" in m for m in messages)  # shown, on the same line
     for step in (
-        "webhook accepted",
-        "accepted by rule restart",
+        "webhook accepted",  # one line for the delivery: its jobs and unmatched alerts in it
+        "-> vllm by rule restart",
         "re-probe of vllm",
         "action started",
         "action ended",

@@ -202,6 +202,7 @@ class SDServer:
         self.status = 200
         self.body: bytes = b"[]"
         self.delay = 0.0
+        self.headers: dict[str, str] = {}
         self.seen_headers: list[dict[str, str]] = []
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/sd"
@@ -210,7 +211,12 @@ class SDServer:
         self.seen_headers.append(dict(request.headers))
         if self.delay:
             await asyncio.sleep(self.delay)
-        return web.Response(status=self.status, body=self.body, content_type="application/json")
+        return web.Response(
+            status=self.status,
+            body=self.body,
+            content_type="application/json",
+            headers=self.headers,
+        )
 
     async def __aenter__(self) -> SDServer:
         app = web.Application()
