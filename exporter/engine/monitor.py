@@ -98,6 +98,7 @@ class TargetRuntime:
     discovered_model: str | None = None
     probes: Counter[Check] = field(default_factory=Counter)
     failures: Counter[tuple[Check, str]] = field(default_factory=Counter)
+    skipped: Counter[tuple[Check, str]] = field(default_factory=Counter)  # by reason
     last_success: dict[Check, float] = field(default_factory=dict)
     last_run: dict[Check, float] = field(default_factory=dict)
     last_phases: dict[Check, dict[str, float]] = field(default_factory=dict)
@@ -179,6 +180,13 @@ class Monitor:
                 )
                 added.add(name)
         return added, removed
+
+    def skipped(self, name: str, check: Check, reason: str) -> None:
+        """A probe that was due and not sent (engine/thrift.py): counted, not a result."""
+        rt = self.targets.get(name)
+        if rt is not None:
+            rt.skipped[(check, reason)] += 1
+            rt.version += 1
 
     def record(self, name: str, result: ProbeResult) -> Transition | None:
         """Fold a probe result into the target's numbers and state."""

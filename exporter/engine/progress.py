@@ -63,6 +63,18 @@ class EngineView:
             and self.progress_age >= policy.stall_after
         )
 
+    def advancing(self, now: float, policy: EnginePolicy) -> bool:
+        """Requests running and the progress counter rose at the latest sample: the server's
+        own counters prove that inference works (engine/thrift.py lets the chat rest)."""
+        return (
+            self.fresh(now, policy)
+            and (self.sample.running or 0.0) > 0
+            and self.sample.progress is not None
+            and self.quiet == 0
+            and self.advanced_at == self.time
+            and not self.note  # a counter reset is a restart, not progress
+        )
+
     def saturated(self, policy: EnginePolicy) -> str | None:
         """Why the engine counts as saturated, or None."""
         waiting, kv = self.sample.waiting, self.sample.kv_usage

@@ -3,7 +3,8 @@ every interval (start to start) with jitter in a task of its own while it probes
 bound on concurrent probes, and a lock so a check never overlaps itself (except the probes
 that confirm a timeout, which run together). A slow target only delays itself. When a check
 recovers, the others run again at once, and a probe still waiting since before the recovery
-is abandoned: its answer would describe the outage."""
+is abandoned: its answer would describe the outage. A chat due while real traffic proves the
+server works may rest (engine/thrift.py): counted as skipped, not sent."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from exporter.engine.gates import Gates
 from exporter.engine.monitor import Monitor
 from exporter.engine.pauses import PauseWatch
 from exporter.engine.rounds import run_round
+from exporter.engine.thrift import Sent, sent_now, skip_reason
 from exporter.engine.timers import TimerHeap
 from exporter.probes import PROBES, ProbeContext
 from exporter.probes.results import Check, ProbeResult, Reason
@@ -32,7 +34,7 @@ log = logging.getLogger(__name__)
 class _Slot:
     """One check of one target: its cadence, when it is due (on the heap), its probe task."""
 
-    __slots__ = ("check", "config", "copies", "dead", "due", "interval", "name", "task")
+    __slots__ = ("check", "config", "copies", "dead", "due", "interval", "name", "sent", "task")
 
     @property
     def key(self) -> tuple[str, Check]:
@@ -44,6 +46,7 @@ class _Slot:
         self.copies = 1
         self.task: asyncio.Task[None] | None = None
         self.dead = False
+        self.sent: Sent | None = None  # the last probe sent (the chat's rest needs it)
 
 
 class Scheduler:
@@ -137,6 +140,9 @@ class Scheduler:
             spec = getattr(cfg.checks, check.value)
             ctx = ProbeContext(self.client, cfg, spec.timeout, rt.model)
             inflight = self._inflight.setdefault(key, {})
+            slot = self._slots.get(key)
+            if slot is not None and check is Check.CHAT:
+                slot.sent = sent_now(rt.status, rt.policy, time.time())
             scope = asyncio.timeout(None)
             inflight[id(scope)] = (time.time(), scope)
             try:
@@ -222,6 +228,19 @@ class Scheduler:
         if slot is not None and slot.task is None and not slot.dead:
             self._timers.at(asyncio.get_running_loop().time(), slot)
 
+    def _rests(self, slot: _Slot) -> bool:
+        """The chat due now is not sent: real traffic proves what it would (engine/thrift.py).
+        Counted by reason; the last real answer stays its result."""
+        rt = self.monitor.targets.get(slot.name)
+        if rt is None or slot.check is not Check.CHAT or not rt.config.checks.chat.skip_when_busy:
+            return False
+        spec = rt.config.checks.chat
+        reason = skip_reason(rt.status, rt.policy, slot.sent, spec.max_skip, time.time())
+        if reason is None:
+            return False
+        self.monitor.skipped(slot.name, slot.check, reason.value)
+        return True
+
     def _fire(self, slot: _Slot) -> None:
         if slot.task is None and not slot.dead:
             slot.task = asyncio.get_running_loop().create_task(self._turn(slot))
@@ -232,7 +251,8 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            await self.probe(slot.name, slot.check, slot.copies)
+            if not self._rests(slot):
+                await self.probe(slot.name, slot.check, slot.copies)
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug must not end the check's cadence
@@ -243,7 +263,7 @@ class Scheduler:
         if rt is None or slot.dead:
             return
         delay = next_delay(rt.status, slot.check, slot.interval, rt.policy)
-        slot.copies = confirmations(rt.status, slot.check, rt.policy)
+        slot.copies = confirmations(rt.status, slot.check, rt.policy, time.time())
         jitter = self.monitor.settings.jitter
         delay *= 1 + self._rng.uniform(-jitter, jitter) / 2
         self._timers.at(max(started + delay, loop.time() + 0.05), slot)

@@ -75,12 +75,13 @@ _SPECS: tuple[tuple[str, str, str, tuple[str, ...], bool], ...] = (
     ("llm_engine_kv_cache_usage_ratio", "KV-cache usage, 0 to 1 (fullest engine).", "gauge", _T, False),
     ("llm_engine_generation_tokens_per_second", "Generated tokens per second between the last two engine samples.", "gauge", _T, False),
     ("llm_engine_progress_age_seconds", "Seconds since generation last advanced while work was pending (0 when idle).", "gauge", _T, False),
+    ("llm_probe_skipped", "Probes due and not sent, by reason: traffic (real requests advancing), saturated (backing off).", "counter", (*_TC, "reason"), False),
 )  # fmt: skip
 FAMILIES = tuple(Family(i, *spec) for i, spec in enumerate(_SPECS))
 (
     UP, STATE, SINCE, TRANS, INFO, SUCCESS, STATUS, DURATION, LAST_DURATION, PHASE, TTFT,
     LAST_TTFT, STALL, TPS, PROBES, FAILURES, CONSECUTIVE, LAST_SUCCESS, LAST_RUN, TOKENS,
-    ENGINE_RUNNING, ENGINE_WAITING, ENGINE_KV, ENGINE_TPS, ENGINE_AGE,
+    ENGINE_RUNNING, ENGINE_WAITING, ENGINE_KV, ENGINE_TPS, ENGINE_AGE, SKIPPED,
 ) = range(len(FAMILIES))  # fmt: skip
 
 
@@ -157,6 +158,8 @@ def target_rows(name: str, rt: TargetRuntime, engine: EngineView | None) -> list
                 rows[family].append((t, value))
         if sample.progress is not None:
             rows[ENGINE_AGE].append((t, engine.progress_age))
+    for (check, reason), n in rt.skipped.items():
+        rows[SKIPPED].append(((name, check.value, reason), n))
     return rows
 
 
@@ -190,6 +193,7 @@ def series_shape(rt: TargetRuntime, engine: EngineView | None) -> tuple[Any, ...
         tuple(rt.durations),
         tuple(rt.last_run),
         tuple(rt.failures),
+        tuple(rt.skipped),
         rt.last_ttft is None,
         chat is None or chat.max_stall is None,
         rt.last_tokens_per_second is None,
@@ -261,7 +265,7 @@ def target_values(rt: TargetRuntime, engine: EngineView | None) -> list[str]:
     out += [fmt(last_run[c]) for c in checks if c in last_run]
     if full and chat:
         raw = [rt.tokens["prompt"], rt.tokens["completion"]]
-    elif engine is None:
+    elif engine is None and not rt.skipped:
         return out
     else:
         raw = []
@@ -271,5 +275,6 @@ def target_values(rt: TargetRuntime, engine: EngineView | None) -> list[str]:
         raw += [v for v in values if v is not None]
         if sample.progress is not None:
             raw.append(engine.progress_age)
+    raw += rt.skipped.values()
     out += _texts(raw)
     return out
