@@ -88,6 +88,8 @@ class RailsConfig(Strict):
     verify_interval: Duration = Field(default=15.0, gt=0)
     exhausted_check_interval: Duration = Field(default=30.0, gt=0)
     overload: OverloadConfig = Field(default_factory=OverloadConfig)
+    # replicas on one host decide on one ledger (recovery/shared.py, docs/ha.md)
+    shared_file: Path | None = None
 
 
 class AuthConfig(Strict):

@@ -29,6 +29,7 @@ from exporter.recovery.pipeline import Pipeline
 from exporter.recovery.ports import TargetControl
 from exporter.recovery.rails import TargetRecord
 from exporter.recovery.records import Records, Stats
+from exporter.recovery.shared import SharedRails
 
 __all__ = ["RecoveryService", "Stats"]
 
@@ -67,7 +68,16 @@ class RecoveryService:
             spawn=lambda coro: self._spawn(coro, _NOTIFY),
             count=self.stats.count_notification,
         )
-        self.pipeline = Pipeline(config, targets, self.records, self.dedup, self.notifier, clock)
+        shared = config.rails.shared_file
+        self.pipeline = Pipeline(
+            config,
+            targets,
+            self.records,
+            self.dedup,
+            self.notifier,
+            clock,
+            SharedRails(shared) if shared is not None else None,
+        )
 
     @property
     def history(self) -> HistoryFile:
