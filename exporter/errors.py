@@ -44,6 +44,7 @@ __all__ = [
     "RecoveryConfigError",
     "SDFormatError",
     "ServerDisconnected",
+    "SharedRailsError",
     "TransportError",
     "field_path",
     "validation_messages",
@@ -60,6 +61,10 @@ class ConfigError(HeartbeatError):
 
 class RecoveryConfigError(ConfigError):
     """A recovery setting that cannot work; the CLI prints it and exits."""
+
+
+class SharedRailsError(HeartbeatError):
+    """The recovery receivers' shared ledger (a Kubernetes Lease) cannot be read or written."""
 
 
 class InputError(HeartbeatError):

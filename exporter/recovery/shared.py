@@ -21,103 +21,47 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from exporter.config.recovery import RailsConfig
+from exporter.errors import HeartbeatError
 from exporter.recovery.rails import Attempt, Decision, TargetRecord, decide
 
-__all__ = ["OWNER", "SharedRails"]
+__all__ = ["OWNER", "Change", "FileStore", "SharedRails", "Store", "T"]
 
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 """This process, as the ledger names it (each receiver adds an id of its own)."""
 
 Ledger = dict[str, list[dict[str, Any]]]
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
-class SharedRails:
-    """The attempts of every receiver using `path`, per target."""
+Change = Callable[[list[dict[str, Any]]], T]
+
+
+class Store(Protocol):
+    """Where the receivers' attempts are kept: one target's entries read, changed by `change`
+    (in place) and written back, atomically against every other receiver."""
+
+    async def update(self, target: str, change: Change[T]) -> T: ...
+
+
+class FileStore:
+    """Replicas on one host: a JSON file under an exclusive `fcntl.flock`."""
 
     def __init__(self, path: Path) -> None:
-        self.path, self.owner = path, f"{OWNER}:{uuid.uuid4().hex[:8]}"
+        self.path = path
 
-    async def claim(
-        self,
-        target: str,
-        record: TargetRecord,
-        rails: RailsConfig,
-        rule: str,
-        action: str,
-        now: float,
-    ) -> Decision:
-        """The rails over this receiver's attempts and every other receiver's; on `go` the
-        attempt is claimed (written) before the lock is let go. A ledger that cannot be used
-        stops the action (at most one restart): the error is logged, the attempt skipped."""
-        try:
-            return await asyncio.to_thread(self._claim, target, record, rails, rule, action, now)
-        except OSError as exc:
-            log.error("rails.shared_file %s cannot be used: %s", self.path, exc.strerror)
-            return Decision("skipped_in_progress", reason="the shared rails file cannot be used")
+    async def update(self, target: str, change: Change[T]) -> T:
+        return await asyncio.to_thread(self._update, target, change)
 
-    async def release(self, target: str, started_at: float, attempt: Attempt | None) -> None:
-        """The claim made at `started_at` ends: with the attempt's outcome, or dropped (no
-        action was taken: the re-probe found the server healthy, starting or busy)."""
-        try:
-            await asyncio.to_thread(self._release, target, started_at, attempt)
-        except OSError as exc:
-            log.error("rails.shared_file %s cannot be used: %s", self.path, exc.strerror)
-
-    # ---- under the lock -------------------------------------------------------------------
-    def _claim(
-        self,
-        target: str,
-        record: TargetRecord,
-        rails: RailsConfig,
-        rule: str,
-        action: str,
-        now: float,
-    ) -> Decision:
-        horizon = rails.grace + rails.verify_timeout
+    def _update(self, target: str, change: Change[T]) -> T:
         with self._locked() as ledger:
             entries = ledger.setdefault(target, [])
-            others = [e for e in entries if e.get("owner") != self.owner]
-            if any(
-                e.get("finished_at") is None and now - e["started_at"] < horizon for e in others
-            ):
-                return Decision(
-                    "skipped_in_progress",
-                    reason="another replica's receiver is recovering this target",
-                )
-            merged = TargetRecord(
-                attempts=sorted(
-                    [*record.attempts, *(_attempt(e) for e in others if e.get("result"))],
-                    key=lambda a: a.started_at,
-                ),
-                exhausted=record.exhausted,
-                busy=record.busy,
-            )
-            decision = decide(merged, now, rails)
-            if decision.verdict == "go":
-                entries.append(
-                    {"owner": self.owner, "started_at": now, "rule": rule, "action": action}
-                )
-            keep = max(rails.window, rails.cooldown, rails.backoff_max, horizon)
-            ledger[target] = [e for e in entries if e["started_at"] > now - keep][-50:]
-            return decision
-
-    def _release(self, target: str, started_at: float, attempt: Attempt | None) -> None:
-        with self._locked() as ledger:
-            entries = ledger.get(target, [])
-            for entry in entries:
-                if entry.get("owner") == self.owner and entry["started_at"] == started_at:
-                    if attempt is None or attempt.result is None:
-                        entries.remove(entry)
-                    else:
-                        entry["finished_at"] = attempt.ended_at
-                        entry["result"] = attempt.result
-                    break
+            return change(entries)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[Ledger]:
@@ -132,6 +76,89 @@ class SharedRails:
             f.write(json.dumps(ledger, separators=(",", ":")))
             f.flush()
             os.fsync(f.fileno())
+
+
+class SharedRails:
+    """The rails over the attempts of every receiver using the same store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store, self.owner = store, f"{OWNER}:{uuid.uuid4().hex[:8]}"
+
+    async def claim(
+        self,
+        target: str,
+        record: TargetRecord,
+        rails: RailsConfig,
+        rule: str,
+        action: str,
+        now: float,
+    ) -> Decision:
+        """The rails over this receiver's attempts and every other receiver's; on `go` the
+        attempt is claimed (written) before the store is let go. A store that cannot be used
+        stops the action (at most one restart): the error is logged, the attempt skipped."""
+
+        def change(entries: list[dict[str, Any]]) -> Decision:
+            decision = _decide(entries, self.owner, record, rails, now)
+            if decision.verdict == "go":
+                entries.append(
+                    {"owner": self.owner, "started_at": now, "rule": rule, "action": action}
+                )
+            horizon = rails.grace + rails.verify_timeout
+            keep = max(rails.window, rails.cooldown, rails.backoff_max, horizon)
+            entries[:] = [e for e in entries if e["started_at"] > now - keep][-50:]
+            return decision
+
+        try:
+            return await self.store.update(target, change)
+        except (OSError, HeartbeatError) as exc:
+            log.error("the shared rails cannot be used: %s", _why(exc))
+            return Decision("skipped_in_progress", reason="the shared rails cannot be used")
+
+    async def release(self, target: str, started_at: float, attempt: Attempt | None) -> None:
+        """The claim made at `started_at` ends: with the attempt's outcome, or dropped (no
+        action was taken: the re-probe found the server healthy, starting or busy)."""
+
+        def change(entries: list[dict[str, Any]]) -> None:
+            for entry in entries:
+                if entry.get("owner") == self.owner and entry["started_at"] == started_at:
+                    if attempt is None or attempt.result is None:
+                        entries.remove(entry)
+                    else:
+                        entry["finished_at"] = attempt.ended_at
+                        entry["result"] = attempt.result
+                    return
+
+        try:
+            await self.store.update(target, change)
+        except (OSError, HeartbeatError) as exc:
+            log.error("the shared rails cannot be used: %s", _why(exc))
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return str(exc)
+
+
+def _decide(
+    entries: list[dict[str, Any]], owner: str, record: TargetRecord, rails: RailsConfig, now: float
+) -> Decision:
+    """decide() over this receiver's record and the other receivers' entries."""
+    others = [e for e in entries if e.get("owner") != owner]
+    horizon = rails.grace + rails.verify_timeout
+    if any(e.get("finished_at") is None and now - e["started_at"] < horizon for e in others):
+        return Decision(
+            "skipped_in_progress", reason="another replica's receiver is recovering this target"
+        )
+    merged = TargetRecord(
+        attempts=sorted(
+            [*record.attempts, *(_attempt(e) for e in others if e.get("result"))],
+            key=lambda a: a.started_at,
+        ),
+        exhausted=record.exhausted,
+        busy=record.busy,
+    )
+    return decide(merged, now, rails)
 
 
 def _parse(text: str) -> Ledger:

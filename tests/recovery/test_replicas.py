@@ -16,16 +16,74 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from tests.recovery.helpers import AUTH, alert, make_config, payload, running
 from tests.recovery.test_restart_e2e import SCRIPTS, ProbingTargets, server, wait_up
+from tests.servers import serve_aiohttp
 
 __all__ = ["server"]  # the fixture, used here
 
 
-def receiver_config(
-    tmp_path: Path, name: str, port: int, pidfile: Path, shared: Path | None
-) -> Any:
+class LeaseApi:
+    """The Kubernetes API's Lease routes on 127.0.0.1 as the API server answers them
+    (k8s.io/apiserver: create of an existing name 409 AlreadyExists, an update with a stale
+    metadata.resourceVersion 409 Conflict, each write a new resourceVersion)."""
+
+    def __init__(self) -> None:
+        self.leases: dict[str, dict[str, Any]] = {}
+        self.version = 0
+        self.conflicts = 0
+        self.tokens: set[str] = set()
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        base = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"
+        app.router.add_get(base + "/{name}", self.get)
+        app.router.add_post(base, self.create)
+        app.router.add_put(base + "/{name}", self.replace)
+        return app
+
+    def _stamp(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.version += 1
+        body["metadata"]["resourceVersion"] = str(self.version)
+        self.leases[body["metadata"]["name"]] = body
+        return body
+
+    async def get(self, request: web.Request) -> web.Response:
+        self.tokens.add(request.headers.get("Authorization", ""))
+        lease = self.leases.get(request.match_info["name"])
+        if lease is None:
+            return web.json_response(
+                {"kind": "Status", "reason": "NotFound", "code": 404}, status=404
+            )
+        return web.json_response(lease)
+
+    async def create(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body["metadata"]["name"] in self.leases:
+            self.conflicts += 1
+            return web.json_response(
+                {"kind": "Status", "reason": "AlreadyExists", "code": 409}, status=409
+            )
+        return web.json_response(self._stamp(body), status=201)
+
+    async def replace(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        current = self.leases.get(request.match_info["name"])
+        stale = (
+            current is None
+            or body["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]
+        )
+        if stale:
+            self.conflicts += 1
+            return web.json_response(
+                {"kind": "Status", "reason": "Conflict", "code": 409}, status=409
+            )
+        return web.json_response(self._stamp(body))
+
+
+def receiver_config(tmp_path: Path, name: str, port: int, pidfile: Path, shared: Any) -> Any:
     home = tmp_path / name
     home.mkdir()
     rule = {
@@ -48,14 +106,22 @@ def receiver_config(
         "verify_interval": 0.2,
         "cooldown": "10m",
     }
-    if shared is not None:
+    if isinstance(shared, Path):
         rails["shared_file"] = str(shared)
+    elif shared is not None:  # the Lease API's URL
+        token = tmp_path / "sa-token"
+        token.write_text("sa-token-for-leases\n")
+        rails["shared_lease"] = {
+            "api_url": shared,
+            "namespace": "monitoring",
+            "token_file": str(token),
+        }
     return make_config(home, rules=[rule], rails=rails)
 
 
 @contextlib.asynccontextmanager
 async def two_receivers(
-    tmp_path: Path, port: int, pidfile: Path, shared: Path | None
+    tmp_path: Path, port: int, pidfile: Path, shared: Any
 ) -> AsyncIterator[list[Any]]:
     url = f"http://127.0.0.1:{port}"
     async with contextlib.AsyncExitStack() as stack:
@@ -91,19 +157,27 @@ async def deliver_twice(pair: list[Any]) -> None:
         await asyncio.gather(*(svc.drain(timeout=60) for svc, _c, _r in pair))
 
 
-@pytest.mark.parametrize("shared", [True, False], ids=["shared-rails", "own-rails"])
+@pytest.mark.parametrize("shared", ["file", "lease", None], ids=["lock-file", "lease", "own-rails"])
 async def test_two_receivers_restart_once(
-    tmp_path: Path, server: tuple[Path, int], shared: bool
+    tmp_path: Path, server: tuple[Path, int], shared: str | None
 ) -> None:
     pidfile, port = server
     await wait_up(f"http://127.0.0.1:{port}")
     first = int(pidfile.read_text())
     os.kill(first, signal.SIGKILL)  # the model server crashes
     restarts = tmp_path / "restarts"
-    ledger = tmp_path / "rails.json" if shared else None
-    async with two_receivers(tmp_path, port, pidfile, ledger) as pair:
+    api = LeaseApi()
+    async with contextlib.AsyncExitStack() as stack:
+        ledger: Any = None
+        if shared == "file":
+            ledger = tmp_path / "rails.json"
+        elif shared == "lease":
+            ledger = await stack.enter_async_context(serve_aiohttp(api.app()))
+        pair = await stack.enter_async_context(two_receivers(tmp_path, port, pidfile, ledger))
         await deliver_twice(pair)
         seen = attempts(pair)
+    if shared == "lease":
+        assert len(api.leases) == 1 and api.tokens == {"Bearer sa-token-for-leases"}
     await wait_up(f"http://127.0.0.1:{port}")
     restarts.write_text(str(seen))
     done = sum(v for k, v in seen.items() if k in ("success", "failed"))
@@ -115,3 +189,27 @@ async def test_two_receivers_restart_once(
         assert skipped + seen.get("skipped_healthy", 0) >= 2, seen
     else:
         assert done == 2, seen  # the re-probe alone is not enough: why the rails are shared
+
+
+async def test_a_lease_lets_one_of_many_concurrent_claims_through() -> None:
+    """Eight receivers claim the same target at once through the Lease: the API server's
+    conflicts serialise them, one goes, the others see its claim."""
+    from exporter.config.recovery import RailsConfig, SharedLease
+    from exporter.recovery.lease import LeaseStore
+    from exporter.recovery.rails import TargetRecord
+    from exporter.recovery.shared import SharedRails
+
+    api = LeaseApi()
+    async with serve_aiohttp(api.app()) as url:
+        cfg = SharedLease(api_url=url, namespace="monitoring", token_file=Path("/nonexistent"))
+        rails = RailsConfig(cooldown=300)
+        receivers = [SharedRails(LeaseStore(cfg, f"r{i}")) for i in range(8)]
+        decisions = await asyncio.gather(
+            *(
+                r.claim("vllm", TargetRecord(), rails, "restart", "command", 1000.0)
+                for r in receivers
+            )
+        )
+    verdicts = sorted(d.verdict for d in decisions)
+    assert verdicts == ["go"] + ["skipped_in_progress"] * 7, verdicts
+    assert api.conflicts > 0  # they did race

@@ -314,10 +314,21 @@ def test_rbac_allows_only_patching_deployments_in_named_namespaces(tmp_path: Pat
     sa = find("ServiceAccount", "llm-heartbeat")
     dep = find("Deployment", "llm-heartbeat")
     assert dep["spec"]["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
+    restart = [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["patch"]}]
+    # the replicas' shared rails (docs/ha.md): Leases, in the exporter's own namespace only
+    leases = [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["get", "create", "update"],
+        }
+    ]
     for role in roles:
-        assert role["rules"] == [
-            {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["patch"]}
-        ]
+        if role["metadata"]["name"] == "llm-heartbeat-rails":
+            assert role["rules"] == leases
+            assert role["metadata"]["namespace"] == sa["metadata"]["namespace"]
+        else:
+            assert role["rules"] == restart
     for binding in bindings:
         role = next(r for r in roles if r["metadata"]["name"] == binding["roleRef"]["name"])
         assert binding["metadata"]["namespace"] == role["metadata"]["namespace"]
@@ -330,6 +341,6 @@ def test_rbac_allows_only_patching_deployments_in_named_namespaces(tmp_path: Pat
         ]
     # the recovery rules restart Deployments only where the Role allows it
     settings = configmap_settings(tmp_path)
-    allowed = {r["metadata"]["namespace"] for r in roles}
+    allowed = {r["metadata"]["namespace"] for r in roles if r["rules"] == restart}
     actions = [r.action for r in settings.recovery.rules if r.action.type == "kubernetes"]
     assert actions and all(a.namespace in allowed for a in actions)
