@@ -213,3 +213,42 @@ async def test_a_lease_lets_one_of_many_concurrent_claims_through() -> None:
     verdicts = sorted(d.verdict for d in decisions)
     assert verdicts == ["go"] + ["skipped_in_progress"] * 7, verdicts
     assert api.conflicts > 0  # they did race
+
+
+async def test_the_file_ledger_shares_cooldown_and_attempt_limit_and_forgets_a_dead_claim(
+    tmp_path: Path,
+) -> None:
+    from exporter.config.recovery import RailsConfig
+    from exporter.recovery.rails import Attempt, TargetRecord
+    from exporter.recovery.shared import FileStore, SharedRails
+
+    path = tmp_path / "rails.json"
+    rails = RailsConfig(cooldown=300, max_attempts=2, window=3600, grace=60, verify_timeout=60)
+    a, b = SharedRails(FileStore(path)), SharedRails(FileStore(path))
+    mine = TargetRecord()
+    # a claims and dies without an outcome: b is kept out until grace + verify_timeout passed
+    assert (await a.claim("vllm", TargetRecord(), rails, "r", "command", 1000.0)).verdict == "go"
+    held = await b.claim("vllm", mine, rails, "r", "command", 1100.0)
+    assert held.verdict == "skipped_in_progress"
+    assert (await b.claim("vllm", mine, rails, "r", "command", 1121.0)).verdict == "go"
+    done = Attempt(
+        started_at=1121.0, rule="r", action="command", finished_at=1130.0, result="failed"
+    )
+    await b.release("vllm", 1121.0, done)
+    # b's failed attempt counts for a's cooldown ...
+    cooling = await a.claim("vllm", TargetRecord(), rails, "r", "command", 1200.0)
+    assert cooling.verdict == "skipped_cooldown"
+    # ... and, with a's own old attempt, for the attempt limit
+    old = Attempt(
+        started_at=1000.0, rule="r", action="command", finished_at=1010.0, result="failed"
+    )
+    limit = await a.claim("vllm", TargetRecord(attempts=[old]), rails, "r", "command", 2000.0)
+    assert limit.verdict == "skipped_exhausted" and limit.exhaust
+    # a claim dropped (the re-probe found the server well) leaves no trace
+    other = SharedRails(FileStore(path))
+    assert (await other.claim("x", TargetRecord(), rails, "r", "command", 5000.0)).verdict == "go"
+    await other.release("x", 5000.0, None)
+    assert (await b.claim("x", TargetRecord(), rails, "r", "command", 5001.0)).verdict == "go"
+    # a damaged ledger is an empty one, not a crash
+    path.write_text("{not json")
+    assert (await a.claim("y", TargetRecord(), rails, "r", "command", 9000.0)).verdict == "go"
