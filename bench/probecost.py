@@ -48,11 +48,13 @@ CHECKS = (Check.HEALTH, Check.MODELS, Check.CHAT, Check.ENGINE)
 
 
 @contextlib.asynccontextmanager
-async def client_load(url: str, users: int, tokens: int) -> AsyncIterator[list[int]]:
+async def client_load(
+    url: str, users: int, tokens: int, model: str = DEFAULT_MODEL
+) -> AsyncIterator[list[int]]:
     """`users` users streaming completions of `tokens` tokens back to back."""
     done = [0]
     body = {
-        "model": DEFAULT_MODEL,
+        "model": model,
         "stream": True,
         "max_tokens": tokens,
         "messages": [{"role": "user", "content": "Write a long story about a lighthouse."}],
@@ -93,35 +95,55 @@ def _figures(monitor: Monitor, name: str, seconds: float) -> dict[str, Any]:
     }
 
 
-async def measure(seconds: float, users: int, tokens: int) -> dict[str, Any]:
-    with (
-        run_in_thread(SimulatorConfig(port=0, seed=1)) as idle,
-        run_in_thread(SimulatorConfig(port=0, seed=2)) as busy,
-    ):
-        targets = [
-            TargetConfig(name="idle", url=idle.url, model=DEFAULT_MODEL),
-            TargetConfig(name="busy", url=busy.url, model=DEFAULT_MODEL),
-        ]
-        monitor = Monitor(Settings(targets=targets, history_file=None), sinks=[])
-        views: list[tuple[float, float, float]] = []
-        async with client_load(busy.url, users, tokens) as done, make_client() as client:
-            await asyncio.sleep(5)  # the load is running before the first probe
-            scheduler = Scheduler(monitor, client)
-            scheduler.start()
-            t0 = time.monotonic()
-            try:
-                while time.monotonic() - t0 < seconds:
-                    await asyncio.sleep(5)
-                    view = monitor.targets["busy"].status.engine
-                    if view is not None:
-                        s = view.sample
-                        views.append((s.running or 0.0, s.waiting or 0.0, s.kv_usage or 0.0))
-            finally:
-                await scheduler.stop()
-            elapsed = time.monotonic() - t0
-            served = done[0]
+async def measure(
+    seconds: float,
+    users: int,
+    tokens: int,
+    urls: tuple[str, str] | None = None,
+    model: str = DEFAULT_MODEL,
+) -> dict[str, Any]:
+    """The figures of one run; `urls`: an idle and a busy server of your own (e.g. two
+    llama-servers) instead of the two simulators."""
+    async with contextlib.AsyncExitStack() as stack:
+        if urls is None:
+            sims = [
+                stack.enter_context(run_in_thread(SimulatorConfig(port=0, seed=i))) for i in (1, 2)
+            ]
+            urls = (sims[0].url, sims[1].url)
+        return await _run(seconds, users, tokens, urls, model)
+    raise AssertionError("unreachable")  # for mypy: the stack re-raises
+
+
+async def _run(
+    seconds: float, users: int, tokens: int, urls: tuple[str, str], model: str
+) -> dict[str, Any]:
+    # a model of your own may answer anything: then any non-empty answer passes
+    chat = {} if model == DEFAULT_MODEL else {"prompt": "Say hello.", "expect_regex": "."}
+    targets = [
+        TargetConfig(name=name, url=url, model=model, checks={"chat": chat})
+        for name, url in zip(("idle", "busy"), urls, strict=True)
+    ]
+    monitor = Monitor(Settings(targets=targets, history_file=None), sinks=[])
+    views: list[tuple[float, float, float]] = []
+    async with client_load(urls[1], users, tokens, model) as done, make_client() as client:
+        await asyncio.sleep(5)  # the load is running before the first probe
+        scheduler = Scheduler(monitor, client)
+        scheduler.start()
+        t0 = time.monotonic()
+        try:
+            while time.monotonic() - t0 < seconds:
+                await asyncio.sleep(5)
+                view = monitor.targets["busy"].status.engine
+                if view is not None:
+                    s = view.sample
+                    views.append((s.running or 0.0, s.waiting or 0.0, s.kv_usage or 0.0))
+        finally:
+            await scheduler.stop()
+        elapsed = time.monotonic() - t0
+        served = done[0]
     return {
         "seconds": elapsed,
+        "servers": "simulated vLLM" if model == DEFAULT_MODEL else f"your own ({model})",
         "idle": _figures(monitor, "idle", elapsed),
         "busy": _figures(monitor, "busy", elapsed),
         "load": {
@@ -168,8 +190,7 @@ def render(before: dict[str, Any], after: dict[str, Any]) -> str:
             f"Measured {after['date']} on {after['machine']}, `python -m bench.probecost "
             f"--seconds {after['seconds']:.0f}` once per tree: before = {before['commit']} "
             f"(every chat sent), after = {after['commit']} (`checks.chat.skip_when_busy`, "
-            "docs/probe-cost.md). Simulated vLLM servers only: the real llama-server of the "
-            "test suite was still being built when this ran.",
+            f"docs/probe-cost.md). Servers: {after.get('servers', 'simulated vLLM')}.",
             "",
             "The shipped defaults (every check every 15 s, engine view every 5 s, `max_skip` "
             "10 min), two targets probed for the whole run: one idle, one busy under "
@@ -201,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=720.0)
     parser.add_argument("--users", type=int, default=4)
     parser.add_argument("--user-tokens", type=int, default=300)
+    parser.add_argument("--urls", nargs=2, metavar=("IDLE", "BUSY"), help="servers of your own")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="the model they serve")
     parser.add_argument("--label", help="what the tree is (default: its git commit)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--merge", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
@@ -216,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
             existing = args.write.read_text() if args.write.exists() else None
             args.write.write_text(merge_section(existing, section, SECTION))
         return 0
-    result = asyncio.run(measure(args.seconds, args.users, args.user_tokens))
+    urls = tuple(args.urls) if args.urls else None
+    result = asyncio.run(measure(args.seconds, args.users, args.user_tokens, urls, args.model))
     result |= {"commit": args.label or _commit(), "date": datetime.now(UTC).strftime("%Y-%m-%d")}
     with contextlib.suppress(Exception):
         result["machine"] = _machine()
