@@ -1,7 +1,7 @@
 """The collector loop: every target's checks on one timer heap (timers.py), each probing
 every interval (start to start) with jitter in a task of its own while it probes, a global
 bound on concurrent probes, and a lock so a check never overlaps itself (except the probes
-that confirm a timeout, which run together). A slow target only delays itself. When a check
+that confirm a timeout, which run together, never on a saturated engine). A slow target only delays itself. When a check
 recovers, the others run again at once, and a probe still waiting since before the recovery
 is abandoned: its answer would describe the outage. A chat due while real traffic proves the
 server works may rest (engine/thrift.py): counted as skipped, not sent."""
@@ -235,7 +235,11 @@ class Scheduler:
         if rt is None or slot.check is not Check.CHAT or not rt.config.checks.chat.skip_when_busy:
             return False
         spec = rt.config.checks.chat
-        reason = skip_reason(rt.status, rt.policy, slot.sent, spec.max_skip, time.time())
+        try:
+            reason = skip_reason(rt.status, rt.policy, slot.sent, spec.max_skip, time.time())
+        except Exception:  # runs on the timer heap's task: a bug must not stop every check
+            log.exception("deciding whether %s/chat may rest raised: sending it", slot.name)
+            return False
         if reason is None:
             return False
         self.monitor.skipped(slot.name, slot.check, reason.value)
@@ -243,7 +247,11 @@ class Scheduler:
 
     def _fire(self, slot: _Slot) -> None:
         if slot.task is None and not slot.dead:
-            slot.task = asyncio.get_running_loop().create_task(self._turn(slot))
+            loop = asyncio.get_running_loop()
+            if self._rests(slot):  # no task for a turn that sends nothing
+                self._again(slot, loop.time())
+                return
+            slot.task = loop.create_task(self._turn(slot))
 
     async def _turn(self, slot: _Slot) -> None:
         """One round of a check, then its next time on the heap (start to start, as
@@ -251,14 +259,18 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            if not self._rests(slot):
-                await self.probe(slot.name, slot.check, slot.copies)
+            await self.probe(slot.name, slot.check, slot.copies)
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug must not end the check's cadence
             log.exception("probe %s/%s raised", slot.name, slot.check.value)
         finally:
             slot.task = None
+        self._again(slot, started)
+
+    def _again(self, slot: _Slot, started: float) -> None:
+        """The check's next time on the heap, from when this turn started."""
+        loop = asyncio.get_running_loop()
         rt = self.monitor.targets.get(slot.name)
         if rt is None or slot.dead:
             return

@@ -209,3 +209,13 @@ async def test_real_traffic_replaces_the_chat_and_idle_brings_it_back(
         # idle again: the chat is the heartbeat once more
         await wait_for(lambda: rt.probes[Check.CHAT] >= sent + 3, timeout=60)
         assert rt.status.state is State.UP
+
+
+def test_a_timeout_is_confirmed_one_probe_at_a_time_on_a_saturated_engine() -> None:
+    from exporter.engine.cadence import confirmations
+
+    latest = {c: ok(c) for c in (Check.HEALTH, Check.MODELS)} | {Check.CHAT: failed(Check.CHAT)}
+    idle = status(view(running=1), latest=latest, failures={Check.CHAT: 1})
+    assert confirmations(idle, Check.CHAT, POLICY, NOW) == 2  # the missing two at once
+    saturated = replace(idle, engine=view(running=3, waiting=9))
+    assert confirmations(saturated, Check.CHAT, POLICY, NOW) == 1  # not two more in its queue
