@@ -22,6 +22,7 @@ from exporter.engine.histogram import (
 from exporter.engine.history import HistoryWriter, read_history
 from exporter.engine.progress import EnginePolicy
 from exporter.engine.recent import Recent
+from exporter.engine.thrift import Skip
 from exporter.engine.state import (
     Policy,
     State,
@@ -120,6 +121,15 @@ class TargetRuntime:
 
     def __post_init__(self) -> None:
         self.safe_url = self.config.safe_url  # the config of a runtime never changes
+        checks = self.policy.checks
+        if (
+            Check.CHAT in checks
+            and Check.ENGINE in checks
+            and self.config.checks.chat.skip_when_busy
+        ):
+            # from 0, so increase() counts the first skip (engine/thrift.py says why they happen)
+            for reason in Skip:
+                self.skipped[(Check.CHAT, reason.value)] = 0
 
     @property
     def model(self) -> str | None:
