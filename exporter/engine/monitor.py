@@ -22,7 +22,6 @@ from exporter.engine.histogram import (
 from exporter.engine.history import HistoryWriter, read_history
 from exporter.engine.progress import EnginePolicy
 from exporter.engine.recent import Recent
-from exporter.engine.thrift import Skip
 from exporter.engine.state import (
     Policy,
     State,
@@ -32,6 +31,7 @@ from exporter.engine.state import (
     end_grace,
     observe,
 )
+from exporter.engine.thrift import Skip
 from exporter.probes.results import VERDICT_CHECKS, Check, ProbeResult
 
 __all__ = ["Monitor", "TargetRuntime", "TransitionSink", "log_transition", "policy_for"]
