@@ -4,6 +4,7 @@ state machine's status (the scheduler applies them)."""
 from __future__ import annotations
 
 from exporter.engine.state import Policy, State, TargetStatus
+from exporter.engine.thrift import pressed
 from exporter.probes.results import Check, Reason
 
 __all__ = ["NO_METRICS_RECHECK", "confirmations", "next_delay"]
@@ -44,13 +45,14 @@ def confirmations(
 ) -> int:
     """How many probes of `check` to run at once next. A timeout being confirmed gets all the
     missing ones together: N independent probes still have to fail (noise stays noise), but
-    the wait is one more timeout, not N-1 more. Never on a saturated engine (at Unix time
-    `now`): more requests in its queue would only make it slower; one at a time there."""
+    the wait is one more timeout, not N-1 more. Never on a saturated engine that is still
+    advancing (at Unix time `now`): more requests in its queue would only make it slower; one
+    at a time there. One whose counters froze may be stalling: confirmed at full speed."""
     result = status.latest.get(check)
     failures = status.consecutive_failures(check)
     view, ep = status.engine, policy.engine
     if (
-        (now is not None and view is not None and ep is not None and view.busy(now, ep))
+        (now is not None and view is not None and ep is not None and pressed(view, now, ep))
         or check not in policy.judged
         or result is None
         or result.success

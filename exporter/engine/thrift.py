@@ -18,11 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from exporter.engine.progress import EnginePolicy, EngineView
 from exporter.engine.rules import busy_failure
 from exporter.engine.status import Policy, State, TargetStatus
 from exporter.probes.results import Check
 
-__all__ = ["Sent", "Skip", "sent_now", "skip_reason"]
+__all__ = ["Sent", "Skip", "pressed", "sent_now", "skip_reason"]
 
 
 class Skip(StrEnum):
@@ -64,7 +65,7 @@ def skip_reason(
         result = status.latest.get(check)
         if result is None or (not result.success and check is not Check.CHAT):
             return None  # a failure being confirmed: every check speaks
-    saturated = view.busy(now, ep) is not None
+    saturated = pressed(view, now, ep)
     if not chat.success:
         # only a confirmed busy failure backs off; any other failure is being confirmed
         confirmed = status.consecutive_failures(Check.CHAT) >= policy.failures_to_down
@@ -78,4 +79,10 @@ def skip_reason(
 def sent_now(status: TargetStatus, policy: Policy, now: float) -> Sent:
     """The record of a chat probe sent at `now`."""
     ep, view = policy.engine, status.engine
-    return Sent(now, ep is not None and view is not None and view.busy(now, ep) is not None)
+    return Sent(now, ep is not None and view is not None and pressed(view, now, ep))
+
+
+def pressed(view: EngineView, now: float, ep: EnginePolicy) -> bool:
+    """Saturated (queue or KV cache) and still advancing at the latest sample: a probe would
+    only wait in the queue. Counters that froze may be a stall starting: not pressed."""
+    return view.busy(now, ep) is not None and view.advancing(now, ep)

@@ -219,3 +219,17 @@ def test_a_timeout_is_confirmed_one_probe_at_a_time_on_a_saturated_engine() -> N
     assert confirmations(idle, Check.CHAT, POLICY, NOW) == 2  # the missing two at once
     saturated = replace(idle, engine=view(running=3, waiting=9))
     assert confirmations(saturated, Check.CHAT, POLICY, NOW) == 1  # not two more in its queue
+
+
+def test_a_saturated_engine_whose_counters_froze_is_confirmed_at_full_speed() -> None:
+    """Not yet a stall (stall_after not reached), but no longer advancing: it may be one
+    starting, so its failures are confirmed at once and the chat does not rest."""
+    from exporter.engine.cadence import confirmations
+
+    latest = {c: ok(c) for c in (Check.HEALTH, Check.MODELS)} | {Check.CHAT: failed(Check.CHAT)}
+    frozen = view(running=3, steps=3, moving=False, waiting=9)
+    assert frozen.saturated(EP) and not frozen.stalled(NOW, EP)
+    st = status(frozen, latest=latest, failures={Check.CHAT: 1})
+    assert confirmations(st, Check.CHAT, POLICY, NOW) == 2
+    resting = status(frozen)
+    assert skip_reason(resting, POLICY, Sent(T0, saturated=True), MAX_SKIP, NOW) is None
