@@ -249,7 +249,7 @@ class Scheduler:
         if slot.task is None and not slot.dead:
             loop = asyncio.get_running_loop()
             if self._rests(slot):  # no task for a turn that sends nothing
-                self._again(slot, loop.time())
+                self._again(slot, loop.time(), rested=True)
                 return
             slot.task = loop.create_task(self._turn(slot))
 
@@ -268,13 +268,18 @@ class Scheduler:
             slot.task = None
         self._again(slot, started)
 
-    def _again(self, slot: _Slot, started: float) -> None:
-        """The check's next time on the heap, from when this turn started."""
+    def _again(self, slot: _Slot, started: float, rested: bool = False) -> None:
+        """The check's next time on the heap, from when this turn started. A resting chat
+        asks again at the engine view's cadence (a decision, no request): once the view stops
+        showing progress, the chat runs within one engine interval, not one chat interval."""
         loop = asyncio.get_running_loop()
         rt = self.monitor.targets.get(slot.name)
         if rt is None or slot.dead:
             return
         delay = next_delay(rt.status, slot.check, slot.interval, rt.policy)
+        if rested:
+            engine = self.monitor.settings.interval_for(rt.config, Check.ENGINE.value)
+            delay = min(delay, engine)
         slot.copies = confirmations(rt.status, slot.check, rt.policy, time.time())
         jitter = self.monitor.settings.jitter
         delay *= 1 + self._rng.uniform(-jitter, jitter) / 2
