@@ -335,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--matrix", action="store_true",
                         help="the fault-mode matrix (bench/faultmatrix.py) instead of the "
                         "crash runs on full stacks")  # fmt: skip
+    parser.add_argument("--load", type=int, default=0,
+                        help="with --matrix: users streaming to every server all along (0)")  # fmt: skip
     parser.add_argument("--noise-minutes", type=float, default=10.0,
                         help="with --matrix: length of the noise run (10)")  # fmt: skip
     args = parser.parse_args(argv)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import yaml
 
+from bench.probecost import client_load
 from exporter.config import Settings, TargetConfig
 from exporter.engine.monitor import Monitor
 from exporter.engine.scheduler import Scheduler
@@ -161,8 +162,10 @@ def sim_name(mode: str) -> str:
     return "m" + str(list(MODES).index(mode))
 
 
-async def run_profile(profile: str, runs: int) -> list[MatrixRun]:
-    """All fault modes at once (each its own simulator and target), `runs` times."""
+async def run_profile(profile: str, runs: int, load: int = 0) -> list[MatrixRun]:
+    """All fault modes at once (each its own simulator and target), `runs` times; `load`:
+    users streaming completions to every simulator all along (a busy server: the synthetic
+    chat rests while their requests advance, docs/probe-cost.md)."""
     out: list[MatrixRun] = []
     names = [sim_name(m) for m in MODES]
     for _ in range(runs):
@@ -172,7 +175,9 @@ async def run_profile(profile: str, runs: int) -> list[MatrixRun]:
                 settings.interval_for(settings.targets[0], c) for c in ("health", "chat")
             )
             loop = Loop(settings)
-            async with make_client() as client:
+            async with contextlib.AsyncExitStack() as stack, make_client() as client:
+                for sim in sims.values() if load else ():
+                    await stack.enter_async_context(client_load(sim.url, load, 300))
                 scheduler = Scheduler(loop.monitor, client)
                 scheduler.start()
                 try:
@@ -218,14 +223,14 @@ async def run_noise(profile: str, targets: int, seconds: float) -> NoiseRun:
 
 
 async def run_matrix(
-    profiles: list[str], runs: int, noise_targets: int, noise_seconds: float
+    profiles: list[str], runs: int, noise_targets: int, noise_seconds: float, load: int = 0
 ) -> tuple[list[MatrixRun], list[NoiseRun]]:
     """The matrix of every profile, with the noise runs alongside (they only need time)."""
     noise = [run_noise(p, noise_targets, noise_seconds) for p in profiles if noise_seconds > 0]
     noise_task = asyncio.gather(*noise)
     matrix: list[MatrixRun] = []
     for p in profiles:
-        matrix += await run_profile(p, runs)
+        matrix += await run_profile(p, runs, load)
     return matrix, list(await noise_task)
 
 
@@ -312,7 +317,7 @@ def cli(
     else:
         names = args.profile or ["default", "fast"]
         matrix, noise = asyncio.run(
-            run_matrix(names, args.runs, args.noise_targets, args.noise_minutes * 60)
+            run_matrix(names, args.runs, args.noise_targets, args.noise_minutes * 60, args.load)
         )
         words = argv if argv is not None else sys.argv[1:]
         command = "python -m bench.detection " + " ".join(words)

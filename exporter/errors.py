@@ -55,6 +55,7 @@ __all__ = [
     "SDFormatError",
     "SecretUnavailable",
     "ServerDisconnected",
+    "SharedRailsError",
     "TransportError",
     "field_path",
     "validation_messages",
@@ -87,6 +88,10 @@ class SecretUnavailable(ExporterFault):
 
 class HistoryInUse(ConfigError):
     """A history file whose lock another writer holds: two writers would lose records."""
+
+
+class SharedRailsError(HeartbeatError):
+    """The recovery receivers' shared ledger (a Kubernetes Lease) cannot be read or written."""
 
 
 class InputError(HeartbeatError):

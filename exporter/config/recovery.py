@@ -37,6 +37,7 @@ __all__ = [
     "RailsConfig",
     "RecoveryConfig",
     "RuleConfig",
+    "SharedLease",
     "SystemdAction",
     "WebhookChannel",
 ]
@@ -75,6 +76,20 @@ class OverloadConfig(Strict):
     slow_chat_seconds: Duration | None = Field(default=20.0, gt=0)
 
 
+class SharedLease(Strict):
+    """The Kubernetes Leases the receivers share their rails through (one per target)."""
+
+    namespace: str | None = None  # default: the pod's own
+    name_prefix: str = Field(
+        default="llm-heartbeat-rails", pattern=r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"
+    )
+    api_url: str | None = None
+    token_file: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+    ca_file: Path | None = Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
+    namespace_file: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    timeout: Duration = Field(default=10.0, gt=0)
+
+
 class RailsConfig(Strict):
     """Guards that keep recovery from becoming a restart storm."""
 
@@ -88,6 +103,16 @@ class RailsConfig(Strict):
     verify_interval: Duration = Field(default=15.0, gt=0)
     exhausted_check_interval: Duration = Field(default=30.0, gt=0)
     overload: OverloadConfig = Field(default_factory=OverloadConfig)
+    # replicas decide on one ledger (recovery/shared.py, docs/ha.md): a file on one host,
+    # a Kubernetes Lease per target in a cluster
+    shared_file: Path | None = None
+    shared_lease: SharedLease | None = None
+
+    @model_validator(mode="after")
+    def _one_ledger(self) -> RailsConfig:
+        if self.shared_file is not None and self.shared_lease is not None:
+            raise ValueError("set shared_file or shared_lease, not both")
+        return self
 
 
 class AuthConfig(Strict):

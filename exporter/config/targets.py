@@ -89,6 +89,13 @@ class ChatCheck(Strict):
     expect_contains: str | None = None
     expect_regex: str | None = None
     json_mode: bool = False
+    # the OpenAI `user` field: names the request as the exporter's (gateways route or drop
+    # it by this, docs/probe-cost.md); null leaves the field out
+    user: str | None = Field(default="llm-heartbeat", min_length=1, max_length=256)
+    # real traffic is the heartbeat (engine/thrift.py): while the engine view shows
+    # generation advancing with requests running, the chat waits up to `max_skip`
+    skip_when_busy: bool = True
+    max_skip: Duration = Field(default=600.0, ge=0)
 
     @model_validator(mode="after")
     def _check(self) -> ChatCheck:

@@ -4,6 +4,7 @@ state machine's status (the scheduler applies them)."""
 from __future__ import annotations
 
 from exporter.engine.state import Policy, State, TargetStatus
+from exporter.engine.thrift import pressed
 from exporter.probes.results import Check, Reason
 from exporter.probes.servers import NOT_OFFERED_RECHECK
 
@@ -49,14 +50,20 @@ def next_delay(status: TargetStatus, check: Check, interval: float, policy: Poli
     return min(interval, 5 * policy.retry_interval)
 
 
-def confirmations(status: TargetStatus, check: Check, policy: Policy) -> int:
+def confirmations(
+    status: TargetStatus, check: Check, policy: Policy, now: float | None = None
+) -> int:
     """How many probes of `check` to run at once next. A timeout being confirmed gets all the
     missing ones together: N independent probes still have to fail (noise stays noise), but
-    the wait is one more timeout, not N-1 more."""
+    the wait is one more timeout, not N-1 more. Never on a saturated engine that is still
+    advancing (at Unix time `now`): more requests in its queue would only make it slower; one
+    at a time there. One whose counters froze may be stalling: confirmed at full speed."""
     result = status.latest.get(check)
     failures = status.consecutive_failures(check)
+    view, ep = status.engine, policy.engine
     if (
-        check not in policy.judged
+        (now is not None and view is not None and ep is not None and pressed(view, now, ep))
+        or check not in policy.judged
         or result is None
         or result.success
         or result.reason is not Reason.TIMEOUT

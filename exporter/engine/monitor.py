@@ -36,6 +36,7 @@ from exporter.engine.state import (
     offered_policy,
     rejudge,
 )
+from exporter.engine.thrift import Skip
 from exporter.probes.results import VERDICT_CHECKS, Check, ProbeResult
 from exporter.util.faults import FAULTS, FaultKind
 
@@ -60,6 +61,7 @@ class TargetRuntime:
     detected_server: str | None = None
     probes: Counter[Check] = field(default_factory=Counter)
     failures: Counter[tuple[Check, str]] = field(default_factory=Counter)
+    skipped: Counter[tuple[Check, str]] = field(default_factory=Counter)  # by reason
     last_success: dict[Check, float] = field(default_factory=dict)
     last_run: dict[Check, float] = field(default_factory=dict)
     last_phases: dict[Check, dict[str, float]] = field(default_factory=dict)
@@ -82,6 +84,15 @@ class TargetRuntime:
 
     def __post_init__(self) -> None:
         self.safe_url = self.config.safe_url  # the config of a runtime never changes
+        checks = self.policy.checks
+        if (
+            Check.CHAT in checks
+            and Check.ENGINE in checks
+            and self.config.checks.chat.skip_when_busy
+        ):
+            # from 0, so increase() counts the first skip (engine/thrift.py says why they happen)
+            for reason in Skip:
+                self.skipped[(Check.CHAT, reason.value)] = 0
 
     @property
     def model(self) -> str | None:
@@ -149,6 +160,13 @@ class Monitor:
                 )
                 added.add(name)
         return added, removed
+
+    def skipped(self, name: str, check: Check, reason: str) -> None:
+        """A probe that was due and not sent (engine/thrift.py): counted, not a result."""
+        rt = self.targets.get(name)
+        if rt is not None:
+            rt.skipped[(check, reason)] += 1
+            rt.version += 1
 
     def record(self, name: str, result: ProbeResult) -> Transition | None:
         """Fold a probe result into the target's numbers and state."""

@@ -18,9 +18,10 @@ import time
 from collections import deque
 
 from exporter.engine.histogram import Histogram
+from exporter.probes.results import ProbeResult, Reason
 from exporter.util.loop import stop_task
 
-__all__ = ["LAG_BUCKETS", "PauseWatch"]
+__all__ = ["LAG_BUCKETS", "PauseWatch", "excused_timeout", "mostly_held"]
 
 log = logging.getLogger(__name__)
 
@@ -104,3 +105,32 @@ class PauseWatch:
                     "window include it, and timeouts in it are asked again, not counted",
                     late,
                 )
+
+
+def mostly_held(pauses: PauseWatch | None, result: ProbeResult) -> bool:
+    """A timeout during which our own loop was held in one piece for half its time or more (a
+    stall: a full collection, swapping, a stopped process). Many short delays of a busy
+    machine do not count: a hung server must still go down there."""
+    if result.reason is not Reason.TIMEOUT or pauses is None or result.fault:
+        return False
+    held = pauses.longest_during(result.timestamp, result.timestamp + result.duration)
+    return held >= 0.5 * result.duration
+
+
+def excused_timeout(pauses: PauseWatch | None, name: str, result: ProbeResult) -> bool:
+    """A timeout while the exporter's own loop was held: the deadline may have fired on an
+    answer the loop could not read. Not counted; the scheduler asks again at once, once."""
+    if result.reason is not Reason.TIMEOUT or pauses is None or result.fault:
+        return False
+    paused = pauses.excuses(result.timestamp, result.duration)
+    if not paused:
+        return False
+    log.debug(
+        "probe %s/%s timed out while the exporter itself was held for %.2fs of its %.2fs: "
+        "not counted, asking again",
+        name,
+        result.check.value,
+        paused,
+        result.duration,
+    )
+    return True

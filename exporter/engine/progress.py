@@ -107,6 +107,20 @@ class EngineView:
                 return u
         return None
 
+    def advancing(self, now: float, policy: EnginePolicy) -> bool:
+        """Requests running and the progress counter rose at the latest sample: the server's
+        own counters prove that inference works (engine/thrift.py lets the chat rest)."""
+        return (
+            self.fresh(now, policy)
+            and (self.sample.running or 0.0) > 0
+            and self.sample.progress is not None
+            and bool(self.units)
+            # every engine with work advanced at this sample: one stalled data-parallel
+            # engine beside a busy one still gets its chat
+            and all(u.quiet == 0 and u.advanced_at == self.time for u in self.units if u.pending)
+            and not self.note  # a counter reset is a restart, not progress
+        )
+
     def saturated(self, policy: EnginePolicy) -> str | None:
         """Why the engine counts as saturated, or None."""
         waiting, kv = self.sample.waiting, self.sample.kv_usage

@@ -1,9 +1,10 @@
 """The collector loop: every target's checks on one timer heap (timers.py), each probing
 every interval (start to start) with jitter in a task of its own while it probes, a global
 bound on concurrent probes, and a lock so a check never overlaps itself (except the probes
-that confirm a timeout, which run together). A slow target only delays itself. When a check
+that confirm a timeout, which run together, never on a saturated engine). A slow target only delays itself. When a check
 recovers, the others run again at once, and a probe still waiting since before the recovery
-is abandoned: its answer would describe the outage."""
+is abandoned: its answer would describe the outage. A chat due while real traffic proves the
+server works may rest (engine/thrift.py): counted as skipped, not sent."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from exporter.config import TargetConfig
 from exporter.engine.cadence import confirmations, next_delay
 from exporter.engine.gates import Gates
 from exporter.engine.monitor import Monitor
-from exporter.engine.pauses import PauseWatch
+from exporter.engine.pauses import PauseWatch, excused_timeout, mostly_held
 from exporter.engine.rounds import run_round
+from exporter.engine.thrift import Sent, sent_now, skip_reason
 from exporter.engine.timers import TimerHeap
 from exporter.probes import PROBES, ProbeContext
-from exporter.probes.results import Check, ProbeResult, Reason
+from exporter.probes.results import Check, ProbeResult
 from exporter.probes.servers import health_floor
 from exporter.probes.transport import Transport
 from exporter.util.faults import FaultKind
@@ -35,7 +37,7 @@ log = logging.getLogger(__name__)
 class _Slot:
     """One check of one target: its cadence, when it is due (on the heap), its probe task."""
 
-    __slots__ = ("check", "config", "copies", "dead", "due", "interval", "name", "task")
+    __slots__ = ("check", "config", "copies", "dead", "due", "interval", "name", "sent", "task")
 
     @property
     def key(self) -> tuple[str, Check]:
@@ -47,6 +49,7 @@ class _Slot:
         self.copies = 1
         self.task: asyncio.Task[None] | None = None
         self.dead = False
+        self.sent: Sent | None = None  # the last probe sent (the chat's rest needs it)
 
 
 class Scheduler:
@@ -140,6 +143,9 @@ class Scheduler:
             spec = getattr(cfg.checks, check.value)
             ctx = ProbeContext(self.client, cfg, spec.timeout, rt.model, rt.detected_server)
             inflight = self._inflight.setdefault(key, {})
+            slot = self._slots.get(key)
+            if slot is not None and check is Check.CHAT:
+                slot.sent = sent_now(rt.status, rt.policy, time.time())
             scope = asyncio.timeout(None)
             inflight[id(scope)] = (time.time(), scope)
             try:
@@ -151,11 +157,11 @@ class Scheduler:
                 del inflight[id(scope)]
                 if not inflight:
                     self._inflight.pop(key, None)
-        if not again and self._held(name, result):
+        if not again and excused_timeout(self.pauses, name, result):
             if self.pauses is not None:
                 self.pauses.retries += 1
             return await self._run(name, check, again=True)
-        if again and self._mostly_held(result):
+        if again and mostly_held(self.pauses, result):
             # held again, in one piece, for half its time: our own pause twice; not judged
             result = replace(
                 result,
@@ -168,33 +174,6 @@ class Scheduler:
         if result.fault is None:  # our own fault says nothing the other checks must confirm
             self._react(name, check, result)
         return result
-
-    def _mostly_held(self, result: ProbeResult) -> bool:
-        """A timeout during which our own loop was held in one piece for half its time or
-        more (a stall: a full collection, swapping, a stopped process). Many short delays of
-        a busy machine do not count: a hung server must still go down there."""
-        if result.reason is not Reason.TIMEOUT or self.pauses is None or result.fault:
-            return False
-        held = self.pauses.longest_during(result.timestamp, result.timestamp + result.duration)
-        return held >= 0.5 * result.duration
-
-    def _held(self, name: str, result: ProbeResult) -> bool:
-        """A timeout while the exporter's own loop was held (pauses.py): the deadline may have
-        fired on an answer the loop could not read. Not counted; asked again at once, once."""
-        if result.reason is not Reason.TIMEOUT or self.pauses is None or result.fault:
-            return False
-        paused = self.pauses.excuses(result.timestamp, result.duration)
-        if not paused:
-            return False
-        log.debug(
-            "probe %s/%s timed out while the exporter itself was held for %.2fs of its %.2fs: "
-            "not counted, asking again",
-            name,
-            result.check.value,
-            paused,
-            result.duration,
-        )
-        return True
 
     def _react(self, name: str, check: Check, result: ProbeResult) -> None:
         """Wake the checks whose word is needed now."""
@@ -245,9 +224,30 @@ class Scheduler:
         if slot is not None and slot.task is None and not slot.dead:
             self._timers.at(asyncio.get_running_loop().time(), slot)
 
+    def _rests(self, slot: _Slot) -> bool:
+        """The chat due now is not sent: real traffic proves what it would (engine/thrift.py).
+        Counted by reason; the last real answer stays its result."""
+        rt = self.monitor.targets.get(slot.name)
+        if rt is None or slot.check is not Check.CHAT or not rt.config.checks.chat.skip_when_busy:
+            return False
+        spec = rt.config.checks.chat
+        try:
+            reason = skip_reason(rt.status, rt.policy, slot.sent, spec.max_skip, time.time())
+        except Exception:  # runs on the timer heap's task: a bug must not stop every check
+            log.exception("deciding whether %s/chat may rest raised: sending it", slot.name)
+            return False
+        if reason is None:
+            return False
+        self.monitor.skipped(slot.name, slot.check, reason.value)
+        return True
+
     def _fire(self, slot: _Slot) -> None:
         if slot.task is None and not slot.dead:
-            slot.task = asyncio.get_running_loop().create_task(self._turn(slot))
+            loop = asyncio.get_running_loop()
+            if self._rests(slot):  # no task for a turn that sends nothing
+                self._again(slot, loop.time(), rested=True)
+                return
+            slot.task = loop.create_task(self._turn(slot))
 
     async def _turn(self, slot: _Slot) -> None:
         """One round of a check, then its next time on the heap (start to start, as
@@ -262,6 +262,13 @@ class Scheduler:
             log.exception("probe %s/%s raised", slot.name, slot.check.value)
         finally:
             slot.task = None
+        self._again(slot, started)
+
+    def _again(self, slot: _Slot, started: float, rested: bool = False) -> None:
+        """The check's next time on the heap, from when this turn started. A resting chat
+        asks again at the engine view's cadence (a decision, no request): once the view stops
+        showing progress, the chat runs within one engine interval, not one chat interval."""
+        loop = asyncio.get_running_loop()
         rt = self.monitor.targets.get(slot.name)
         if rt is None or slot.dead:
             return
@@ -269,7 +276,10 @@ class Scheduler:
         if slot.check is Check.HEALTH:  # e.g. SGLang's /health generates a token: not too often
             interval = max(interval, health_floor(rt.config.server, rt.detected_server))
         delay = next_delay(rt.status, slot.check, interval, rt.policy)
-        slot.copies = confirmations(rt.status, slot.check, rt.policy)
+        if rested:
+            engine = self.monitor.settings.interval_for(rt.config, Check.ENGINE.value)
+            delay = min(delay, engine)
+        slot.copies = confirmations(rt.status, slot.check, rt.policy, time.time())
         jitter = self.monitor.settings.jitter
         delay *= 1 + self._rng.uniform(-jitter, jitter) / 2
         self._timers.at(max(started + delay, loop.time() + 0.05), slot)

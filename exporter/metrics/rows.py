@@ -79,13 +79,14 @@ _SPECS: tuple[tuple[str, str, str, tuple[str, ...], bool], ...] = (
     ("llm_probe_not_offered", "1 when the server does not offer the check's endpoint (not a failure).", "gauge", _TC, False),
     # only while overloaded because the server refuses work with 429 (alerts tell it apart)
     ("llm_target_rate_limited", "1 while the target is overloaded because it is rate limited (429).", "gauge", _T, False),
+    ("llm_probe_skipped", "Probes due and not sent, by reason: traffic (real requests advancing), saturated (backing off).", "counter", (*_TC, "reason"), False),
 )  # fmt: skip
 FAMILIES = tuple(Family(i, *spec) for i, spec in enumerate(_SPECS))
 (
     UP, STATE, SINCE, TRANS, INFO, SUCCESS, STATUS, DURATION, LAST_DURATION, PHASE, TTFT,
     LAST_TTFT, STALL, TPS, PROBES, FAILURES, CONSECUTIVE, LAST_SUCCESS, LAST_RUN, TOKENS,
     ENGINE_RUNNING, ENGINE_WAITING, ENGINE_KV, ENGINE_TPS, ENGINE_AGE, NOT_OFFERED,
-    RATE_LIMITED,
+    RATE_LIMITED, SKIPPED,
 ) = range(len(FAMILIES))  # fmt: skip
 
 
@@ -167,6 +168,8 @@ def target_rows(name: str, rt: TargetRuntime, engine: EngineView | None) -> list
             rows[ENGINE_AGE].append((t, engine.progress_age))
     if _rate_limited(rt):
         rows[RATE_LIMITED].append((t, 1.0))
+    for (check, reason), n in rt.skipped.items():
+        rows[SKIPPED].append(((name, check.value, reason), n))
     return rows
 
 
@@ -205,6 +208,7 @@ def series_shape(rt: TargetRuntime, engine: EngineView | None) -> tuple[Any, ...
         tuple(rt.durations),
         tuple(rt.last_run),
         tuple(rt.failures),
+        tuple(rt.skipped),
         rt.last_ttft is None,
         chat is None or chat.max_stall is None,
         rt.last_tokens_per_second is None,
@@ -284,5 +288,6 @@ def target_values(rt: TargetRuntime, engine: EngineView | None) -> list[str]:
     raw += [1.0 for r in latest if not r.offered]
     if _rate_limited(rt):
         raw.append(1.0)
+    raw += rt.skipped.values()
     out += _texts(raw)
     return out

@@ -3,6 +3,7 @@ headers, bounded reads, and the one place where transport exceptions become fail
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from exporter.probes.transport import ProbeResponse, Transport, timeouts
 from exporter.util.http import USER_AGENT, read_capped
 
 __all__ = [
+    "REQUEST_ID",
     "USER_AGENT",
     "BodyTooLarge",
     "ProbeContext",
@@ -44,9 +46,16 @@ class ProbeContext:
     server: str | None = None
 
 
+REQUEST_ID = "X-Request-Id"
+
+
 def request_headers(target: TargetConfig, *, auth: bool) -> dict[str, str]:
+    """The target's headers, then what labels the request as synthetic (docs/probe-cost.md):
+    the exporter's User-Agent and a request id of its own, so a server's logs and a gateway
+    can tell (and drop) a probe from a user's request, and find one probe's lines."""
     headers = dict(target.headers)
     headers["User-Agent"] = USER_AGENT
+    headers[REQUEST_ID] = f"llm-heartbeat-{uuid.uuid4().hex}"
     if auth:
         key = target.resolve_api_key()
         if key:

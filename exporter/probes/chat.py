@@ -48,6 +48,8 @@ def build_request(spec: ChatCheck, model: str | None) -> dict[str, Any]:
         body["model"] = model
     if spec.seed is not None:
         body["seed"] = spec.seed
+    if spec.user is not None:
+        body["user"] = spec.user
     if spec.stream:
         body["stream_options"] = {"include_usage": True}
     if spec.json_mode:

@@ -27,6 +27,7 @@ from exporter.recovery.overload import overload_reason
 from exporter.recovery.ports import TargetCheck, TargetControl
 from exporter.recovery.rails import Attempt, decide, should_exhaust
 from exporter.recovery.records import Records, one_line
+from exporter.recovery.shared import SharedRails
 from exporter.util.net import redact_url
 
 __all__ = ["Pipeline", "describe_action"]
@@ -62,6 +63,7 @@ class Pipeline:
     dedup: Dedup
     notifier: Notifier
     clock: Callable[[], float]
+    shared: SharedRails | None = None  # the other replicas' rails (recovery/shared.py)
 
     def _event(self, kind: EventKind, job: Job, detail: str) -> None:
         self.notifier.notify(
@@ -99,6 +101,13 @@ class Pipeline:
         now = self.clock()
         record.prune(now, rails)
         decision = decide(record, now, rails)
+        shared = self.shared if decision.verdict == "go" else None
+        if shared is not None:
+            decision = await shared.claim(
+                job.target, record, rails, job.rule.name, job.rule.action.type, now
+            )
+            if decision.verdict != "go":
+                shared = None
         if decision.verdict != "go":
             if decision.exhaust:
                 self.exhaust(job, decision.reason)
@@ -108,6 +117,7 @@ class Pipeline:
             )
             return
         record.busy = True
+        acted = len(record.attempts)
         try:
             verdict = await self.precheck(job.target)
             if verdict is not None:
@@ -121,6 +131,9 @@ class Pipeline:
             await self.act(job)
         finally:
             record.busy = False
+            if shared is not None:
+                attempt = record.attempts[-1] if len(record.attempts) > acted else None
+                await shared.release(job.target, now, attempt)
 
     async def precheck(self, target: str) -> tuple[AttemptResult, str] | None:
         """Re-probe: a healthy, starting or merely busy server is not restarted."""

@@ -19,16 +19,18 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
-from exporter.config.recovery import RecoveryConfig
+from exporter.config.recovery import RailsConfig, RecoveryConfig
 from exporter.recovery.dedup import Dedup
 from exporter.recovery.history import HistoryFile
 from exporter.recovery.intake import Intake, receiver_token, sort_alerts
+from exporter.recovery.lease import LeaseStore
 from exporter.recovery.notify import Notifier
 from exporter.recovery.payload import WebhookMessage
 from exporter.recovery.pipeline import Pipeline
 from exporter.recovery.ports import TargetControl
 from exporter.recovery.rails import TargetRecord
 from exporter.recovery.records import Records, Stats
+from exporter.recovery.shared import OWNER, FileStore, SharedRails
 
 __all__ = ["RecoveryService", "Stats"]
 
@@ -67,7 +69,15 @@ class RecoveryService:
             spawn=lambda coro: self._spawn(coro, _NOTIFY),
             count=self.stats.count_notification,
         )
-        self.pipeline = Pipeline(config, targets, self.records, self.dedup, self.notifier, clock)
+        self.pipeline = Pipeline(
+            config,
+            targets,
+            self.records,
+            self.dedup,
+            self.notifier,
+            clock,
+            shared_rails(config.rails),
+        )
 
     @property
     def history(self) -> HistoryFile:
@@ -184,3 +194,12 @@ class RecoveryService:
                 continue
             if state == "up":
                 self.reset(target, by="healthy")
+
+
+def shared_rails(rails: RailsConfig) -> SharedRails | None:
+    """The ledger the replicas' receivers share, if one is configured (docs/ha.md)."""
+    if rails.shared_file is not None:
+        return SharedRails(FileStore(rails.shared_file))
+    if rails.shared_lease is not None:
+        return SharedRails(LeaseStore(rails.shared_lease, OWNER))
+    return None

@@ -19,6 +19,7 @@ from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 __all__ = [
     "DATASOURCE",
+    "PER_TARGET",
     "STATES",
     "datasource_variable",
     "query",
@@ -31,6 +32,11 @@ __all__ = [
 # Every panel uses the datasource picked in the `datasource` variable; the provisioned one
 # (uid "prometheus") is the default.
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
+
+# Replicas (docs/ha.md): every exporter replica exports every target's series (labels
+# `instance`, `pod`). A panel never sums or counts them raw: one value per target (or per
+# target and check) is taken over the replicas first, so two replicas show what one does.
+PER_TARGET = "max by (target) "
 
 # The one-hot llm_target_state encoded as one number per target, for tables and timelines.
 STATES: list[tuple[str, int, str]] = [

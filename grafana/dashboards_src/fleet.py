@@ -7,6 +7,7 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard, DashboardLink, 
 from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, DynamicConfigValue
 
 from grafana.dashboards_src.common import (
+    PER_TARGET,
     datasource_variable,
     query,
     recovery_annotation,
@@ -48,13 +49,14 @@ def _targets_table() -> table.Panel:
             table=True,
         ),
         query(
-            "sum by (target) (increase(llm_probe_failures_total[1h]))",
+            "max by (target) (sum without (check, reason) (increase(llm_probe_failures_total[1h])))",
             ref_id="H",
             instant=True,
             table=True,
         ),
         query(
-            "topk by (target) (1, sum by (target, reason) (increase(llm_probe_failures_total[1h])) > 0)",
+            "topk by (target) (1, max by (target, reason) "
+            "(sum without (check) (increase(llm_probe_failures_total[1h]))) > 0)",
             ref_id="I",
             instant=True,
             table=True,
@@ -116,21 +118,26 @@ def build() -> Dashboard:
         .with_panel(
             stat_panel(
                 "Targets up",
-                [query("count(llm_target_up == 1) or vector(0)", instant=True)],
+                [query(f"count({PER_TARGET}(llm_target_up) == 1) or vector(0)", instant=True)],
                 steps=((None, "green"),),
             )
         )
         .with_panel(
             stat_panel(
                 "Targets not up",
-                [query("count(llm_target_up == 0) or vector(0)", instant=True)],
+                [query(f"count({PER_TARGET}(llm_target_up) == 0) or vector(0)", instant=True)],
                 steps=((None, "green"), (1, "red")),
             )
         )
         .with_panel(
             stat_panel(
                 "Recovery exhausted",
-                [query("sum(llm_recovery_exhausted) or vector(0)", instant=True)],
+                [
+                    query(
+                        f"count({PER_TARGET}(llm_recovery_exhausted) == 1) or vector(0)",
+                        instant=True,
+                    )
+                ],
                 description="Targets whose automatic recovery gave up: a human must act.",
                 steps=((None, "green"), (1, "red")),
             )
@@ -183,8 +190,8 @@ def build() -> Dashboard:
                 "Failed probes by reason",
                 [
                     query(
-                        "sum by (target, reason) "
-                        "(increase(llm_probe_failures_total[$__rate_interval]))",
+                        "max by (target, reason) (sum without (check) "
+                        "(increase(llm_probe_failures_total[$__rate_interval])))",
                         "{{target}} {{reason}}",
                     )
                 ],

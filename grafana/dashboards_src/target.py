@@ -138,7 +138,11 @@ def build() -> Dashboard:
                 "Probe latency by check",
                 [
                     *_quantiles("llm_probe_duration_seconds", "check", T, "{{check}}"),
-                    query(f"llm_probe_last_duration_seconds{{{T}}}", "{{check}} last", "C"),
+                    query(
+                        f"max by (check) (llm_probe_last_duration_seconds{{{T}}})",
+                        "{{check}} last",
+                        "C",
+                    ),
                 ],
                 unit="s",
             )
@@ -148,8 +152,10 @@ def build() -> Dashboard:
                 "Time to first token and inter-token stall",
                 [
                     *_quantiles("llm_probe_ttft_seconds", "", T, "TTFT"),
-                    query(f"llm_probe_last_ttft_seconds{{{T}}}", "TTFT last", "C"),
-                    query(f"llm_probe_max_stall_seconds{{{T}}}", "max stall between chunks", "D"),
+                    query(f"max(llm_probe_last_ttft_seconds{{{T}}})", "TTFT last", "C"),
+                    query(
+                        f"max(llm_probe_max_stall_seconds{{{T}}})", "max stall between chunks", "D"
+                    ),
                 ],
                 unit="s",
                 description="Stall: the longest gap between stream chunks in the last chat probe.",
@@ -158,14 +164,36 @@ def build() -> Dashboard:
         .with_panel(
             timeseries_panel(
                 "Output tokens per second (chat probe)",
-                [query(f"llm_probe_output_tokens_per_second{{{T}}}", "tokens/s")],
+                [query(f"max(llm_probe_output_tokens_per_second{{{T}}})", "tokens/s")],
                 unit="short",
+            )
+        )
+        .with_panel(
+            bars(
+                "Synthetic chats sent and skipped",
+                [
+                    query(
+                        f'max(increase(llm_probe_duration_seconds_count{{{T},check="chat"}}'
+                        "[$__rate_interval]))",
+                        "sent",
+                        "A",
+                    ),
+                    query(
+                        f'max by (reason) (increase(llm_probe_skipped_total{{{T},check="chat"}}'
+                        "[$__rate_interval]))",
+                        "skipped: {{reason}}",
+                        "B",
+                    ),
+                ],
+                description="Real traffic is the heartbeat (docs/probe-cost.md): while the "
+                "engine shows requests running and generation advancing, the chat probe rests "
+                "(traffic), or backs off on a saturated engine (saturated).",
             )
         )
         .with_panel(
             timeseries_panel(
                 "Consecutive failures by check",
-                [query(f"llm_probe_consecutive_failures{{{T}}}", "{{check}}")],
+                [query(f"max by (check) (llm_probe_consecutive_failures{{{T}}})", "{{check}}")],
                 description="The exporter declares a target down after 3 consecutive failures.",
                 min_value=0,
             )
@@ -175,7 +203,7 @@ def build() -> Dashboard:
                 "Failed probes by check and reason",
                 [
                     query(
-                        f"sum by (check, reason) "
+                        f"max by (check, reason) "
                         f"(increase(llm_probe_failures_total{{{T}}}[$__rate_interval]))",
                         "{{check}} {{reason}}",
                     )
@@ -185,7 +213,7 @@ def build() -> Dashboard:
         .with_panel(
             timeseries_panel(
                 "HTTP status of the last probe",
-                [query(f"llm_probe_http_status_code{{{T}}}", "{{check}}")],
+                [query(f"max by (check) (llm_probe_http_status_code{{{T}}})", "{{check}}")],
                 description="0 means no HTTP answer (refused, timeout).",
             )
         )
@@ -207,8 +235,8 @@ def build() -> Dashboard:
             timeseries_panel(
                 "Engine queue",
                 [
-                    query(f"llm_engine_requests_running{{{T}}}", "running", "A"),
-                    query(f"llm_engine_requests_waiting{{{T}}}", "waiting", "B"),
+                    query(f"max(llm_engine_requests_running{{{T}}})", "running", "A"),
+                    query(f"max(llm_engine_requests_waiting{{{T}}})", "waiting", "B"),
                 ],
                 description="Any server (vLLM, SGLang, llama.cpp, TGI), normalized. Waiting "
                 "requests at checks.engine.queue_saturated (5) count as saturated.",
@@ -219,7 +247,7 @@ def build() -> Dashboard:
         .with_panel(
             timeseries_panel(
                 "Engine KV cache",
-                [query(f"llm_engine_kv_cache_usage_ratio{{{T}}}", "used")],
+                [query(f"max(llm_engine_kv_cache_usage_ratio{{{T}}})", "used")],
                 unit="percentunit",
                 min_value=0,
                 max_value=1,
@@ -229,7 +257,11 @@ def build() -> Dashboard:
         .with_panel(
             timeseries_panel(
                 "Engine tokens per second",
-                [query(f"llm_engine_generation_tokens_per_second{{{T}}}", "generated tokens/s")],
+                [
+                    query(
+                        f"max(llm_engine_generation_tokens_per_second{{{T}}})", "generated tokens/s"
+                    )
+                ],
                 description="All users' tokens, from the server's counter: 0 with requests "
                 "pending is a stall; high with a full queue is overload.",
                 unit="short",
@@ -240,7 +272,11 @@ def build() -> Dashboard:
         .with_panel(
             timeseries_panel(
                 "Engine progress age",
-                [query(f"llm_engine_progress_age_seconds{{{T}}}", "since generation advanced")],
+                [
+                    query(
+                        f"max(llm_engine_progress_age_seconds{{{T}}})", "since generation advanced"
+                    )
+                ],
                 description="Seconds since generation last advanced while work was pending. "
                 "At checks.engine.stall_after (20 s) the target is degraded (engine_stalled).",
                 unit="s",

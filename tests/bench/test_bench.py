@@ -246,3 +246,22 @@ def test_benchmarks_md_gets_a_section_of_its_own(tmp_path: Path) -> None:
     text = path.read_text()
     assert text.index("## Detection") < text.index("## Scale") < text.index("table")
     assert "theirs" in text
+
+
+def test_probe_cost_smoke_counts_what_the_probes_sent() -> None:
+    """bench/probecost.py against its two simulators for a few seconds: every check of both
+    targets counted, the busy server under load, and the section renders both scenarios."""
+    import asyncio
+
+    from bench.probecost import SECTION, measure, render
+
+    result = asyncio.run(measure(6.0, users=2, tokens=20))
+    for scenario in ("idle", "busy"):
+        figures = result[scenario]
+        assert figures["requests"]["health"] >= 1, figures
+        assert figures["requests"]["chat"] >= 1, figures  # the first chat is always sent
+        assert figures["chat_tokens_per_hour"] > 0, figures
+    assert result["load"]["user_requests_per_hour"] > 0
+    result |= {"commit": "x", "date": "today", "machine": "here"}
+    text = render(result, result)
+    assert text.startswith(SECTION) and "| idle |" in text and "| busy |" in text

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from exporter.config import TargetConfig
+from exporter import __version__
+from exporter.config import ChatCheck, Checks, TargetConfig
 from exporter.probes import ProbeContext, make_client, probe_chat, probe_health, probe_models
 from exporter.probes.results import Reason
 from tests.conftest import free_port
@@ -19,6 +20,7 @@ from tests.core.helpers import MODEL, vllm_stream
 from tests.servers import serve_aiohttp
 
 SEEN: list[list[tuple[str, str]]] = []  # every header line, duplicates kept
+BODIES: list[dict[str, Any]] = []  # every chat request body
 
 
 async def _models(request: web.Request) -> web.Response:
@@ -29,6 +31,7 @@ async def _models(request: web.Request) -> web.Response:
 async def _chat(request: web.Request) -> web.StreamResponse:
     SEEN.append(sorted((k.lower(), v) for k, v in request.headers.items() if k.lower() != "host"))
     body = await request.json()
+    BODIES.append(body)
     assert body["model"] == MODEL and body["stream"] is True
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
     await resp.prepare(request)
@@ -140,6 +143,26 @@ async def test_request_headers_as_a_server_sees_them(server: str) -> None:
     assert next(v for k, v in chat_headers if k == "user-agent").startswith("llm-heartbeat/")
     assert ("content-type", "application/json") in chat_headers
     assert not [k for k, _ in chat_headers if k == "cookie"]
+
+
+async def test_synthetic_requests_are_labelled(server: str) -> None:
+    """Each probe names the exporter (User-Agent), carries a request id of its own, and the
+    chat sends the OpenAI `user` field: what a gateway keys on to keep probes out of SLOs."""
+    SEEN.clear()
+    BODIES.clear()
+    async with make_client(8) as client:
+        for user in ("llm-heartbeat", "probe-team-a", None):
+            chat = ChatCheck(user=user)
+            target = TargetConfig(name="t", url=f"{server}/ok", checks=Checks(chat=chat))
+            ctx = ProbeContext(client, target, 2.0, MODEL)
+            assert (await probe_models(ctx)).success
+            assert (await probe_chat(ctx)).success
+    assert [b.get("user", "(none)") for b in BODIES] == ["llm-heartbeat", "probe-team-a", "(none)"]
+    ids = [v for headers in SEEN for k, v in headers if k == "x-request-id"]
+    assert len(ids) == len(SEEN) == 6
+    assert len(set(ids)) == 6 and all(i.startswith("llm-heartbeat-") for i in ids)
+    agents = {v for headers in SEEN for k, v in headers if k == "user-agent"}
+    assert agents == {f"llm-heartbeat/{__version__}"}
 
 
 async def test_the_default_accept_encoding_is_identity(server: str) -> None:

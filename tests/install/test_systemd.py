@@ -159,3 +159,33 @@ def test_sudo_dropin_verifies_and_security_shows_new_privileges_possible(
     assert lines["NoNewPrivileges="] == "✗"  # the drop-in is read, and it really is off
     assert lines["PrivateDevices="] == "✗" and lines["RestrictSUIDSGID="] == "✗"
     assert "UNSAFE" in sec.stdout  # what the README says it costs
+
+
+def test_the_second_replica_drop_in_gives_a_second_exporter_sharing_the_rails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """deploy/systemd/ha.conf (docs/ha.md) over the shipped example config: another port,
+    its own history files, the rails file both receivers lock."""
+    from exporter.config.loading import load_config
+
+    drop_in = ROOT / "deploy" / "systemd" / "ha.conf"
+    env = {}
+    for line in drop_in.read_text(encoding="utf-8").splitlines():
+        if line.startswith("Environment="):
+            key, _, value = line.removeprefix("Environment=").partition("=")
+            env[key] = value
+    assert len(env) == 4
+    config = tmp_path / "config.yml"
+    config.write_text((ROOT / "examples" / "llm-heartbeat.yml").read_text(encoding="utf-8"))
+    first = load_config(config)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    second = load_config(config)
+    assert first.listen != second.listen == "0.0.0.0:8002"
+    assert first.history_file != second.history_file
+    assert first.recovery.history_file != second.recovery.history_file
+    shared = second.recovery.rails.shared_file
+    # in the unit's state directory, which both instances (one dynamic user) can write
+    assert (
+        shared is not None and shared.parent == Path("/var/lib") / _service()["StateDirectory"][0]
+    )

@@ -43,6 +43,7 @@ REQUIRED_ALERTS = {
     "LLMAvailabilitySLOBurn": None,  # critical pages and warning tickets
     "LLMTargetFlapping": "warning",
     "LLMHeartbeatExporterDown": "critical",
+    "LLMHeartbeatReplicaDown": "warning",
     "LLMHeartbeatStale": "critical",
     "LLMHeartbeatOverloaded": "warning",
     "LLMRecoveryExhausted": "critical",
@@ -177,6 +178,30 @@ def test_alert_is_evaluated_just_before_and_after_it_fires(alert: str) -> None:
             if not f1 and f2 and 0 < t2 - t1 <= interval:
                 return
     pytest.fail(f"{alert}: no test checks it one evaluation before and at its firing")
+
+
+# alerts about one exporter replica itself; every other alert is about a target (or the whole
+# job) and must aggregate the replicas away: one alert per incident (docs/ha.md)
+PER_REPLICA = {"LLMHeartbeatOverloaded", "LLMHeartbeatReplicaDown"}
+
+
+@pytest.mark.parametrize("alert", sorted(set(REQUIRED_ALERTS) - PER_REPLICA))
+def test_every_target_alert_aggregates_the_replicas_away(alert: str) -> None:
+    """No series selector's `instance` survives: either dropped (`without (instance, pod)`),
+    or every `by (...)` grouping that reaches the result leaves it out. The promtool file
+    replicas_test.yml checks the behaviour with two replicas' series."""
+    exprs = [r["expr"] for _path, r in alert_rules() if r["alert"] == alert]
+    assert exprs, alert
+    for expr in exprs:
+        groupings = re.findall(r"\bby \(([^)]*)\)", expr)
+        outer = re.search(r"without \(instance, pod\)", expr) is not None
+        assert (
+            outer
+            or (groupings and all("instance" not in g for g in groupings))
+            or (
+                "target:" in expr  # recorded per target (slo.yml)
+            )
+        ), f"{alert}: keeps one series per replica: {expr}"
 
 
 # ---- alerts: labels, annotations, runbooks -------------------------------------------------

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from exporter.config.recovery import DockerAction, HttpAction, KubernetesAction
 from exporter.recovery.actions import ActionContext, run_action
-from exporter.recovery.actions.kubernetes import RESTARTED_AT, _api_url
+from exporter.recovery.actions.kubernetes import RESTARTED_AT, api_base
 from tests.recovery.servers import Seen, stub_server
 
 CTX = ActionContext(
@@ -113,15 +113,15 @@ async def test_kubernetes_errors_and_namespace_file(tmp_path: Path) -> None:
         assert "Authorization" not in stub.requests[0].headers
 
 
-def test_in_cluster_api_url(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_in_clusterapi_base(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "6443")
-    assert _api_url(KubernetesAction(deployment="d")) == "https://10.0.0.1:6443"
+    assert api_base(KubernetesAction(deployment="d")) == "https://10.0.0.1:6443"
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "fd00::1")
-    assert _api_url(KubernetesAction(deployment="d")) == "https://[fd00::1]:6443"
+    assert api_base(KubernetesAction(deployment="d")) == "https://[fd00::1]:6443"
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
     with pytest.raises(RuntimeError, match="not in a cluster"):
-        _api_url(KubernetesAction(deployment="d"))
+        api_base(KubernetesAction(deployment="d"))
 
 
 async def test_http_action_with_secret_header_file(tmp_path: Path) -> None:

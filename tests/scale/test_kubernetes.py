@@ -314,10 +314,21 @@ def test_rbac_allows_only_patching_deployments_in_named_namespaces(tmp_path: Pat
     sa = find("ServiceAccount", "llm-heartbeat")
     dep = find("Deployment", "llm-heartbeat")
     assert dep["spec"]["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
+    restart = [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["patch"]}]
+    # the replicas' shared rails (docs/ha.md): Leases, in the exporter's own namespace only
+    leases = [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["get", "create", "update"],
+        }
+    ]
     for role in roles:
-        assert role["rules"] == [
-            {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["patch"]}
-        ]
+        if role["metadata"]["name"] == "llm-heartbeat-rails":
+            assert role["rules"] == leases
+            assert role["metadata"]["namespace"] == sa["metadata"]["namespace"]
+        else:
+            assert role["rules"] == restart
     for binding in bindings:
         role = next(r for r in roles if r["metadata"]["name"] == binding["roleRef"]["name"])
         assert binding["metadata"]["namespace"] == role["metadata"]["namespace"]
@@ -330,6 +341,38 @@ def test_rbac_allows_only_patching_deployments_in_named_namespaces(tmp_path: Pat
         ]
     # the recovery rules restart Deployments only where the Role allows it
     settings = configmap_settings(tmp_path)
-    allowed = {r["metadata"]["namespace"] for r in roles}
+    allowed = {r["metadata"]["namespace"] for r in roles if r["rules"] == restart}
     actions = [r.action for r in settings.recovery.rules if r.action.type == "kubernetes"]
     assert actions and all(a.namespace in allowed for a in actions)
+
+
+# ---- two replicas (docs/ha.md) -------------------------------------------------------------
+HA = REPO / "deploy" / "ha" / "kubernetes"
+
+
+def test_the_ha_overlay_runs_two_replicas_on_two_nodes_that_share_their_rails(
+    tmp_path: Path,
+) -> None:
+    kustomization = yaml.safe_load((HA / "kustomization.yaml").read_text())
+    assert kustomization["resources"][0] == "../../kubernetes"  # the base, not a copy
+    assert (HA / kustomization["resources"][0]).resolve() == K8S.resolve()
+    patch = yaml.safe_load(kustomization["patches"][0]["patch"])
+    dep = find("Deployment", "llm-heartbeat")
+    assert patch["kind"] == "Deployment" and patch["metadata"]["name"] == dep["metadata"]["name"]
+    assert patch["spec"]["replicas"] == 2
+    anti = patch["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    term = anti["requiredDuringSchedulingIgnoredDuringExecution"][0]
+    pod_labels = dep["spec"]["template"]["metadata"]["labels"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"].items() <= pod_labels.items()
+    pdb = yaml.safe_load((HA / "poddisruptionbudget.yaml").read_text())
+    for version in VERSIONS:
+        kubernetes_validate.validate(pdb, version, strict=True)
+    assert pdb["spec"]["minAvailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert pdb["metadata"]["namespace"] == dep["metadata"]["namespace"]
+    # the base's receivers already share their rails through Leases they may write
+    rails = configmap_settings(tmp_path).recovery.rails
+    assert rails.shared_lease is not None and rails.shared_file is None
+    role = find("Role", "llm-heartbeat-rails")
+    assert role["metadata"]["namespace"] == dep["metadata"]["namespace"]

@@ -338,6 +338,8 @@ async def test_probe_token_is_required_when_configured(
 # ---- /probe equals the loop ------------------------------------------------------------------
 # present only when measurable (e.g. decode speed needs two tokens in separate reads)
 TIMING_DEPENDENT = ("llm_probe_output_tokens_per_second", "llm_probe_max_stall_seconds")
+# the loop's cadence, which a one-shot /probe does not have: chats that rested (engine/thrift.py)
+LOOP_ONLY = ("llm_probe_skipped",)
 COMPARED = (
     "llm_probe_success",
     "llm_probe_http_status_code",
@@ -355,6 +357,7 @@ def series(text: str) -> set[tuple[str, frozenset]]:
         if n.startswith(("llm_target_", "llm_probe_"))
         and not n.startswith(TIMING_DEPENDENT)
         and not n.startswith("llm_probe_endpoint_")
+        and not n.startswith(LOOP_ONLY)
     }
 
 

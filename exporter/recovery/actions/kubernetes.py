@@ -13,14 +13,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from exporter.config.recovery import KubernetesAction
+from exporter.config.recovery import KubernetesAction, SharedLease
 from exporter.recovery.actions.base import ActionContext, ActionResult, api_message
 from exporter.util.http import http_client
 
 if TYPE_CHECKING:  # httpx is imported where a client is made: not at start (~3 MiB)
     pass
 
-__all__ = ["restart_patch", "run_kubernetes"]
+__all__ = ["api_base", "namespace_of", "restart_patch", "run_kubernetes"]
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
@@ -30,7 +30,8 @@ def restart_patch(now: datetime) -> dict[str, Any]:
     return {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
 
 
-def _api_url(cfg: KubernetesAction) -> str:
+def api_base(cfg: KubernetesAction | SharedLease) -> str:
+    """The API server: configured, or the pod's own (KUBERNETES_SERVICE_HOST/PORT)."""
     if cfg.api_url:
         return cfg.api_url.rstrip("/")
     host = os.environ.get("KUBERNETES_SERVICE_HOST")
@@ -42,7 +43,8 @@ def _api_url(cfg: KubernetesAction) -> str:
     return f"https://{host}:{port}"
 
 
-def _namespace(cfg: KubernetesAction) -> str:
+def namespace_of(cfg: KubernetesAction | SharedLease) -> str:
+    """The namespace: configured, or the pod's own (its service account's)."""
     if cfg.namespace:
         return cfg.namespace
     try:
@@ -53,8 +55,8 @@ def _namespace(cfg: KubernetesAction) -> str:
 
 async def run_kubernetes(cfg: KubernetesAction, ctx: ActionContext) -> ActionResult:
     try:
-        base = _api_url(cfg)
-        namespace = _namespace(cfg)
+        base = api_base(cfg)
+        namespace = namespace_of(cfg)
     except RuntimeError as exc:
         return ActionResult(False, str(exc))
     headers = {"Content-Type": "application/strategic-merge-patch+json"}
