@@ -1,10 +1,8 @@
 """POST /v1/chat/completions: a real generation, streamed, so time to first token is seen.
 
 Follows vLLM's wire format (vllm/entrypoints/openai/serving_chat.py): a role chunk, content
-deltas, a chunk carrying finish_reason, a usage chunk with `choices: []` when
-stream_options.include_usage is set, then `data: [DONE]`. An error after the stream started
-arrives as `data: {"error": ...}` with HTTP 200 already sent.
-"""
+deltas, a chunk carrying finish_reason, a usage chunk with `choices: []` when asked
+(include_usage), then `data: [DONE]`; a late error is `data: {"error": ...}` after HTTP 200."""
 
 from __future__ import annotations
 
