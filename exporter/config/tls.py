@@ -74,10 +74,14 @@ class TLSConfig(Strict):
                 raise ValueError(f"ca_file: {self.ca_file} holds no PEM certificate") from None
         if self.cert_file is not None and self.key_file is not None:
             try:
-                context.load_cert_chain(str(self.cert_file), str(self.key_file))
+                # an empty password: an encrypted key is refused here, never prompted for on a
+                # terminal (check-config run by hand would wait for a passphrase)
+                context.load_cert_chain(
+                    str(self.cert_file), str(self.key_file), password=lambda: b""
+                )
             except ssl.SSLError:
                 raise ValueError(
                     f"cert_file/key_file: {self.cert_file} and {self.key_file} are not a PEM "
-                    "certificate and its private key"
+                    "certificate and its unencrypted private key"
                 ) from None
         return self

@@ -10,6 +10,8 @@ import logging
 import os
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -150,7 +152,7 @@ async def test_insecure_skip_verify_works_and_says_so_loudly(
         ("{cert_file: CERT}", "cert_file and key_file go together"),
         ("{ca_file: KEY}", "holds no PEM certificate"),
         ("{cert_file: CERT, key_file: MISSING}", "key_file: cannot read"),
-        ("{cert_file: CA, key_file: KEY}", "are not a PEM certificate and its private key"),
+        ("{cert_file: CA, key_file: KEY}", "are not a PEM certificate and its unencrypted"),
         ("{insecure: true}", "unknown key"),
     ],
 )
@@ -169,6 +171,28 @@ def test_tls_files_are_checked_at_load_naming_the_file_and_field(
     assert str(cfg) in message and "targets[0].tls" in message and said in message, message
     if "MISSING" in tls:
         assert str(missing) in message
+
+
+def test_an_encrypted_key_is_refused_at_load_and_never_prompted_for(
+    pki: Pki, tmp_path: Path
+) -> None:
+    """OpenSSL asks a terminal for the passphrase of an encrypted key unless told a password:
+    `check-config` run by hand would hang waiting. It is refused, naming the field, at once."""
+    cert, key = pki.client
+    encrypted = tmp_path / "client-enc.key"
+    subprocess.run(["openssl", "pkey", "-in", str(key), "-aes256", "-passout", "pass:pw-42",
+                    "-out", str(encrypted)], check=True, capture_output=True)  # fmt: skip
+    cfg = tmp_path / "c.yml"
+    cfg.write_text(
+        f"targets:\n  - name: a\n    url: https://x\n"
+        f"    tls: {{cert_file: {cert}, key_file: {encrypted}}}\n"
+    )
+    cmd = [sys.executable, "-m", "exporter.cli", "check-config", str(cfg)]
+    # a terminal-less run with no stdin: a prompt would read EOF or block until the timeout
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "targets[0].tls" in done.stderr and "unencrypted private key" in done.stderr
+    assert "pass phrase" not in (done.stdout + done.stderr).lower()
 
 
 async def test_the_page_and_the_api_show_an_unverified_target(pki: Pki, tmp_path: Path) -> None:
