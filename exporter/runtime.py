@@ -106,7 +106,9 @@ class Exporter:
         self._reload_tasks: set[asyncio.Task[tuple[bool, str]]] = set()
         self._extra_routes: list[BaseRoute] = [*self.probe_endpoint.routes()]
         guard = reload_guard(secrets["reload"], settings.reload.allow_loopback)
-        self._extra_routes.extend(maintenance_routes(self.monitor, guard, self.scheduler.wake))
+        self._extra_routes.extend(
+            maintenance_routes(self.monitor, guard, self.scheduler.wake, self.views.invalidate)
+        )
         self._build_recovery()
         self._build_status_page()
         # one writer per history file: a second exporter on the same file is refused here,

@@ -79,6 +79,13 @@ class Settings(BaseSettings):
         # The YAML file's content arrives as init kwargs; the environment wins over it.
         return (env_settings, init_settings)
 
+    @field_validator("history_file", mode="before")
+    @classmethod
+    def _no_history(cls, value: Any) -> Any:
+        """An empty value (`history_file: ''`, an empty variable) turns the history off,
+        never a file named "." (the current directory)."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("listen", mode="before")
     @classmethod
     def _listen_text(cls, value: Any) -> Any:

@@ -41,9 +41,11 @@ def maintenance_routes(
     monitor: Monitor,
     allowed: Callable[[Request], bool],
     wake: Callable[[str], None],
+    changed: Callable[[], None] = lambda: None,
 ) -> list[BaseRoute]:
     """The routes; `allowed` is the reload guard, `wake` probes a target at once (when its
-    maintenance ends it is judged on fresh results)."""
+    maintenance ends it is judged on fresh results), `changed` drops the read views' snapshot
+    so the page and the API show an operator's announcement at once."""
 
     async def listing(request: Request) -> Response:
         now = monitor.clock()
@@ -73,6 +75,7 @@ def maintenance_routes(
             window = monitor.maintenance.announce(target, monitor.clock(), seconds, reason)
         except ValueError as exc:
             return _answer({"error": f"duration: {exc}"}, 400)
+        changed()
         log.warning(
             "target %s: maintenance announced for %.0fs (%s): alerts and recovery hold off",
             target,
@@ -91,6 +94,7 @@ def maintenance_routes(
         if window is None:
             return _answer({"error": "the target is not in maintenance"}, 404)
         monitor.end_maintenance(target, "maintenance ended early through the API")
+        changed()
         wake(target)  # judged on fresh results, now
         log.warning("target %s: maintenance ended early; judged afresh", target)
         return _answer({"status": "ok", "ended": window.as_dict()})

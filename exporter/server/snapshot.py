@@ -92,6 +92,10 @@ class ViewCache:
         self._bodies: OrderedDict[Hashable, tuple[View, Body]] = OrderedDict()
         self._gate: asyncio.Semaphore | None = None
 
+    def invalidate(self) -> None:
+        """The next read takes a new snapshot (after a write the reader expects to see)."""
+        self._view = None
+
     def view(self) -> View:
         """The current snapshot (taken now if the last is older than `max_age`)."""
         now = self.clock()

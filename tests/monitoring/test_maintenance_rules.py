@@ -10,7 +10,12 @@ import re
 from tests.monitoring.sources import alert_rules
 
 # alerts about the exporter itself, not a target: a maintenance does not silence them
-EXPORTER_WIDE = {"LLMHeartbeatExporterDown", "LLMHeartbeatOverloaded", "LLMHeartbeatExporterErrors"}
+EXPORTER_WIDE = {
+    "LLMHeartbeatExporterDown",
+    "LLMHeartbeatOverloaded",
+    "LLMHeartbeatExporterErrors",
+    "LLMHeartbeatReplicaDown",
+}
 EXCLUSION = re.compile(
     r"unless on \(target\) (?:max_over_time\()?llm_target_maintenance(?:\[\w+\]\))? == 1\s*$"
 )

@@ -182,7 +182,7 @@ def test_alert_is_evaluated_just_before_and_after_it_fires(alert: str) -> None:
 
 # alerts about one exporter replica itself; every other alert is about a target (or the whole
 # job) and must aggregate the replicas away: one alert per incident (docs/ha.md)
-PER_REPLICA = {"LLMHeartbeatOverloaded", "LLMHeartbeatReplicaDown"}
+PER_REPLICA = {"LLMHeartbeatOverloaded", "LLMHeartbeatReplicaDown", "LLMHeartbeatExporterErrors"}
 
 
 @pytest.mark.parametrize("alert", sorted(set(REQUIRED_ALERTS) - PER_REPLICA))
