@@ -23,38 +23,29 @@ import sys
 import tempfile
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bench.mutation_report import (
+    Outcome,
+    failing_files,
+    markdown,
+    mutation_line,
+    print_outcome,
+    score,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "bench" / "mutation.toml"
 CR_BIN = Path(sys.executable).parent / "cosmic-ray"
 
-__all__ = ["Outcome", "expand", "load", "main", "mutation_line", "score"]
+
+__all__ = ["expand", "load", "main", "run_module"]
 
 
-@dataclass
-class Outcome:
-    """What one module's run found."""
-
-    module: str
-    killed: int = 0
-    equivalent: list[tuple[str, str]] = field(default_factory=list)  # (diff line, why)
-    survived: list[str] = field(default_factory=list)  # one-line diffs
-    skipped: int = 0
-    incompetent: int = 0
-    error: str = ""
-    stale: list[dict[str, str]] = field(default_factory=list)  # equivalents matching nothing
-
-    @property
-    def counted(self) -> int:
-        return self.killed + len(self.survived)
-
-
-def score(o: Outcome) -> float | None:
-    """Killed over non-equivalent mutants (None when none ran)."""
-    return o.killed / o.counted if o.counted else None
+def _killed(out: Outcome, output: str) -> None:
+    out.killed += 1
+    out.killers.append(failing_files(output))
 
 
 def load(path: Path = CONFIG) -> dict[str, Any]:
@@ -63,21 +54,10 @@ def load(path: Path = CONFIG) -> dict[str, Any]:
 
 
 def expand(pattern: str, root: Path = ROOT) -> list[str]:
-    """Repository-relative paths for a path or a glob, sorted."""
+    """Repository-relative paths for a path, a pytest node id (file::test) or a glob, sorted."""
     if not glob.has_magic(pattern):
-        return [pattern] if (root / pattern).exists() else []
+        return [pattern] if (root / pattern.split("::")[0]).exists() else []
     return sorted(str(Path(p).relative_to(root)) for p in glob.glob(str(root / pattern)))
-
-
-def mutation_line(diff: str) -> tuple[str, str]:
-    """(line before, line after) of a one-line mutant's unified diff, stripped."""
-    before = [
-        x[1:].strip() for x in diff.splitlines() if x.startswith("-") and not x.startswith("---")
-    ]
-    after = [
-        x[1:].strip() for x in diff.splitlines() if x.startswith("+") and not x.startswith("+++")
-    ]
-    return " | ".join(before), " | ".join(after)
 
 
 def _annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
@@ -148,14 +128,19 @@ def _skip_unwanted(session: Path, module: Path, exclude: list[str]) -> int:
     return skipped
 
 
-def run_module(module: str, tests: list[str], cfg: dict[str, Any]) -> Outcome:
+def run_module(
+    module: str, tests: list[str], cfg: dict[str, Any], hand_only: bool = False
+) -> Outcome:
     """Mutate one module against its tests in a fresh copy; classify every mutant."""
     out = Outcome(module)
     settings = cfg["settings"]
     with tempfile.TemporaryDirectory(prefix="mutate-") as tmp:
         work = Path(tmp)
         _copy_tree(work)
-        command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+        # -x: a mutant's run ends at its first failing test; the short summary names its file
+        # (--without puts those files last, so a mutant the others kill is theirs)
+        command = [sys.executable, "-m", "pytest", "-x", "-q", "-rfE", "-p", "no:cacheprovider"]
+        command += tests
         env_note = f"PYTHONPATH={work}"
         (work / "cr.toml").write_text(
             "[cosmic-ray]\n"
@@ -170,29 +155,29 @@ def run_module(module: str, tests: list[str], cfg: dict[str, Any]) -> Outcome:
         if baseline.returncode != 0:
             out.error = f"tests fail without a mutant ({env_note}):\n{baseline.stdout[-2000:]}"
             return out
-        session = work / "session.sqlite"
-        subprocess.run(
-            [str(CR_BIN), "init", "cr.toml", str(session)],
-            cwd=work,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        out.skipped = _skip_unwanted(
-            session, work / module, list(settings.get("exclude-operators", []))
-        )
-        subprocess.run(
-            [str(CR_BIN), "exec", "cr.toml", str(session)],
-            cwd=work,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        _classify(out, session, cfg.get("equivalent", []))
+        if not hand_only:
+            _run_cosmic_ray(out, work, env, cfg)
         for hand in cfg.get("hand", []):
             if hand["module"] == module:
                 _run_hand(out, hand, work, command, env, float(settings["timeout"]))
     return out
+
+
+def _run_cosmic_ray(out: Outcome, work: Path, env: dict[str, str], cfg: dict[str, Any]) -> None:
+    """cosmic-ray's own mutants of the module: init, skip the unwanted, run, classify."""
+    session = work / "session.sqlite"
+    for step in ("init", "exec"):
+        if step == "exec":
+            exclude = list(cfg["settings"].get("exclude-operators", []))
+            out.skipped = _skip_unwanted(session, work / out.module, exclude)
+        subprocess.run(
+            [str(CR_BIN), step, "cr.toml", str(session)],
+            cwd=work,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    _classify(out, session, cfg.get("equivalent", []))
 
 
 def _run_hand(
@@ -219,13 +204,13 @@ def _run_hand(
             capture_output=True,
             timeout=timeout,
         )
-        killed = run.returncode != 0
+        killed, output = run.returncode != 0, run.stdout.decode(errors="replace")
     except subprocess.TimeoutExpired:
-        killed = True
+        killed, output = True, ""
     finally:
         path.write_text(source)
     if killed:
-        out.killed += 1
+        _killed(out, output)
     else:
         out.survived.append(shown)
 
@@ -247,7 +232,7 @@ def _classify(out: Outcome, session: Path, equivalents: list[dict[str, str]]) ->
                 out.incompetent += 1
                 continue
             if result.test_outcome is TestOutcome.KILLED:
-                out.killed += 1
+                _killed(out, result.output or "")
                 continue
             before, after = mutation_line(result.diff or "")
             line = item.mutations[0].start_pos[0]
@@ -262,36 +247,6 @@ def _classify(out: Outcome, session: Path, equivalents: list[dict[str, str]]) ->
     out.stale = [e for i, e in enumerate(mine) if i not in used]
 
 
-def _print(o: Outcome, goal: float) -> None:
-    s = score(o)
-    if o.error:
-        print(f"\n== {o.module}: ERROR {o.error}")
-        return
-    mark = "" if s is None or s >= goal else f"  (below the goal of {goal:.0%})"
-    shown = "n/a" if s is None else f"{s:.1%}"
-    print(
-        f"\n== {o.module}: {shown} killed ({o.killed} of {o.counted}; {len(o.equivalent)} equivalent, "
-        f"{o.skipped} skipped, {o.incompetent} incompetent){mark}"
-    )
-    for line in o.survived:
-        print(f"  survived  {line}")
-    for line, why in o.equivalent:
-        print(f"  equivalent {line}\n             ({why})")
-    for e in o.stale:
-        print(f"  stale equivalent entry (matches no mutant): {e['before']!r} -> {e['after']!r}")
-
-
-def markdown(outcomes: list[Outcome]) -> str:
-    rows = ["| module | killed | non-equivalent | equivalent | score |", "|---|---|---|---|---|"]
-    for o in outcomes:
-        s = score(o)
-        rows.append(
-            f"| `{o.module}` | {o.killed} | {o.counted} | {len(o.equivalent)} | "
-            f"{'n/a' if s is None else f'{s:.1%}'} |"
-        )
-    return "\n".join(rows)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -300,6 +255,16 @@ def main(argv: list[str] | None = None) -> int:
         help="only this module (repeatable; a path of bench/mutation.toml)",
     )
     parser.add_argument("--jobs", type=int, default=1, help="modules run side by side (default 1)")
+    parser.add_argument(
+        "--hand-only", action="store_true", help="only the hand-written mutants (seconds)"
+    )
+    parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        help="also print the score these test files' absence would leave (repeatable): "
+        "the score before they were written, from the same run",
+    )
     parser.add_argument(
         "--markdown", action="store_true", help="also print the table for docs/development.md"
     )
@@ -311,15 +276,17 @@ def main(argv: list[str] | None = None) -> int:
         if not modules:
             print(f"({pattern}: no such module yet)")
         tests = [t for p in spec["tests"] for t in expand(p)]
-        plan += [(m, sorted(set(tests))) for m in modules if not args.module or m in args.module]
+        tests = list(dict.fromkeys(tests))  # in the listed order: the fast direct tests first
+        tests.sort(key=lambda t: t.split("::")[0] in args.without)  # ... but --without's last
+        plan += [(m, tests) for m in modules if not args.module or m in args.module]
     if not plan:
         print("nothing to mutate", file=sys.stderr)
         return 2
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        outcomes = list(pool.map(lambda p: run_module(p[0], p[1], cfg), plan))
+        outcomes = list(pool.map(lambda p: run_module(p[0], p[1], cfg, args.hand_only), plan))
     goal = float(cfg["settings"]["goal"])
     for o in outcomes:
-        _print(o, goal)
+        print_outcome(o, goal, frozenset(args.without))
     if args.markdown:
         print("\n" + markdown(outcomes))
     failed = [o for o in outcomes if o.error or (score(o) or 1.0) < goal]

@@ -9,7 +9,8 @@ import re
 import pytest
 from cosmic_ray.plugins import operator_names
 
-from bench.mutate import ROOT, Outcome, _annotation_spans, expand, load, mutation_line, score
+from bench.mutate import ROOT, _annotation_spans, expand, load
+from bench.mutation_report import Outcome, failing_files, mutation_line, score
 
 CFG = load()
 
@@ -23,7 +24,7 @@ def test_every_listed_module_and_test_file_exists() -> None:
         tests = [t for t in spec["tests"] if "*" not in t]
         assert tests, f"{module} has no concrete test file"
         for t in tests:
-            assert (ROOT / t).is_file(), f"bench/mutation.toml: {module} -> missing {t}"
+            assert (ROOT / t.split("::")[0]).is_file(), f"{module} -> missing {t}"
 
 
 def test_excluded_operators_name_real_operators() -> None:
@@ -54,6 +55,12 @@ def test_a_module_glob_matching_nothing_yet_is_empty_not_an_error() -> None:
     assert "exporter/engine/rules.py" in expand("exporter/engine/*.py")
 
 
+def test_the_files_that_killed_a_mutant_are_read_from_the_summary() -> None:
+    out = "F\n=== short test summary info ===\nFAILED tests/core/test_rules.py::test_x[a-b] - assert\nERROR tests/core/test_sse.py - boom\n"
+    assert failing_files(out) == {"tests/core/test_rules.py", "tests/core/test_sse.py"}
+    assert failing_files("timeout") == frozenset()
+
+
 @pytest.mark.parametrize(
     ("diff", "expected"),
     [
@@ -72,6 +79,8 @@ def test_the_mutated_line_is_read_from_the_diff(diff: str, expected: tuple[str, 
 def test_score_counts_killed_over_non_equivalent() -> None:
     o = Outcome("m", killed=9, survived=["x"], equivalent=[("y", "why")], skipped=5)
     assert score(o) == 0.9
+    o.killers = [frozenset({"tests/new.py"}), frozenset({"tests/old.py"}), frozenset()]
+    assert score(o, frozenset({"tests/new.py"})) == 0.8  # the one only the new file kills
     assert score(Outcome("m")) is None
 
 
