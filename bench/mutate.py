@@ -21,8 +21,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import tomllib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,8 @@ from bench.mutation_report import (
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "bench" / "mutation.toml"
 CR_BIN = Path(sys.executable).parent / "cosmic-ray"
+# plugins the warm server imported before pytest started cannot have their asserts rewritten
+QUIET = ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
 
 
 __all__ = ["expand", "load", "main", "run_module"]
@@ -139,28 +144,46 @@ def run_module(
         _copy_tree(work)
         # -x: a mutant's run ends at its first failing test; the short summary names its file
         # (--without puts those files last, so a mutant the others kill is theirs)
-        command = [sys.executable, "-m", "pytest", "-x", "-q", "-rfE", "-p", "no:cacheprovider"]
-        command += tests
-        env_note = f"PYTHONPATH={work}"
+        sock = str(work / "pytest.sock")
+        command = [sys.executable, "-S", "-m", "bench.mutation_server", "client", sock]
+        command += ["-x", "-q", "-rfE", "-p", "no:cacheprovider", *QUIET, *tests]
+        timeout = float(settings["timeout"])
         (work / "cr.toml").write_text(
             "[cosmic-ray]\n"
             f"module-path = {module!r}\n"
-            f"timeout = {float(settings['timeout'])}\n"
+            f"timeout = {timeout + 30}\n"
             "excluded-modules = []\n"
             f"test-command = {shlex.join(command)!r}\n"
             '[cosmic-ray.distributor]\nname = "local"\n'
         )
         env = {**os.environ, "PYTHONPATH": str(work), "PYTHONDONTWRITEBYTECODE": "1"}
-        baseline = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
-        if baseline.returncode != 0:
-            out.error = f"tests fail without a mutant ({env_note}):\n{baseline.stdout[-2000:]}"
-            return out
-        if not hand_only:
-            _run_cosmic_ray(out, work, env, cfg)
-        for hand in cfg.get("hand", []):
-            if hand["module"] == module:
-                _run_hand(out, hand, work, command, env, float(settings["timeout"]))
+        with _warm_pytest(work, sock, timeout, env):
+            baseline = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
+            if baseline.returncode != 0:
+                out.error = f"tests fail without a mutant:\n{baseline.stdout[-2000:]}"
+                return out
+            if not hand_only:
+                _run_cosmic_ray(out, work, env, cfg)
+            for hand in cfg.get("hand", []):
+                if hand["module"] == module:
+                    _run_hand(out, hand, work, command, env, timeout + 30)
     return out
+
+
+@contextmanager
+def _warm_pytest(work: Path, sock: str, timeout: float, env: dict[str, str]) -> Iterator[None]:
+    """bench/mutation_server.py for this copy: pytest imported once, a fork per mutant."""
+    cmd = [sys.executable, "-m", "bench.mutation_server", "serve", sock, str(work), str(timeout)]
+    server = subprocess.Popen(cmd, cwd=work, env=env)
+    try:
+        for _ in range(600):
+            if Path(sock).exists():
+                break
+            time.sleep(0.1)
+        yield
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 def _run_cosmic_ray(out: Outcome, work: Path, env: dict[str, str], cfg: dict[str, Any]) -> None:
