@@ -179,8 +179,8 @@ def test_loading_for_longer_than_startup_grace_is_down_only_outside_a_recovery_g
     graced, _ = begin_grace(TargetStatus(), "t", T0, 300, "restarted")
     seen, _ = run(loading(0, 30, 60, 61, 200), policy, graced)
     assert all(s is State.STARTING for s, _ in seen), seen  # the restart is loading the model
-    seen, _ = run(loading(0, 30, 60, 61, 200, 301), policy, graced)
-    assert seen[-1] == (State.DOWN, "loading_too_long")  # the grace is over
+    seen, _ = run(loading(0, 30, 60, 61, 200, 300), policy, graced)
+    assert seen[-1] == (State.DOWN, "loading_too_long")  # the grace is over at its end
 
 
 def test_default_thresholds_three_failures_and_ten_minutes_of_loading() -> None:
@@ -317,3 +317,26 @@ def test_a_refused_secondary_counts_once_the_primary_passed_since(
     refused = [probe(M, t, Reason.CONNECT_ERROR) for t in (10, 11, 12)]
     _, status = run([*steps, *refused], policy)
     assert status.state is expected, name
+
+
+def test_after_a_recovery_action_up_needs_successes_to_up_fresh_passes() -> None:
+    """A restart's grace starts the count over: the passes from before do not count."""
+    policy = Policy(checks=(H,), failures_to_down=3, successes_to_up=2)
+    _, status = run([probe(H, 0), probe(H, 1)], policy)
+    assert status.state is State.UP
+    graced, _ = begin_grace(status, "t", T0 + 5, 300, "restarted")
+    seen, status = run([probe(H, 10), probe(H, 11)], policy, graced)
+    assert [s for s, _ in seen] == [State.STARTING, State.UP]
+    assert status.grace_until is None  # back up: the grace has done its job
+
+
+def test_a_drained_queue_forgets_only_the_deadlines_the_load_explains() -> None:
+    """Errors that are not a busy server's (a 500) still count after the queue drains."""
+    errors = [probe(C, t, Reason.SERVER_ERROR, status=500) for t in (31, 46, 61)]
+    _, status = run([*up(), *busy(5, 45), *calm(50, 60), *errors])
+    assert (status.state, status.reason) == (State.DEGRADED, "chat_server_error")
+    timeouts = [probe(C, t, Reason.TIMEOUT) for t in (31, 46, 61, 62)]
+    _, status = run([*up(), *busy(5, 45), *calm(50, 60), *timeouts])
+    assert status.state is State.UP  # two of them were the load's: two timeouts since, not 3
+    _, status = run([*up(), *busy(5, 45), *calm(50, 60), *timeouts, probe(C, 63, Reason.TIMEOUT)])
+    assert (status.state, status.reason) == (State.DEGRADED, "chat_timeout")
