@@ -340,3 +340,13 @@ def test_a_drained_queue_forgets_only_the_deadlines_the_load_explains() -> None:
     assert status.state is State.UP  # two of them were the load's: two timeouts since, not 3
     _, status = run([*up(), *busy(5, 45), *calm(50, 60), *timeouts, probe(C, 63, Reason.TIMEOUT)])
     assert (status.state, status.reason) == (State.DEGRADED, "chat_timeout")
+
+
+def test_a_failure_from_before_a_recovery_decides_nothing_even_at_one_failure_to_down() -> None:
+    """chat back while health's last result is a failure from before: hold until health re-runs."""
+    policy = Policy(checks=(H, M, C), failures_to_down=1)
+    steps = [*up()[:3], probe(C, 1, Reason.TIMEOUT), probe(H, 2, Reason.CONNECT_ERROR), probe(C, 3)]
+    seen, _ = run(steps, policy)
+    assert [s for s, _ in seen[3:]] == [State.DEGRADED, State.DOWN, State.DOWN]
+    seen, _ = run([*steps, probe(H, 4), probe(M, 4.1)], policy)
+    assert seen[-1][0] is State.UP
