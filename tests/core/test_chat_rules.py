@@ -85,6 +85,11 @@ def message(content: Any, **extra: Any) -> dict[str, Any]:
         ("null content", message(None, finish_reason="stop"), Reason.VALIDATION_FAILED),
         ("content not a string", message(["Paris"], finish_reason="stop"), Reason.INVALID_RESPONSE),
         ("no message", {"index": 0, "finish_reason": "stop"}, Reason.INVALID_RESPONSE),
+        (
+            "a message that is no object",
+            {"index": 0, "message": "Paris", "finish_reason": "stop"},
+            Reason.INVALID_RESPONSE,
+        ),
     ],
 )
 async def test_a_non_streamed_answer(
@@ -94,6 +99,8 @@ async def test_a_non_streamed_answer(
     r = await probe_chat(server.context(checks={"chat": {"stream": False, "prompt": "Say hi"}}))
     assert r.reason is reason, (name, r.detail)
     assert r.success is (reason is None)
+    if reason is Reason.INVALID_RESPONSE and "finish_reason" not in name:
+        assert r.detail == "not a chat completion (application/json)", name
     if reason is None:
         assert (r.content, r.prompt_tokens, r.completion_tokens) == ("Paris", 17, 2)
 
@@ -126,6 +133,19 @@ def second(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         (
             "a choice without an index is choice 0",
             [{"choices": [{"delta": {"content": "Paris"}, "finish_reason": "stop"}]}],
+            None,
+            "Paris",
+        ),
+        (
+            "choice 1 before choice 0 in one chunk",
+            [
+                {
+                    "choices": [
+                        second({"content": "x"})["choices"][0],
+                        chunk({"content": "Paris"}, "stop")["choices"][0],
+                    ]
+                }
+            ],
             None,
             "Paris",
         ),
@@ -248,6 +268,17 @@ def test_a_system_prompt_comes_first() -> None:
         ("an error event", b'data: {"error": {"message": "boom"}}\n\n', Reason.SERVER_ERROR),
         ("[DONE] with spaces around", b"".join(vllm_stream()[:-1]) + b"data:  [DONE] \n\n", None),
         ("not UTF-8", b"data: \xff\n\n", Reason.INVALID_RESPONSE),
+        (
+            "a chunk with neither choices nor an error",
+            b'data: {"id": "x"}\n\n',
+            Reason.INVALID_RESPONSE,
+        ),
+        ("what follows [DONE] is not read", b"".join(vllm_stream()) + b"data: {not json\n\n", None),
+        (
+            "what follows an error event is not read",
+            b'data: {"error": {"message": "boom"}}\n\ndata: {not json\n\n',
+            Reason.SERVER_ERROR,
+        ),
     ],
 )
 async def test_stream_framing(
@@ -272,3 +303,72 @@ def test_a_wrong_answer_is_quoted_up_to_80_characters() -> None:
     answer = "L" * 100
     problem = validate_content(ChatCheck(), answer)
     assert problem is not None and repr(answer[:80]) in problem and repr(answer[:81]) not in problem
+
+
+async def test_decode_speed_is_tokens_after_the_first_over_first_to_last(
+    server: LocalServer,
+) -> None:
+    """The figure from the stream's own times: the gap between the first and the last content
+    chunk is the longest stall here (one gap), so speed * stall = tokens - 1 exactly."""
+    for words in (["Par", "is"], ["P", "a", "r", "i", "s"]):
+        parts = vllm_stream(words)
+        server.post(CHAT).stream([b"".join(parts[:2]), b"".join(parts[2:])], delay=0.1)
+        r = await probe_chat(server.context())
+        assert r.success and r.completion_tokens == len(words), r.detail
+        assert r.tokens_per_second is not None and r.max_stall is not None
+        assert r.tokens_per_second * r.max_stall == pytest.approx(len(words) - 1)
+
+
+async def test_one_token_has_no_decode_speed(server: LocalServer) -> None:
+    """One token, the finish_reason in a later chunk: nothing to divide."""
+    parts = [sse([chunk({"content": "Paris"})], done=False), sse([chunk({}, "stop")])]
+    server.post(CHAT).stream(parts, delay=0.1)
+    r = await probe_chat(server.context())
+    assert r.success and r.completion_tokens == 1, r.detail
+    assert r.tokens_per_second is None
+
+
+@pytest.mark.parametrize(
+    ("size", "reason"), [(64 << 10, Reason.SERVER_ERROR), ((64 << 10) + 1, Reason.BODY_TOO_LARGE)]
+)
+async def test_an_error_page_is_read_up_to_64_kib(
+    server: LocalServer, size: int, reason: Reason
+) -> None:
+    server.post(CHAT).respond(500, content=b"x" * size, headers={"Content-Type": "text/plain"})
+    r = await probe_chat(server.context())
+    assert r.reason is reason, r.detail
+
+
+async def test_the_wrong_content_type_is_named(server: LocalServer) -> None:
+    server.post(CHAT).respond(200, json={"ok": True})
+    r = await probe_chat(server.context())
+    assert r.detail == "expected text/event-stream, got 'application/json'"
+
+
+async def test_no_choice_at_all_is_no_completion(server: LocalServer) -> None:
+    server.post(CHAT).respond(200, json={**completion({}), "choices": []})
+    r = await probe_chat(server.context(checks={"chat": {"stream": False}}))
+    assert (r.reason, r.detail) == (
+        Reason.INVALID_RESPONSE,
+        "not a chat completion (application/json)",
+    )
+
+
+async def test_the_chat_request_carries_the_api_key(server: LocalServer) -> None:
+    route = server.post(CHAT).stream(vllm_stream())
+    r = await probe_chat(server.context(api_key="sk-secret"))
+    assert r.success, r.detail
+    assert route.calls[-1].headers["authorization"] == "Bearer sk-secret"
+
+
+async def test_figures_of_an_answer_in_one_chunk(server: LocalServer) -> None:
+    """One chunk with the whole answer: no stall, the time to first token in the phases too,
+    the content kept up to 500 characters."""
+    text = "Paris " * 100
+    server.post(CHAT).stream([sse([chunk({"content": text}, "stop")])])
+    r = await probe_chat(server.context())
+    assert r.success, r.detail
+    assert r.max_stall == 0.0
+    assert r.ttft is not None and r.phases["ttft"] == pytest.approx(r.ttft, abs=1e-6)
+    assert 0 < r.phases["ttft"] <= r.duration
+    assert r.content == text[:500]
