@@ -372,3 +372,22 @@ async def test_figures_of_an_answer_in_one_chunk(server: LocalServer) -> None:
     assert r.ttft is not None and r.phases["ttft"] == pytest.approx(r.ttft, abs=1e-6)
     assert 0 < r.phases["ttft"] <= r.duration
     assert r.content == text[:500]
+
+
+async def test_nothing_after_done_is_read_even_in_later_reads(server: LocalServer) -> None:
+    server.post(CHAT).stream([b"".join(vllm_stream()), b"data: {not json\n\n"], delay=0.05)
+    r = await probe_chat(server.context())
+    assert r.success, r.detail
+
+
+async def test_a_long_non_streamed_answer_is_kept_up_to_500_characters(server: LocalServer) -> None:
+    text = "Paris " * 100
+    server.post(CHAT).respond(200, json=completion(message(text, finish_reason="stop")))
+    r = await probe_chat(server.context(checks={"chat": {"stream": False}}))
+    assert r.success and r.content == text[:500]
+
+
+def test_a_regex_mismatch_is_quoted_up_to_80_characters() -> None:
+    answer = "L" * 100
+    problem = validate_content(ChatCheck(prompt="x", expect_regex="^P"), answer)
+    assert problem is not None and repr(answer[:80]) in problem and repr(answer[:81]) not in problem
