@@ -103,6 +103,7 @@ async def test_a_non_streamed_answer(
         assert r.detail == "not a chat completion (application/json)", name
     if reason is None:
         assert (r.content, r.prompt_tokens, r.completion_tokens) == ("Paris", 17, 2)
+        assert r.finish_reason == choice["finish_reason"]
 
 
 def sse(events: list[dict[str, Any]], done: bool = True) -> bytes:
@@ -390,4 +391,10 @@ async def test_a_long_non_streamed_answer_is_kept_up_to_500_characters(server: L
 def test_a_regex_mismatch_is_quoted_up_to_80_characters() -> None:
     answer = "L" * 100
     problem = validate_content(ChatCheck(prompt="x", expect_regex="^P"), answer)
+    assert problem is not None and repr(answer[:80]) in problem and repr(answer[:81]) not in problem
+
+
+def test_an_answer_that_is_not_json_is_quoted_up_to_80_characters() -> None:
+    answer = "{" * 100
+    problem = validate_content(ChatCheck(prompt="x", json_mode=True), answer)
     assert problem is not None and repr(answer[:80]) in problem and repr(answer[:81]) not in problem
