@@ -398,3 +398,11 @@ def test_an_answer_that_is_not_json_is_quoted_up_to_80_characters() -> None:
     answer = "{" * 100
     problem = validate_content(ChatCheck(prompt="x", json_mode=True), answer)
     assert problem is not None and repr(answer[:80]) in problem and repr(answer[:81]) not in problem
+
+
+async def test_a_non_streamed_answer_is_choice_0(server: LocalServer) -> None:
+    body = completion(message("Paris", finish_reason="stop"))
+    body["choices"].append({**message("London", finish_reason="stop"), "index": 1})
+    server.post(CHAT).respond(200, json=body)
+    r = await probe_chat(server.context(checks={"chat": {"stream": False}}))
+    assert r.success and r.content == "Paris"
