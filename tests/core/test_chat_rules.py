@@ -406,3 +406,17 @@ async def test_a_non_streamed_answer_is_choice_0(server: LocalServer) -> None:
     server.post(CHAT).respond(200, json=body)
     r = await probe_chat(server.context(checks={"chat": {"stream": False}}))
     assert r.success and r.content == "Paris"
+
+
+async def test_what_is_not_json_or_utf8_says_so(server: LocalServer) -> None:
+    server.post(CHAT).stream([b"data: \xff\n\n"])
+    r = await probe_chat(server.context())
+    assert (r.reason, r.detail) == (Reason.INVALID_RESPONSE, "stream is not valid UTF-8")
+    server.post(CHAT).respond(
+        200, content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    r = await probe_chat(server.context(checks={"chat": {"stream": False}}))
+    assert (r.reason, r.detail) == (
+        Reason.INVALID_RESPONSE,
+        "not a chat completion (application/json)",
+    )
