@@ -420,3 +420,13 @@ async def test_what_is_not_json_or_utf8_says_so(server: LocalServer) -> None:
         Reason.INVALID_RESPONSE,
         "not a chat completion (application/json)",
     )
+
+
+async def test_a_finish_without_content_is_an_empty_answer_whatever_usage_says(
+    server: LocalServer,
+) -> None:
+    usage = {"choices": [], "usage": {"prompt_tokens": 17, "completion_tokens": 5}}
+    server.post(CHAT).stream([sse([chunk({"role": "assistant"}), chunk({}, "stop"), usage])])
+    r = await probe_chat(server.context(checks={"chat": {"prompt": "Say hi"}}))
+    assert (r.reason, r.detail) == (Reason.VALIDATION_FAILED, "empty completion")
+    assert r.completion_tokens == 5 and r.tokens_per_second is None
