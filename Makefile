@@ -11,7 +11,7 @@ ARGS ?=
 # setuptools prints a 10-line "Editable installation" notice on every editable install.
 QUIET_EDITABLE := PYTHONWARNINGS="ignore:Editable installation"
 
-.PHONY: run test lint bench deb-test deb-bench install install-test clean dashboards llama-server
+.PHONY: run test lint bench mutate deb-test deb-bench install install-test clean dashboards llama-server
 
 $(STAMP): pyproject.toml
 	@echo "first run: installing llm-heartbeat into $(VENV) (a minute; only once)"
@@ -59,6 +59,11 @@ test: deb-test $(TEST_STAMP) llama-server
 
 bench: deb-bench $(TEST_STAMP)
 	$(BIN)/python -m bench.scale $(ARGS)
+
+# Mutation testing of the core modules (docs/development.md): minutes per module, not in `test`.
+# ARGS="--module exporter/engine/rules.py" for one module, ARGS="--jobs 2" side by side.
+mutate: $(TEST_STAMP)
+	$(BIN)/python -m bench.mutate $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,177 @@
+"""Which names an engine page is read by (`names_for`) and what a page says (`parse_engine`),
+as tables of Prometheus text in each server's own names (exporter/probes/engine_metrics.py
+cites each server's source): configured names replace a flavour's, per quantity; counts sum
+over engines, the KV ratio is the fullest engine's; what is not a number of ours is refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from exporter.config.engine import EngineNames
+from exporter.probes.engine_metrics import EngineParseError, names_for, parse_engine
+
+VLLM = b"""# HELP vllm:num_requests_running Number of requests in model execution batches.
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{engine="0",model_name="m"} 3.0
+vllm:num_requests_running{engine="1",model_name="m"} 2.0
+# TYPE vllm:num_requests_waiting gauge
+vllm:num_requests_waiting{engine="0",model_name="m"} 1.0
+# TYPE vllm:kv_cache_usage_perc gauge
+vllm:kv_cache_usage_perc{engine="0",model_name="m"} 0.25
+vllm:kv_cache_usage_perc{engine="1",model_name="m"} 0.75
+# TYPE vllm:generation_tokens_total counter
+vllm:generation_tokens_total{engine="0",model_name="m"} 1000.0
+vllm:generation_tokens_total{engine="1",model_name="m"} 500.0
+"""
+
+
+def test_a_named_flavour_takes_configured_names_per_quantity() -> None:
+    """`flavour: vllm` with `names: {waiting: [...]}`: the waiting count from the configured
+    name, everything else still from vLLM's own names."""
+    page = VLLM + b"# TYPE my_queue gauge\nmy_queue 7\n"
+    [names] = names_for("vllm", EngineNames(waiting=["my_queue"]))
+    assert names.flavour == "vllm"
+    s = parse_engine(page, [names])
+    assert (s.flavour, s.running, s.waiting, s.kv_usage, s.progress) == (
+        "vllm",
+        5.0,
+        7.0,
+        0.75,
+        1500.0,
+    )
+    assert parse_engine(page, names_for("vllm", None)).waiting == 1.0  # without the override
+
+
+def test_auto_with_names_reads_only_the_configured_names() -> None:
+    page = VLLM + b"# TYPE q gauge\nq 4\n# TYPE busy gauge\nbusy 2\n"
+    candidates = names_for("auto", EngineNames(running=["busy"], waiting=["q"]))
+    assert [c.flavour for c in candidates] == ["custom"]
+    s = parse_engine(page, candidates)
+    assert (s.running, s.waiting, s.kv_usage, s.progress) == (2.0, 4.0, None, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "page", "flavour", "values"),
+    [
+        (
+            "vLLM, two engines: counts summed, KV the fullest",
+            VLLM,
+            "vllm",
+            (5.0, 1.0, 0.75, 1500.0),
+        ),
+        (
+            "vLLM before v0.10: the older KV name",
+            b"vllm:num_requests_running 1\nvllm:gpu_cache_usage_perc 0.5\n",
+            "vllm",
+            (1.0, None, 0.5, None),
+        ),
+        (
+            "the newer KV name wins when both are there",
+            b"vllm:num_requests_running 1\nvllm:gpu_cache_usage_perc 0.5\nvllm:kv_cache_usage_perc 0.1\n",
+            "vllm",
+            (1.0, None, 0.1, None),
+        ),
+        (
+            "SGLang",
+            b"sglang:num_running_reqs 2\nsglang:num_queue_reqs 6\nsglang:token_usage 0.9\n"
+            b"# TYPE sglang:generation_tokens counter\nsglang:generation_tokens_total 42\n",
+            "sglang",
+            (2.0, 6.0, 0.9, 42.0),
+        ),
+        (
+            "llama-server: decode calls are the progress",
+            b"llamacpp:requests_processing 1\nllamacpp:requests_deferred 0\n"
+            b"llamacpp:n_decode_total 77\nllamacpp:tokens_predicted_total 40\n",
+            "llamacpp",
+            (1.0, 0.0, None, 77.0),
+        ),
+        (
+            "a longer name that shares the prefix is not ours",
+            b"vllm:num_requests_running 1\nvllm:num_requests_running_max 99\n",
+            "vllm",
+            (1.0, None, None, None),
+        ),
+    ],
+)
+def test_each_server_page(
+    name: str, page: bytes, flavour: str, values: tuple[float | None, ...]
+) -> None:
+    s = parse_engine(page, names_for("auto", None))
+    assert s.flavour == flavour, name
+    assert (s.running, s.waiting, s.kv_usage, s.progress) == values, name
+
+
+@pytest.mark.parametrize(
+    ("name", "page", "says"),
+    [
+        ("another server's page", b"http_requests_total 5\n", "no engine metrics of"),
+        (
+            "only a counter: no running or waiting",
+            b"vllm:generation_tokens_total 5\n",
+            "neither running nor waiting",
+        ),
+        ("a negative count", b"vllm:num_requests_running -1\n", "not a usable running value"),
+        (
+            "NaN",
+            b"vllm:num_requests_waiting NaN\nvllm:num_requests_running 1\n",
+            "not a usable waiting value",
+        ),
+        (
+            "a KV ratio above 1",
+            b"vllm:num_requests_running 1\nvllm:kv_cache_usage_perc 1.5\n",
+            "not a ratio",
+        ),
+        ("not Prometheus text", b"vllm:num_requests_running one\n", "not Prometheus text format"),
+        ("not UTF-8", b'vllm:num_requests_running{model_name="\xff"} 1\n', "not valid UTF-8"),
+    ],
+)
+def test_pages_that_say_nothing_usable(name: str, page: bytes, says: str) -> None:
+    with pytest.raises(EngineParseError, match=says):
+        parse_engine(page, names_for("auto", None))
+
+
+def test_a_ratio_of_exactly_one_is_a_full_cache() -> None:
+    s = parse_engine(
+        b"vllm:num_requests_running 1\nvllm:kv_cache_usage_perc 1.0\n", names_for("vllm", None)
+    )
+    assert s.kv_usage == 1.0
+    page = b"vllm:num_requests_running 1\nvllm:kv_cache_usage_perc 1.000000001\n"  # float noise
+    assert parse_engine(page, names_for("vllm", None)).kv_usage == 1.000000001
+
+
+def test_a_declared_type_of_our_names_is_checked_too() -> None:
+    page = b"# TYPE vllm:num_requests_running bogus\nvllm:num_requests_running 1\n"
+    with pytest.raises(EngineParseError, match="Invalid metric type: bogus"):
+        parse_engine(page, names_for("vllm", None))
+
+
+def test_a_longer_name_before_ours_does_not_hide_ours() -> None:
+    """Another metric whose name starts like ours is not read, not even to fail on it."""
+    page = b"vllm:num_requests_running:max garbage\nvllm:num_requests_running 2\n"
+    assert parse_engine(page, names_for("vllm", None)).running == 2.0
+
+
+def test_error_messages_are_bounded_and_say_what_was_looked_for() -> None:
+    with pytest.raises(EngineParseError) as bad:
+        parse_engine(b"vllm:num_requests_running 1 " + b"x" * 300 + b"\n", names_for("vllm", None))
+    assert len(str(bad.value)) == len("not Prometheus text format: ") + 120
+    six = EngineNames(running=["r1", "r2", "r3"], waiting=["w1", "w2", "w3"])
+    with pytest.raises(EngineParseError) as none:
+        parse_engine(b"other 1\n", names_for("auto", six))
+    assert (
+        str(none.value) == "no engine metrics of custom found (looked for r1, r2, r3, w1, w2, w3)"
+    )
+    seven = EngineNames(running=["r1", "r2", "r3"], waiting=["w1", "w2", "w3", "w4"])
+    with pytest.raises(EngineParseError) as more:
+        parse_engine(b"other 1\n", names_for("auto", seven))
+    assert str(more.value).endswith("(looked for r1, r2, r3, w1, w2, w3, ...)")
+
+
+@pytest.mark.parametrize(("lines", "refused"), [(20_000, False), (20_001, True)])
+def test_at_most_20000_lines_of_our_names(lines: int, refused: bool) -> None:
+    page = b"".join(b'vllm:num_requests_running{engine="%d"} 1\n' % i for i in range(lines))
+    if refused:
+        with pytest.raises(EngineParseError, match="more than 20000 lines"):
+            parse_engine(page, names_for("vllm", None))
+    else:
+        assert parse_engine(page, names_for("vllm", None)).running == lines
