@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from exporter.config import TargetConfig
-from exporter.engine.monitor import engine_policy
+from exporter.engine.policy import engine_policy
 from exporter.engine.progress import EnginePolicy, EngineView, fold_sample
 from exporter.probes.results import EngineSample
 
