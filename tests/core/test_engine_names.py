@@ -1,14 +1,34 @@
-"""Which names an engine page is read by (`names_for`) and what a page says (`parse_engine`),
-as tables of Prometheus text in each server's own names (exporter/probes/engine_metrics.py
-cites each server's source): configured names replace a flavour's, per quantity; counts sum
-over engines, the KV ratio is the fullest engine's; what is not a number of ours is refused."""
+"""Which names an engine page is read by and what a page says, as tables of Prometheus text
+in each server's own names (exporter/probes/engines/ cites each server's source), read through
+the public steps the engine probe takes (exporter/probes/engine.py): `engines_for` (flavour and
+configured names), `LineFilter` (only our lines), `parse_found`, `pick_sample`. Configured
+names replace a flavour's, per quantity; counts sum over engines, the KV ratio is the fullest
+engine's; what is not a number of ours is refused with an error that says why."""
 
 from __future__ import annotations
 
 import pytest
 
 from exporter.config.engine import EngineNames
-from exporter.probes.engine_metrics import EngineParseError, names_for, parse_engine
+from exporter.probes.engine_metrics import (
+    MAX_LINES,
+    EngineParseError,
+    LineFilter,
+    parse_found,
+    pick_sample,
+)
+from exporter.probes.engines import engines_for
+from exporter.probes.results import EngineSample
+
+
+def read_page(page: bytes, flavour: str, names: EngineNames | None = None) -> EngineSample:
+    """What the engine probe makes of a whole page for `checks.engine.flavour`/`names`."""
+    engines = engines_for(flavour, names)
+    wanted = tuple(dict.fromkeys(n for e in engines for n in e.names.all()))
+    lines = LineFilter(wanted)
+    lines.feed(page)
+    return pick_sample(parse_found(lines.finish(), wanted), engines)
+
 
 VLLM = b"""# HELP vllm:num_requests_running Number of requests in model execution batches.
 # TYPE vllm:num_requests_running gauge
@@ -29,9 +49,7 @@ def test_a_named_flavour_takes_configured_names_per_quantity() -> None:
     """`flavour: vllm` with `names: {waiting: [...]}`: the waiting count from the configured
     name, everything else still from vLLM's own names."""
     page = VLLM + b"# TYPE my_queue gauge\nmy_queue 7\n"
-    [names] = names_for("vllm", EngineNames(waiting=["my_queue"]))
-    assert names.flavour == "vllm"
-    s = parse_engine(page, [names])
+    s = read_page(page, "vllm", EngineNames(waiting=["my_queue"]))
     assert (s.flavour, s.running, s.waiting, s.kv_usage, s.progress) == (
         "vllm",
         5.0,
@@ -39,14 +57,13 @@ def test_a_named_flavour_takes_configured_names_per_quantity() -> None:
         0.75,
         1500.0,
     )
-    assert parse_engine(page, names_for("vllm", None)).waiting == 1.0  # without the override
+    assert read_page(page, "vllm").waiting == 1.0  # without the override
 
 
 def test_auto_with_names_reads_only_the_configured_names() -> None:
     page = VLLM + b"# TYPE q gauge\nq 4\n# TYPE busy gauge\nbusy 2\n"
-    candidates = names_for("auto", EngineNames(running=["busy"], waiting=["q"]))
-    assert [c.flavour for c in candidates] == ["custom"]
-    s = parse_engine(page, candidates)
+    s = read_page(page, "auto", EngineNames(running=["busy"], waiting=["q"]))
+    assert s.flavour == "custom"
     assert (s.running, s.waiting, s.kv_usage, s.progress) == (2.0, 4.0, None, None)
 
 
@@ -96,7 +113,7 @@ def test_auto_with_names_reads_only_the_configured_names() -> None:
 def test_each_server_page(
     name: str, page: bytes, flavour: str, values: tuple[float | None, ...]
 ) -> None:
-    s = parse_engine(page, names_for("auto", None))
+    s = read_page(page, "auto")
     assert s.flavour == flavour, name
     assert (s.running, s.waiting, s.kv_usage, s.progress) == values, name
 
@@ -127,51 +144,51 @@ def test_each_server_page(
 )
 def test_pages_that_say_nothing_usable(name: str, page: bytes, says: str) -> None:
     with pytest.raises(EngineParseError, match=says):
-        parse_engine(page, names_for("auto", None))
+        read_page(page, "auto")
 
 
 def test_a_ratio_of_exactly_one_is_a_full_cache() -> None:
-    s = parse_engine(
-        b"vllm:num_requests_running 1\nvllm:kv_cache_usage_perc 1.0\n", names_for("vllm", None)
-    )
+    s = read_page(b"vllm:num_requests_running 1\nvllm:kv_cache_usage_perc 1.0\n", "vllm")
     assert s.kv_usage == 1.0
     page = b"vllm:num_requests_running 1\nvllm:kv_cache_usage_perc 1.000000001\n"  # float noise
-    assert parse_engine(page, names_for("vllm", None)).kv_usage == 1.000000001
+    assert read_page(page, "vllm").kv_usage == 1.000000001
 
 
-def test_a_declared_type_of_our_names_is_checked_too() -> None:
+def test_only_sample_lines_of_our_names_are_read() -> None:
+    """A comment line about our names (even a bogus `# TYPE`) is not a sample: the probe keeps
+    only the sample lines, so the page is read by its samples."""
     page = b"# TYPE vllm:num_requests_running bogus\nvllm:num_requests_running 1\n"
-    with pytest.raises(EngineParseError, match="Invalid metric type: bogus"):
-        parse_engine(page, names_for("vllm", None))
+    assert read_page(page, "vllm").running == 1.0
 
 
 def test_a_longer_name_before_ours_does_not_hide_ours() -> None:
     """Another metric whose name starts like ours is not read, not even to fail on it."""
     page = b"vllm:num_requests_running:max garbage\nvllm:num_requests_running 2\n"
-    assert parse_engine(page, names_for("vllm", None)).running == 2.0
+    assert read_page(page, "vllm").running == 2.0
 
 
 def test_error_messages_are_bounded_and_say_what_was_looked_for() -> None:
     with pytest.raises(EngineParseError) as bad:
-        parse_engine(b"vllm:num_requests_running 1 " + b"x" * 300 + b"\n", names_for("vllm", None))
+        read_page(b"vllm:num_requests_running 1 " + b"x" * 300 + b"\n", "vllm")
     assert len(str(bad.value)) == len("not Prometheus text format: ") + 120
     six = EngineNames(running=["r1", "r2", "r3"], waiting=["w1", "w2", "w3"])
     with pytest.raises(EngineParseError) as none:
-        parse_engine(b"other 1\n", names_for("auto", six))
+        read_page(b"other 1\n", "auto", six)
     assert (
         str(none.value) == "no engine metrics of custom found (looked for r1, r2, r3, w1, w2, w3)"
     )
     seven = EngineNames(running=["r1", "r2", "r3"], waiting=["w1", "w2", "w3", "w4"])
     with pytest.raises(EngineParseError) as more:
-        parse_engine(b"other 1\n", names_for("auto", seven))
+        read_page(b"other 1\n", "auto", seven)
     assert str(more.value).endswith("(looked for r1, r2, r3, w1, w2, w3, ...)")
 
 
-@pytest.mark.parametrize(("lines", "refused"), [(20_000, False), (20_001, True)])
-def test_at_most_20000_lines_of_our_names(lines: int, refused: bool) -> None:
+@pytest.mark.parametrize(("lines", "refused"), [(MAX_LINES, False), (MAX_LINES + 1, True)])
+def test_at_most_max_lines_of_our_names(lines: int, refused: bool) -> None:
     page = b"".join(b'vllm:num_requests_running{engine="%d"} 1\n' % i for i in range(lines))
     if refused:
-        with pytest.raises(EngineParseError, match="more than 20000 lines"):
-            parse_engine(page, names_for("vllm", None))
+        with pytest.raises(EngineParseError, match=f"more than {MAX_LINES} lines"):
+            read_page(page, "vllm")
     else:
-        assert parse_engine(page, names_for("vllm", None)).running == lines
+        s = read_page(page, "vllm")
+        assert s.running == lines and len(s.engines) == lines  # each engine judged on its own
