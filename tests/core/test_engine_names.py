@@ -11,6 +11,7 @@ import pytest
 
 from exporter.config.engine import EngineNames
 from exporter.probes.engine_metrics import (
+    MAX_LINE,
     MAX_LINES,
     EngineParseError,
     LineFilter,
@@ -21,12 +22,17 @@ from exporter.probes.engines import engines_for
 from exporter.probes.results import EngineSample
 
 
-def read_page(page: bytes, flavour: str, names: EngineNames | None = None) -> EngineSample:
-    """What the engine probe makes of a whole page for `checks.engine.flavour`/`names`."""
+def read_page(
+    page: bytes, flavour: str, names: EngineNames | None = None, chunk: int = 0
+) -> EngineSample:
+    """What the engine probe makes of a page for `checks.engine.flavour`/`names`, fed whole
+    or in chunks of `chunk` bytes as it arrives from the network."""
     engines = engines_for(flavour, names)
     wanted = tuple(dict.fromkeys(n for e in engines for n in e.names.all()))
     lines = LineFilter(wanted)
-    lines.feed(page)
+    step = chunk or max(1, len(page))
+    for at in range(0, len(page), step):
+        lines.feed(page[at : at + step])
     return pick_sample(parse_found(lines.finish(), wanted), engines)
 
 
@@ -192,3 +198,27 @@ def test_at_most_max_lines_of_our_names(lines: int, refused: bool) -> None:
     else:
         s = read_page(page, "vllm")
         assert s.running == lines and len(s.engines) == lines  # each engine judged on its own
+
+
+def test_an_endless_line_of_our_names_is_refused_not_skipped() -> None:
+    """Fed as it arrives, a line of a stranger's name longer than MAX_LINE is skipped; one of
+    ours is refused, so a page cannot hide one of our series behind a line too long to read."""
+    page = (
+        b"vllm:num_requests_running 1\n"
+        b'vllm:num_requests_waiting{model_name="' + b"m" * 2 * MAX_LINE + b'"} 5\n'
+    )
+    with pytest.raises(EngineParseError, match=f"longer than {MAX_LINE} bytes"):
+        read_page(page, "vllm", chunk=16 << 10)
+    stranger = b'other_metric{x="' + b"x" * 2 * MAX_LINE + b'"} 1\n'
+    sample = read_page(stranger + b"vllm:num_requests_running 1\n", "vllm", chunk=16 << 10)
+    assert sample.running == 1.0
+
+
+def test_the_kv_ratio_of_one_engine_in_parts_is_its_fullest_part() -> None:
+    """Several KV series of one engine (here two model names): the fullest, never their sum."""
+    page = (
+        b'vllm:num_requests_running{engine="0",model_name="a"} 1\n'
+        b'vllm:kv_cache_usage_perc{engine="0",model_name="a"} 0.5\n'
+        b'vllm:kv_cache_usage_perc{engine="0",model_name="b"} 0.75\n'
+    )
+    assert read_page(page, "vllm").kv_usage == 0.75
