@@ -19,7 +19,7 @@ from exporter.probes.engine_metrics import (
     pick_sample,
 )
 from exporter.probes.engines import engines_for
-from exporter.probes.results import EngineSample
+from exporter.probes.results import EngineSample, EngineUnit
 
 
 def read_page(
@@ -222,3 +222,80 @@ def test_the_kv_ratio_of_one_engine_in_parts_is_its_fullest_part() -> None:
         b'vllm:kv_cache_usage_perc{engine="0",model_name="b"} 0.75\n'
     )
     assert read_page(page, "vllm").kv_usage == 0.75
+
+
+@pytest.mark.parametrize(
+    ("name", "page", "refused"),
+    [
+        ("a million running requests is still a queue", b"vllm:num_requests_running 1e6\n", False),
+        ("one more is no server's queue", b"vllm:num_requests_running 1000001\n", True),
+        ("waiting is bounded the same way", b"vllm:num_requests_waiting 1000001\n", True),
+        (
+            "a token counter at 1e15 is still a count",
+            b"vllm:num_requests_running 1\nvllm:generation_tokens_total 1e15\n",
+            False,
+        ),
+        (
+            "one more token is not",
+            b"vllm:num_requests_running 1\nvllm:generation_tokens_total 1000000000000001\n",
+            True,
+        ),
+    ],
+)
+def test_absurd_values_are_refused_at_their_bound(name: str, page: bytes, refused: bool) -> None:
+    if refused:
+        with pytest.raises(EngineParseError, match="not a plausible"):
+            read_page(page, "vllm")
+    else:
+        assert read_page(page, "vllm").flavour == "vllm", name
+
+
+@pytest.mark.parametrize(
+    ("name", "page", "flavour", "units"),
+    [
+        (
+            "one engine without an engine label: no units to judge apart",
+            b"vllm:num_requests_running 1\nvllm:num_requests_waiting 2\n",
+            "vllm",
+            (),
+        ),
+        (
+            "a server no module knows never sleeps or defers",
+            b"busy 1\nq 2\n",
+            "auto",
+            (),
+        ),
+        (
+            "one engine asleep on purpose, without an engine label",
+            b"vllm:num_requests_running 0\nvllm:num_requests_waiting 0\n"
+            b'vllm:engine_sleep_state{sleep_state="awake"} 0\n',
+            "vllm",
+            (EngineUnit("", 0.0, 0.0, None, asleep=True),),
+        ),
+        (
+            "one engine deferring requests on purpose, without an engine label",
+            b"vllm:num_requests_running 0\nvllm:num_requests_waiting 3\n"
+            b'vllm:num_requests_waiting_by_reason{reason="deferred"} 3\n',
+            "vllm",
+            (EngineUnit("", 0.0, 3.0, None, deferred=3.0),),
+        ),
+        (
+            "data parallel: an engine without a quantity another has counts 0 of it",
+            b'vllm:num_requests_running{engine="0"} 1\nvllm:num_requests_running{engine="1"} 2\n'
+            b'vllm:num_requests_waiting{engine="0"} 4\n',
+            "vllm",
+            (EngineUnit("0", 1.0, 4.0, None), EngineUnit("1", 2.0, 0.0, None)),
+        ),
+    ],
+)
+def test_which_engines_a_page_is_judged_as(
+    name: str, page: bytes, flavour: str, units: tuple[EngineUnit, ...]
+) -> None:
+    custom = EngineNames(running=["busy"], waiting=["q"]) if flavour == "auto" else None
+    assert read_page(page, flavour, custom).engines == units, name
+
+
+def test_the_progress_counter_read_is_named() -> None:
+    page = b"vllm:num_requests_running 1\nvllm:generation_tokens_total 5\n"
+    assert read_page(page, "vllm").progress_name == "vllm:generation_tokens_total"
+    assert read_page(b"vllm:num_requests_running 1\n", "vllm").progress_name == ""
