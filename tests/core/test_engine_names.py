@@ -1,14 +1,40 @@
-"""Which names an engine page is read by (`names_for`) and what a page says (`parse_engine`),
-as tables of Prometheus text in each server's own names (exporter/probes/engine_metrics.py
-cites each server's source): configured names replace a flavour's, per quantity; counts sum
-over engines, the KV ratio is the fullest engine's; what is not a number of ours is refused."""
+"""Which names an engine page is read by and what a page says, as tables of Prometheus text
+in each server's own names (exporter/probes/engines/ cites each server's source), read through
+the public steps the engine probe takes (exporter/probes/engine.py): `engines_for` (flavour and
+configured names), `LineFilter` (only our lines), `parse_found`, `pick_sample`. Configured
+names replace a flavour's, per quantity; counts sum over engines, the KV ratio is the fullest
+engine's; what is not a number of ours is refused with an error that says why."""
 
 from __future__ import annotations
 
 import pytest
 
 from exporter.config.engine import EngineNames
-from exporter.probes.engine_metrics import EngineParseError, names_for, parse_engine
+from exporter.probes.engine_metrics import (
+    MAX_LINE,
+    MAX_LINES,
+    EngineParseError,
+    LineFilter,
+    parse_found,
+    pick_sample,
+)
+from exporter.probes.engines import engines_for
+from exporter.probes.results import EngineSample, EngineUnit
+
+
+def read_page(
+    page: bytes, flavour: str, names: EngineNames | None = None, chunk: int = 0
+) -> EngineSample:
+    """What the engine probe makes of a page for `checks.engine.flavour`/`names`, fed whole
+    or in chunks of `chunk` bytes as it arrives from the network."""
+    engines = engines_for(flavour, names)
+    wanted = tuple(dict.fromkeys(n for e in engines for n in e.names.all()))
+    lines = LineFilter(wanted)
+    step = chunk or max(1, len(page))
+    for at in range(0, len(page), step):
+        lines.feed(page[at : at + step])
+    return pick_sample(parse_found(lines.finish(), wanted), engines)
+
 
 VLLM = b"""# HELP vllm:num_requests_running Number of requests in model execution batches.
 # TYPE vllm:num_requests_running gauge
@@ -29,9 +55,7 @@ def test_a_named_flavour_takes_configured_names_per_quantity() -> None:
     """`flavour: vllm` with `names: {waiting: [...]}`: the waiting count from the configured
     name, everything else still from vLLM's own names."""
     page = VLLM + b"# TYPE my_queue gauge\nmy_queue 7\n"
-    [names] = names_for("vllm", EngineNames(waiting=["my_queue"]))
-    assert names.flavour == "vllm"
-    s = parse_engine(page, [names])
+    s = read_page(page, "vllm", EngineNames(waiting=["my_queue"]))
     assert (s.flavour, s.running, s.waiting, s.kv_usage, s.progress) == (
         "vllm",
         5.0,
@@ -39,14 +63,13 @@ def test_a_named_flavour_takes_configured_names_per_quantity() -> None:
         0.75,
         1500.0,
     )
-    assert parse_engine(page, names_for("vllm", None)).waiting == 1.0  # without the override
+    assert read_page(page, "vllm").waiting == 1.0  # without the override
 
 
 def test_auto_with_names_reads_only_the_configured_names() -> None:
     page = VLLM + b"# TYPE q gauge\nq 4\n# TYPE busy gauge\nbusy 2\n"
-    candidates = names_for("auto", EngineNames(running=["busy"], waiting=["q"]))
-    assert [c.flavour for c in candidates] == ["custom"]
-    s = parse_engine(page, candidates)
+    s = read_page(page, "auto", EngineNames(running=["busy"], waiting=["q"]))
+    assert s.flavour == "custom"
     assert (s.running, s.waiting, s.kv_usage, s.progress) == (2.0, 4.0, None, None)
 
 
@@ -96,7 +119,7 @@ def test_auto_with_names_reads_only_the_configured_names() -> None:
 def test_each_server_page(
     name: str, page: bytes, flavour: str, values: tuple[float | None, ...]
 ) -> None:
-    s = parse_engine(page, names_for("auto", None))
+    s = read_page(page, "auto")
     assert s.flavour == flavour, name
     assert (s.running, s.waiting, s.kv_usage, s.progress) == values, name
 
@@ -127,51 +150,152 @@ def test_each_server_page(
 )
 def test_pages_that_say_nothing_usable(name: str, page: bytes, says: str) -> None:
     with pytest.raises(EngineParseError, match=says):
-        parse_engine(page, names_for("auto", None))
+        read_page(page, "auto")
 
 
 def test_a_ratio_of_exactly_one_is_a_full_cache() -> None:
-    s = parse_engine(
-        b"vllm:num_requests_running 1\nvllm:kv_cache_usage_perc 1.0\n", names_for("vllm", None)
-    )
+    s = read_page(b"vllm:num_requests_running 1\nvllm:kv_cache_usage_perc 1.0\n", "vllm")
     assert s.kv_usage == 1.0
     page = b"vllm:num_requests_running 1\nvllm:kv_cache_usage_perc 1.000000001\n"  # float noise
-    assert parse_engine(page, names_for("vllm", None)).kv_usage == 1.000000001
+    assert read_page(page, "vllm").kv_usage == 1.000000001
 
 
-def test_a_declared_type_of_our_names_is_checked_too() -> None:
+def test_only_sample_lines_of_our_names_are_read() -> None:
+    """A comment line about our names (even a bogus `# TYPE`) is not a sample: the probe keeps
+    only the sample lines, so the page is read by its samples."""
     page = b"# TYPE vllm:num_requests_running bogus\nvllm:num_requests_running 1\n"
-    with pytest.raises(EngineParseError, match="Invalid metric type: bogus"):
-        parse_engine(page, names_for("vllm", None))
+    assert read_page(page, "vllm").running == 1.0
 
 
 def test_a_longer_name_before_ours_does_not_hide_ours() -> None:
     """Another metric whose name starts like ours is not read, not even to fail on it."""
     page = b"vllm:num_requests_running:max garbage\nvllm:num_requests_running 2\n"
-    assert parse_engine(page, names_for("vllm", None)).running == 2.0
+    assert read_page(page, "vllm").running == 2.0
 
 
 def test_error_messages_are_bounded_and_say_what_was_looked_for() -> None:
     with pytest.raises(EngineParseError) as bad:
-        parse_engine(b"vllm:num_requests_running 1 " + b"x" * 300 + b"\n", names_for("vllm", None))
+        read_page(b"vllm:num_requests_running 1 " + b"x" * 300 + b"\n", "vllm")
     assert len(str(bad.value)) == len("not Prometheus text format: ") + 120
     six = EngineNames(running=["r1", "r2", "r3"], waiting=["w1", "w2", "w3"])
     with pytest.raises(EngineParseError) as none:
-        parse_engine(b"other 1\n", names_for("auto", six))
+        read_page(b"other 1\n", "auto", six)
     assert (
         str(none.value) == "no engine metrics of custom found (looked for r1, r2, r3, w1, w2, w3)"
     )
     seven = EngineNames(running=["r1", "r2", "r3"], waiting=["w1", "w2", "w3", "w4"])
     with pytest.raises(EngineParseError) as more:
-        parse_engine(b"other 1\n", names_for("auto", seven))
+        read_page(b"other 1\n", "auto", seven)
     assert str(more.value).endswith("(looked for r1, r2, r3, w1, w2, w3, ...)")
 
 
-@pytest.mark.parametrize(("lines", "refused"), [(20_000, False), (20_001, True)])
-def test_at_most_20000_lines_of_our_names(lines: int, refused: bool) -> None:
+@pytest.mark.parametrize(("lines", "refused"), [(MAX_LINES, False), (MAX_LINES + 1, True)])
+def test_at_most_max_lines_of_our_names(lines: int, refused: bool) -> None:
     page = b"".join(b'vllm:num_requests_running{engine="%d"} 1\n' % i for i in range(lines))
     if refused:
-        with pytest.raises(EngineParseError, match="more than 20000 lines"):
-            parse_engine(page, names_for("vllm", None))
+        with pytest.raises(EngineParseError, match=f"more than {MAX_LINES} lines"):
+            read_page(page, "vllm")
     else:
-        assert parse_engine(page, names_for("vllm", None)).running == lines
+        s = read_page(page, "vllm")
+        assert s.running == lines and len(s.engines) == lines  # each engine judged on its own
+
+
+def test_an_endless_line_of_our_names_is_refused_not_skipped() -> None:
+    """Fed as it arrives, a line of a stranger's name longer than MAX_LINE is skipped; one of
+    ours is refused, so a page cannot hide one of our series behind a line too long to read."""
+    page = (
+        b"vllm:num_requests_running 1\n"
+        b'vllm:num_requests_waiting{model_name="' + b"m" * 2 * MAX_LINE + b'"} 5\n'
+    )
+    with pytest.raises(EngineParseError, match=f"longer than {MAX_LINE} bytes"):
+        read_page(page, "vllm", chunk=16 << 10)
+    stranger = b'other_metric{x="' + b"x" * 2 * MAX_LINE + b'"} 1\n'
+    sample = read_page(stranger + b"vllm:num_requests_running 1\n", "vllm", chunk=16 << 10)
+    assert sample.running == 1.0
+
+
+def test_the_kv_ratio_of_one_engine_in_parts_is_its_fullest_part() -> None:
+    """Several KV series of one engine (here two model names): the fullest, never their sum."""
+    page = (
+        b'vllm:num_requests_running{engine="0",model_name="a"} 1\n'
+        b'vllm:kv_cache_usage_perc{engine="0",model_name="a"} 0.5\n'
+        b'vllm:kv_cache_usage_perc{engine="0",model_name="b"} 0.75\n'
+    )
+    assert read_page(page, "vllm").kv_usage == 0.75
+
+
+@pytest.mark.parametrize(
+    ("name", "page", "refused"),
+    [
+        ("a million running requests is still a queue", b"vllm:num_requests_running 1e6\n", False),
+        ("one more is no server's queue", b"vllm:num_requests_running 1000001\n", True),
+        ("waiting is bounded the same way", b"vllm:num_requests_waiting 1000001\n", True),
+        (
+            "a token counter at 1e15 is still a count",
+            b"vllm:num_requests_running 1\nvllm:generation_tokens_total 1e15\n",
+            False,
+        ),
+        (
+            "one more token is not",
+            b"vllm:num_requests_running 1\nvllm:generation_tokens_total 1000000000000001\n",
+            True,
+        ),
+    ],
+)
+def test_absurd_values_are_refused_at_their_bound(name: str, page: bytes, refused: bool) -> None:
+    if refused:
+        with pytest.raises(EngineParseError, match="not a plausible"):
+            read_page(page, "vllm")
+    else:
+        assert read_page(page, "vllm").flavour == "vllm", name
+
+
+@pytest.mark.parametrize(
+    ("name", "page", "flavour", "units"),
+    [
+        (
+            "one engine without an engine label: no units to judge apart",
+            b"vllm:num_requests_running 1\nvllm:num_requests_waiting 2\n",
+            "vllm",
+            (),
+        ),
+        (
+            "a server no module knows never sleeps or defers",
+            b"busy 1\nq 2\n",
+            "auto",
+            (),
+        ),
+        (
+            "one engine asleep on purpose, without an engine label",
+            b"vllm:num_requests_running 0\nvllm:num_requests_waiting 0\n"
+            b'vllm:engine_sleep_state{sleep_state="awake"} 0\n',
+            "vllm",
+            (EngineUnit("", 0.0, 0.0, None, asleep=True),),
+        ),
+        (
+            "one engine deferring requests on purpose, without an engine label",
+            b"vllm:num_requests_running 0\nvllm:num_requests_waiting 3\n"
+            b'vllm:num_requests_waiting_by_reason{reason="deferred"} 3\n',
+            "vllm",
+            (EngineUnit("", 0.0, 3.0, None, deferred=3.0),),
+        ),
+        (
+            "data parallel: an engine without a quantity another has counts 0 of it",
+            b'vllm:num_requests_running{engine="0"} 1\nvllm:num_requests_running{engine="1"} 2\n'
+            b'vllm:num_requests_waiting{engine="0"} 4\n',
+            "vllm",
+            (EngineUnit("0", 1.0, 4.0, None), EngineUnit("1", 2.0, 0.0, None)),
+        ),
+    ],
+)
+def test_which_engines_a_page_is_judged_as(
+    name: str, page: bytes, flavour: str, units: tuple[EngineUnit, ...]
+) -> None:
+    custom = EngineNames(running=["busy"], waiting=["q"]) if flavour == "auto" else None
+    assert read_page(page, flavour, custom).engines == units, name
+
+
+def test_the_progress_counter_read_is_named() -> None:
+    page = b"vllm:num_requests_running 1\nvllm:generation_tokens_total 5\n"
+    assert read_page(page, "vllm").progress_name == "vllm:generation_tokens_total"
+    assert read_page(b"vllm:num_requests_running 1\n", "vllm").progress_name == ""
