@@ -299,3 +299,28 @@ def test_the_progress_counter_read_is_named() -> None:
     page = b"vllm:num_requests_running 1\nvllm:generation_tokens_total 5\n"
     assert read_page(page, "vllm").progress_name == "vllm:generation_tokens_total"
     assert read_page(b"vllm:num_requests_running 1\n", "vllm").progress_name == ""
+
+
+@pytest.mark.parametrize(
+    ("deferred", "counted"),
+    [
+        ("0.0", 0.0),  # the lower bound is a value like any other
+        ("4.0", 4.0),
+        ("1000000.0", 1e6),  # the upper bound itself still counts
+        ("-1.0", 0.0),  # a negative count is nonsense: not subtracted from the queue
+        ("1000001.0", 0.0),  # past any real queue: not read as deferred work
+    ],
+)
+def test_vllm_deferred_requests_are_read_within_sane_bounds(deferred: str, counted: float) -> None:
+    """vLLM's waiting gauge includes requests deferred on purpose (KV transfer, a LoRA budget:
+    `vllm:num_requests_waiting_by_reason{reason="deferred"}`), work the engine cannot do yet and
+    no sign of a stall. Only a count a real engine can have is taken as deferred."""
+    page = (
+        'vllm:num_requests_running{engine="0",model_name="m"} 1.0\n'
+        'vllm:num_requests_waiting{engine="0",model_name="m"} 5.0\n'
+        f'vllm:num_requests_waiting_by_reason{{engine="0",model_name="m",reason="deferred"}} {deferred}\n'
+        'vllm:num_requests_waiting_by_reason{engine="0",model_name="m",reason="capacity"} 1.0\n'
+        'vllm:generation_tokens_total{engine="0",model_name="m"} 10.0\n'
+    ).encode()
+    sample = read_page(page, "vllm")
+    assert [(u.name, u.deferred) for u in sample.engines] == [("0", counted)]
