@@ -6,15 +6,12 @@ scheduler against the simulated vLLM under a steady client load."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
-import httpx
 import pytest
 
+from bench.probecost import client_load
 from exporter.config import Settings, TargetConfig
 from exporter.engine.progress import EnginePolicy, EngineView, fold_sample
 from exporter.engine.state import Policy, State, TargetStatus
@@ -150,34 +147,6 @@ def test_a_confirmed_busy_failure_backs_off_an_unconfirmed_one_is_confirmed() ->
 # ---- the real scheduler against the simulator under a steady client load ----------------
 
 
-@contextlib.asynccontextmanager
-async def client_load(url: str, clients: int = 3) -> AsyncIterator[list[int]]:
-    """`clients` users sending streamed completions back to back (~1 s each)."""
-    done = [0]
-
-    async def user(c: httpx.AsyncClient) -> None:
-        body = {
-            "model": "Qwen/Qwen3-4B-Instruct-2507",
-            "stream": True,
-            "max_tokens": 200,
-            "messages": [{"role": "user", "content": "write a long story"}],
-        }
-        while True:
-            async with c.stream("POST", url + "/v1/chat/completions", json=body) as r:
-                async for _ in r.aiter_bytes():
-                    pass
-            done[0] += 1
-
-    async with httpx.AsyncClient(timeout=30) as c:
-        tasks = [asyncio.create_task(user(c)) for _ in range(clients)]
-        try:
-            yield done
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-
 async def test_real_traffic_replaces_the_chat_and_idle_brings_it_back(
     sim: Simulator, tmp_path: Path
 ) -> None:
@@ -194,7 +163,7 @@ async def test_real_traffic_replaces_the_chat_and_idle_brings_it_back(
             return value(await scrape(base), "llm_target_state", target="qwen", state=name) == 1
 
         await wait_for(lambda: state_is("up"))
-        async with client_load(sim.url) as done:
+        async with client_load(sim.url, users=3, tokens=200) as done:
             await wait_for(lambda: rt.skipped[(Check.CHAT, "traffic")] >= 1, timeout=30)
             sent = rt.probes[Check.CHAT]
             await wait_for(lambda: rt.skipped[(Check.CHAT, "traffic")] >= 10, timeout=60)
