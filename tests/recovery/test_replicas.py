@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from tests.recovery.helpers import AUTH, alert, make_config, payload, running
-from tests.recovery.test_restart_e2e import SCRIPTS, ProbingTargets, server, wait_up
+from tests.recovery.test_restart_e2e import ProbingTargets, restart_rule, server, wait_up
 from tests.servers import serve_aiohttp
 
 __all__ = ["server"]  # the fixture, used here
@@ -86,20 +85,7 @@ class LeaseApi:
 def receiver_config(tmp_path: Path, name: str, port: int, pidfile: Path, shared: Any) -> Any:
     home = tmp_path / name
     home.mkdir()
-    rule = {
-        "name": "restart-local",
-        "action": {
-            "type": "command",
-            "timeout": 30,
-            "argv": [
-                sys.executable,
-                str(SCRIPTS / "restart_server.py"),
-                str(pidfile),
-                str(port),
-                "1.0",
-            ],
-        },
-    }
+    rule = restart_rule(pidfile, port)
     rails: dict[str, Any] = {
         "grace": "5m",
         "verify_timeout": 30,

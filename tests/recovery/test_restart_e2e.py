@@ -23,6 +23,12 @@ from tests.recovery.helpers import AUTH, HERE, alert, make_config, payload, runn
 SCRIPTS = HERE / "scripts"
 
 
+def restart_rule(pidfile: Path, port: int) -> dict[str, object]:
+    """The recovery rule that restarts the test's model server (scripts/restart_server.py)."""
+    argv = [sys.executable, str(SCRIPTS / "restart_server.py"), str(pidfile), str(port), "1.0"]
+    return {"name": "restart-local", "action": {"type": "command", "timeout": 30, "argv": argv}}
+
+
 class ProbingTargets:
     """A TargetControl that really probes GET /health of one local server."""
 
@@ -110,20 +116,7 @@ async def test_command_restarts_a_dead_server_and_verifies(
     old_pid = int(pidfile.read_text())
     os.kill(old_pid, signal.SIGKILL)  # the model server crashes
 
-    rule = {
-        "name": "restart-local",
-        "action": {
-            "type": "command",
-            "timeout": 30,
-            "argv": [
-                sys.executable,
-                str(SCRIPTS / "restart_server.py"),
-                str(pidfile),
-                str(port),
-                "1.0",
-            ],
-        },
-    }
+    rule = restart_rule(pidfile, port)
     cfg = make_config(
         tmp_path,
         rules=[rule],
